@@ -1,0 +1,35 @@
+# The two commands a newcomer needs: `make run` and `make test`. Everything else is installed on the way.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+GT := .venv/bin/gridtalk
+
+.PHONY: help install model run test lint bench clean
+
+help:
+	@echo "make run    start gridtalk (SQLite, demo data, a real Rasa server) on http://127.0.0.1:8000"
+	@echo "make test   run the whole test suite (SQLite; again on PostgreSQL with GRIDTALK_TEST_DATABASE_URL)"
+	@echo "make lint   ruff and mypy"
+	@echo "make bench  benchmarks (figures under reports/bench/)"
+
+install:  ## both virtual environments, each only when its lock changed
+	@bash scripts/install.sh
+
+model: install  ## the NLU model, only when nlu/ changed since the last one
+	@$(GT) nlu train
+
+run: model
+	@$(GT) run
+
+test: model
+	@bash scripts/test.sh
+
+lint: install
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy core
+
+bench: model
+	.venv/bin/python bench/nlu.py
+
+clean:
+	rm -rf var reports .pytest_cache .mypy_cache .ruff_cache

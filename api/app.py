@@ -1,0 +1,47 @@
+"""The api process: staff REST API, web chat, health and metrics."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api import errors
+from api.routes import chat, health
+from core.clock import Clock, SystemClock
+from core.config import Settings
+from core.db import make_engine, make_sessionmaker
+from core.ports import NluClient
+from nlu.client import RasaNluClient
+
+
+def create_app(settings: Settings, *, clock: Clock | None = None, nlu: NluClient | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.engine = make_engine(settings.database_url)
+        app.state.sessionmaker = make_sessionmaker(app.state.engine)
+        owned_nlu = None
+        if nlu is None:
+            rasa_url = settings.rasa_url or f"http://127.0.0.1:{settings.rasa_port}"
+            owned_nlu = RasaNluClient(
+                rasa_url,
+                timeout=settings.nlu_timeout,
+                threshold=settings.nlu_confidence_threshold,
+                max_chars=settings.nlu_max_chars,
+            )
+        app.state.nlu = nlu or owned_nlu
+        try:
+            yield
+        finally:
+            if owned_nlu is not None:
+                await owned_nlu.aclose()
+            await app.state.engine.dispose()
+
+    app = FastAPI(title="gridtalk", version="0.1.0", lifespan=lifespan)
+    app.state.settings = settings
+    app.state.clock = clock or SystemClock()
+    errors.install(app)
+    app.include_router(health.router)
+    app.include_router(chat.router)
+    return app

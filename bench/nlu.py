@@ -1,0 +1,143 @@
+"""NLU benchmark: Rasa load time, parse latency (p50/p99) and throughput at concurrency 1 and 8,
+bare HTTP and through gridtalk's client (normalisation, threshold, breaker).
+
+Run: `make bench` (or `.venv/bin/python bench/nlu.py [--requests 400]`). Figures are printed and written to
+reports/bench/nlu.json. Everything targets 127.0.0.1 and stops by itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from nlu.client import RasaNluClient  # noqa: E402
+from nlu.project import RasaServer, current_model, free_port  # noqa: E402
+
+UTTERANCES = [
+    "我家上个月电费多少",
+    "为什么这个月电费这么高",
+    "现在停电了吗",
+    "我的户号是3301234567，帮我绑定",
+    "峰谷电谷时段几点开始",
+    "门口电线掉地上了",
+    "下个月有检修停电吗",
+    "已收到，已安排备用电源",
+    "what's my balance",
+    "is there a power cut now",
+    "转人工",
+    "明天下雨吗",
+]
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def measure(call: Callable[[str], Awaitable[object]], requests: int, concurrency: int) -> dict[str, float]:
+    latencies: list[float] = []
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    for i in range(requests):
+        queue.put_nowait(UTTERANCES[i % len(UTTERANCES)])
+
+    async def worker() -> None:
+        while not queue.empty():
+            text = queue.get_nowait()
+            started = time.perf_counter()
+            await call(text)
+            latencies.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    return {
+        "requests": requests,
+        "concurrency": concurrency,
+        "p50_ms": round(percentile(latencies, 0.50) * 1000, 2),
+        "p99_ms": round(percentile(latencies, 0.99) * 1000, 2),
+        "mean_ms": round(statistics.fmean(latencies) * 1000, 2),
+        "throughput_rps": round(requests / elapsed, 1),
+    }
+
+
+async def bench(url: str, requests: int) -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = []
+    async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+
+        async def bare(text: str) -> object:
+            response = await http.post("/model/parse", json={"text": text})
+            response.raise_for_status()
+            return response.json()
+
+        client = RasaNluClient(url, timeout=30)
+        for concurrency in (1, 8):
+            for name, call in (("bare", bare), ("client", client.parse)):
+                await measure(call, 20, concurrency)  # warm-up
+                rows.append({"path": name, **await measure(call, requests, concurrency)})
+        await client.aclose()
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--requests", type=int, default=400, help="parses per measurement")
+    args = parser.parse_args()
+    model = current_model(ROOT / "nlu" / "models")
+    if model is None:
+        print("no model trained from the current nlu/: run `make model`", file=sys.stderr)
+        return 2
+    server = RasaServer(model, free_port(), ROOT / ".venv-rasa")
+    started = time.monotonic()
+    server.start()
+    try:
+        load_s = server.wait_ready(progress=lambda line: print(line, file=sys.stderr))
+        rss_mb = _rss_mb(server)
+        rows = asyncio.run(bench(server.url, args.requests))
+    finally:
+        server.stop()
+    result = {
+        "model": model.name,
+        "model_mb": round(model.stat().st_size / 2**20, 1),
+        "load_s": round(load_s, 1),
+        "start_to_ready_s": round(time.monotonic() - started, 1),
+        "rasa_rss_mb": rss_mb,
+        "runs": rows,
+    }
+    print(
+        f"model {result['model']} ({result['model_mb']} MB); Rasa ready after {result['load_s']} s "
+        f"(incl. warm-up parse), RSS {rss_mb} MB"
+    )
+    print(f"{'path':<8}{'conc':>5}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}")
+    for row in rows:
+        print(f"{row['path']:<8}{row['concurrency']:>5}{row['p50_ms']:>9}{row['p99_ms']:>9}{row['throughput_rps']:>9}")
+    out = ROOT / "reports" / "bench" / "nlu.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    print(f"written to {out.relative_to(ROOT)}")
+    return 0
+
+
+def _rss_mb(server: RasaServer) -> float | None:
+    try:
+        import psutil
+    except ImportError:
+        return None
+    assert server.proc is not None
+    proc = psutil.Process(server.proc.pid)
+    total = proc.memory_info().rss + sum(c.memory_info().rss for c in proc.children(recursive=True))
+    return round(total / 2**20)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

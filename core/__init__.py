@@ -1,0 +1,1 @@
+"""gridtalk's domain and infrastructure. Never imports aiogram, fastapi or rasa."""

@@ -1,0 +1,48 @@
+"""SQLAlchemy 2 models, one module per aggregate. Importing this package registers every table."""
+
+from core.models.base import Base, UTCDateTime
+from core.models.billing import Bill, BillLine, Tariff
+from core.models.conversations import Conversation, Escalation, Feedback, Message
+from core.models.customers import (
+    Area,
+    BindingAttempt,
+    Customer,
+    Feeder,
+    Identity,
+    IdentityAccount,
+    KeyAccountContact,
+    KeyAccountProfile,
+    UtilityAccount,
+)
+from core.models.notices import NoticeDelivery
+from core.models.outages import FaultTicket, Outage, OutageAccount, OutageArea, OutageFeeder
+from core.models.staff import AuditLog, StaffUser
+
+__all__ = [
+    "Area",
+    "AuditLog",
+    "Base",
+    "Bill",
+    "BillLine",
+    "BindingAttempt",
+    "Conversation",
+    "Customer",
+    "Escalation",
+    "FaultTicket",
+    "Feedback",
+    "Feeder",
+    "Identity",
+    "IdentityAccount",
+    "KeyAccountContact",
+    "KeyAccountProfile",
+    "Message",
+    "NoticeDelivery",
+    "Outage",
+    "OutageAccount",
+    "OutageArea",
+    "OutageFeeder",
+    "StaffUser",
+    "Tariff",
+    "UTCDateTime",
+    "UtilityAccount",
+]

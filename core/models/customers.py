@@ -1,0 +1,118 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from core.models.base import Base, CreatedAt
+
+SEGMENTS = ("residential", "commercial", "industrial", "public", "key_account")
+LANGUAGES = ("zh", "en")
+CHANNELS = ("telegram", "web")
+
+
+class Area(Base):
+    __tablename__ = "areas"
+
+    code: Mapped[str] = mapped_column(String(20), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    name_en: Mapped[str] = mapped_column(String(100), default="")
+
+
+class Feeder(Base):
+    __tablename__ = "feeders"
+
+    code: Mapped[str] = mapped_column(String(20), primary_key=True)
+    area_code: Mapped[str] = mapped_column(ForeignKey("areas.code"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    lines: Mapped[str] = mapped_column(String(200), default="")
+
+
+class Customer(CreatedAt, Base):
+    __tablename__ = "customers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    segment: Mapped[str] = mapped_column(String(20), index=True)
+    language: Mapped[str] = mapped_column(String(2), default="zh")
+
+    accounts: Mapped[list[UtilityAccount]] = relationship(back_populates="customer")
+
+
+class UtilityAccount(CreatedAt, Base):
+    __tablename__ = "utility_accounts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_number: Mapped[str] = mapped_column(String(10), unique=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    address: Mapped[str] = mapped_column(String(300))
+    area_code: Mapped[str] = mapped_column(ForeignKey("areas.code"), index=True)
+    feeder_code: Mapped[str] = mapped_column(ForeignKey("feeders.code"), index=True)
+    phone: Mapped[str] = mapped_column(String(20))
+    tariff_id: Mapped[int] = mapped_column(ForeignKey("tariffs.id"))
+
+    customer: Mapped[Customer] = relationship(back_populates="accounts")
+
+
+class KeyAccountProfile(Base):
+    """What a key account has beyond an ordinary one: its named account manager and priority."""
+
+    __tablename__ = "key_account_profiles"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("utility_accounts.id"), primary_key=True)
+    account_manager_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"), index=True)
+    priority: Mapped[int] = mapped_column(default=1)
+    category: Mapped[str] = mapped_column(String(40), default="")
+
+
+class KeyAccountContact(CreatedAt, Base):
+    __tablename__ = "key_account_contacts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("utility_accounts.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    title: Mapped[str] = mapped_column(String(100), default="")
+    telegram_chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    email: Mapped[str | None] = mapped_column(String(255))
+    phone: Mapped[str | None] = mapped_column(String(20))
+    language: Mapped[str] = mapped_column(String(2), default="zh")
+
+
+class Identity(CreatedAt, Base):
+    """Someone talking to gridtalk: a Telegram user or a web chat session."""
+
+    __tablename__ = "identities"
+    __table_args__ = (UniqueConstraint("channel", "external_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(10))
+    external_id: Mapped[str] = mapped_column(String(64))
+    telegram_chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    language: Mapped[str] = mapped_column(String(2), default="zh")
+    subscribed_notices: Mapped[bool] = mapped_column(default=False)
+    blocked_at: Mapped[datetime | None]
+    last_seen_at: Mapped[datetime | None]
+
+
+class IdentityAccount(Base):
+    """An identity bound to a utility account: only ever written after verification."""
+
+    __tablename__ = "identity_accounts"
+
+    identity_id: Mapped[int] = mapped_column(ForeignKey("identities.id"), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("utility_accounts.id"), primary_key=True, index=True)
+    verified_at: Mapped[datetime]
+    is_current: Mapped[bool] = mapped_column(default=True)
+
+
+class BindingAttempt(Base):
+    """Each verification attempt, kept to lock out guessing (several failures within an hour)."""
+
+    __tablename__ = "binding_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    identity_id: Mapped[int] = mapped_column(ForeignKey("identities.id"), index=True)
+    account_number: Mapped[str] = mapped_column(String(10))
+    succeeded: Mapped[bool]
+    at: Mapped[datetime]

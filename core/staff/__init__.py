@@ -1,0 +1,1 @@
+"""Staff users (agents, account managers, supervisors, admins) and their audit trail."""

@@ -1,0 +1,1 @@
+"""The gridtalk command line and the process supervisor behind `gridtalk run`."""

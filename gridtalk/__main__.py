@@ -1,0 +1,3 @@
+from gridtalk.cli import main
+
+main()

@@ -1,0 +1,216 @@
+"""The `gridtalk` command line. Each command builds Settings once and hands them down."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from core.config import Settings, SettingsError, load_settings
+
+app = typer.Typer(help="gridtalk: chatbot and messaging service for electric power utilities.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+demo_app = typer.Typer(help="Demo data to try gridtalk with.", no_args_is_help=True)
+nlu_app = typer.Typer(help="The Rasa NLU model: train, serve, parse, evaluate.", no_args_is_help=True)
+staff_app = typer.Typer(help="Staff users of the console and API.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(demo_app, name="demo")
+app.add_typer(nlu_app, name="nlu")
+app.add_typer(staff_app, name="staff")
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    typer.echo(f"gridtalk: {message}", err=True)
+    return typer.Exit(code)
+
+
+def settings() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        raise fail(f"invalid setting: {exc}") from None
+
+
+def progress(line: str) -> None:
+    typer.echo(line, err=True)
+
+
+@app.command()
+def run() -> None:
+    """Start everything on this machine: database, demo data, Rasa, api, worker (and the bot with a token)."""
+    from gridtalk.runner import RunError, run_all
+
+    try:
+        raise typer.Exit(run_all(settings()))
+    except RunError as exc:
+        raise fail(str(exc)) from None
+
+
+@app.command()
+def api() -> None:
+    """Serve the api (web chat, staff API and console, health checks) with uvicorn."""
+    import uvicorn
+
+    from api.app import create_app
+    from nlu.project import port_in_use
+
+    cfg = settings()
+    if port_in_use(cfg.api_host, cfg.api_port):
+        raise fail(f"port {cfg.api_port} is already in use; set GRIDTALK_API_PORT to another port")
+    uvicorn.run(create_app(cfg), host=cfg.api_host, port=cfg.api_port, log_level=cfg.log_level.lower())
+
+
+@app.command()
+def bot() -> None:
+    """Run the Telegram bot (long polling). Needs GRIDTALK_TELEGRAM_TOKEN."""
+    from bot.app import run_polling
+
+    cfg = settings()
+    if cfg.telegram_token is None:
+        raise fail("GRIDTALK_TELEGRAM_TOKEN is not set: the Telegram bot needs a bot token")
+    asyncio.run(run_polling(cfg))
+
+
+@app.command()
+def worker(
+    once: Annotated[bool, typer.Option("--once", help="Run one tick of every job, then exit.")] = False,
+) -> None:
+    """Run the background jobs: notice planning and sending, timers."""
+    from gridtalk.worker import run_worker
+
+    asyncio.run(run_worker(settings(), once=once))
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
+    """Create or migrate the database schema (alembic upgrade)."""
+    from core.db.migrate import upgrade
+
+    cfg = settings()
+    upgrade(cfg.database_url, revision)
+    progress(f"[gridtalk] database at {revision}")
+
+
+@demo_app.command("load")
+def demo_load(
+    force: Annotated[bool, typer.Option("--force", help="Wipe a non-empty database first.")] = False,
+) -> None:
+    """Load the deterministic demo data (customers, bills, key accounts, outages). Refuses a non-empty database."""
+    from core.errors import Conflict
+    from gridtalk.tasks import load_demo_data
+
+    try:
+        summary = asyncio.run(load_demo_data(settings(), force=force))
+    except Conflict as exc:
+        raise fail(exc.message) from None
+    progress(f"[gridtalk] demo data loaded: {summary}")
+
+
+@demo_app.command("accounts")
+def demo_accounts(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """List the demo accounts to try (account number and the last 4 digits of the registered phone)."""
+    from gridtalk.tasks import demo_accounts as fetch
+
+    rows = asyncio.run(fetch(settings()))
+    if as_json:
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for row in rows:
+        typer.echo(
+            f"{row['account_number']}  {row['phone_last4']}  {row['segment']:<12} {row['area']:<4} "
+            f"{row['customer_name']}"
+        )
+
+
+@nlu_app.command("train")
+def nlu_train(
+    force: Annotated[bool, typer.Option("--force", help="Train even when nlu/ is unchanged.")] = False,
+) -> None:
+    """Train the NLU model from nlu/ (skipped when nothing changed since the last model)."""
+    from nlu.project import NluError, train
+
+    cfg = settings()
+    try:
+        train(cfg.rasa_model_dir, cfg.rasa_venv, force=force, progress=progress)
+    except NluError as exc:
+        raise fail(str(exc), 1) from None
+
+
+@nlu_app.command("serve")
+def nlu_serve(
+    port: Annotated[int | None, typer.Option(help="Port (default GRIDTALK_RASA_PORT).")] = None,
+) -> None:
+    """Serve the trained model with Rasa on 127.0.0.1 until interrupted."""
+    from gridtalk.runner import RunError, serve_rasa_forever
+
+    cfg = settings()
+    try:
+        raise typer.Exit(serve_rasa_forever(cfg, port or cfg.rasa_port))
+    except RunError as exc:
+        raise fail(str(exc)) from None
+
+
+@nlu_app.command("parse")
+def nlu_parse() -> None:
+    """Read one message per line on stdin; print one JSON object per line (Rasa's /model/parse shape)."""
+    from gridtalk.tasks import parse_lines
+
+    try:
+        asyncio.run(parse_lines(settings(), sys.stdin, sys.stdout, progress))
+    except RuntimeError as exc:
+        raise fail(str(exc), 1) from None
+
+
+@nlu_app.command("eval")
+def nlu_eval(
+    folds: Annotated[int, typer.Option(help="Cross-validation folds (0 skips cross-validation).")] = 5,
+    gate: Annotated[bool, typer.Option("--gate", help="Exit 1 when the held-out figures are under the bar.")] = False,
+    reports: Annotated[Path, typer.Option(help="Where the reports go.")] = Path("reports/nlu"),
+) -> None:
+    """Evaluate the model: held-out test and k-fold cross-validation; reports under reports/nlu/."""
+    from nlu.evaluate import MIN_MACRO_F1, MIN_OUT_OF_SCOPE_RECALL, cross_validate, evaluate_heldout
+    from nlu.project import NluError, train
+
+    cfg = settings()
+    try:
+        model, _ = train(cfg.rasa_model_dir, cfg.rasa_venv, progress=progress)
+        heldout = evaluate_heldout(model, cfg.rasa_venv, reports.resolve(), progress)
+        typer.echo(heldout.line())
+        if folds:
+            typer.echo(cross_validate(cfg.rasa_venv, reports.resolve(), folds, progress).line())
+    except NluError as exc:
+        raise fail(str(exc), 1) from None
+    if gate and not heldout.passes_gate:
+        raise fail(
+            f"NLU gate failed: held-out macro-F1 must be ≥ {MIN_MACRO_F1} and out_of_scope recall "
+            f"≥ {MIN_OUT_OF_SCOPE_RECALL}",
+            1,
+        )
+
+
+@staff_app.command("create")
+def staff_create(
+    username: Annotated[str, typer.Option(help="Login name.")],
+    password: Annotated[str, typer.Option(help="At least 8 characters.")],
+    role: Annotated[str, typer.Option(help="admin, supervisor, agent or account_manager.")],
+    name: Annotated[str, typer.Option(help="Display name.")] = "",
+) -> None:
+    """Create a staff user who can sign in to the console and the API."""
+    from core.errors import DomainError
+    from gridtalk.tasks import create_staff_user
+
+    try:
+        user_id = asyncio.run(create_staff_user(settings(), username, password, role, name))
+    except DomainError as exc:
+        raise fail(exc.message) from None
+    progress(f"[gridtalk] staff user {username} ({role}) created with id {user_id}")
+
+
+def main() -> None:
+    app()

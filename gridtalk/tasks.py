@@ -1,0 +1,102 @@
+"""The async work behind one-shot CLI commands; each opens its own engine and unit of work."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import IO, Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.clock import SystemClock
+from core.config import Settings
+from core.db import make_engine, make_sessionmaker, session_scope
+
+
+@asynccontextmanager
+async def unit_of_work(settings: Settings) -> AsyncIterator[AsyncSession]:
+    engine = make_engine(settings.database_url)
+    try:
+        async with session_scope(make_sessionmaker(engine)) as session:
+            yield session
+    finally:
+        await engine.dispose()
+
+
+async def load_demo_data(settings: Settings, *, force: bool = False) -> Any:
+    from core.demo import load_demo
+
+    async with unit_of_work(settings) as session:
+        return await load_demo(session, SystemClock().now(), force=force)
+
+
+async def database_is_empty(settings: Settings) -> bool:
+    from core.demo import database_is_empty as is_empty
+
+    async with unit_of_work(settings) as session:
+        return await is_empty(session)
+
+
+async def demo_accounts(settings: Settings) -> list[dict[str, Any]]:
+    from core.demo import list_demo_accounts
+
+    async with unit_of_work(settings) as session:
+        return await list_demo_accounts(session)
+
+
+async def create_staff_user(settings: Settings, username: str, password: str, role: str, name: str) -> int:
+    from core.staff.service import create_staff
+
+    async with unit_of_work(settings) as session:
+        user = await create_staff(
+            session, SystemClock(), username=username, password=password, role=role, display_name=name
+        )
+        return user.id
+
+
+async def parse_lines(settings: Settings, stdin: IO[str], stdout: IO[str], progress: Callable[[str], None]) -> None:
+    """`gridtalk nlu parse`: the configured Rasa when it answers, else a temporary one on a free port."""
+    import asyncio
+
+    from nlu.client import RasaNluClient
+    from nlu.project import NluError, RasaServer, current_model, free_port, latest_model
+
+    server: RasaServer | None = None
+    url = settings.rasa_url or f"http://127.0.0.1:{settings.rasa_port}"
+    client = RasaNluClient(
+        url,
+        timeout=settings.nlu_timeout,
+        threshold=settings.nlu_confidence_threshold,
+        max_chars=settings.nlu_max_chars,
+    )
+    try:
+        if not await client.ready():
+            await client.aclose()
+            model = current_model(settings.rasa_model_dir) or latest_model(settings.rasa_model_dir)
+            if model is None:
+                raise RuntimeError("no trained NLU model: run `gridtalk nlu train` first")
+            server = RasaServer(model, free_port(), settings.rasa_venv)
+            progress(f"[nlu] no Rasa at {url}; starting one from {model.name} for this command")
+            server.start()
+            try:
+                await asyncio.to_thread(server.wait_ready, 180.0, progress)
+            except NluError as exc:
+                raise RuntimeError(str(exc)) from None
+            client = RasaNluClient(
+                server.url,
+                timeout=10.0,
+                threshold=settings.nlu_confidence_threshold,
+                max_chars=settings.nlu_max_chars,
+            )
+        for line in stdin:
+            text = line.rstrip("\n")
+            if not text.strip():
+                continue
+            result = await client.parse(text)
+            stdout.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
+            stdout.flush()
+    finally:
+        await client.aclose()
+        if server is not None:
+            server.stop()

@@ -1,0 +1,118 @@
+"""The app's only way to Rasa: an async HTTP client for `POST /model/parse`.
+
+Short timeout, one retry, a circuit breaker (after `failure_threshold` failures in a row, calls fail fast
+for `reset_after` seconds), and our confidence threshold: below it the intent becomes `nlu_fallback`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from core.ports import FALLBACK_INTENT, Entity, NluResult, NluUnavailable
+from nlu.normalize import normalize
+
+
+class CircuitBreaker:
+    def __init__(
+        self,
+        failure_threshold: int = 3,
+        reset_after: float = 15.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.failure_threshold = failure_threshold
+        self.reset_after = reset_after
+        self._monotonic = monotonic
+        self._failures = 0
+        self._opened_at: float | None = None
+
+    @property
+    def open(self) -> bool:
+        if self._opened_at is None:
+            return False
+        # once reset_after has passed the breaker is half-open: the next call may try again
+        return self._monotonic() - self._opened_at < self.reset_after
+
+    def success(self) -> None:
+        self._failures = 0
+        self._opened_at = None
+
+    def failure(self) -> None:
+        self._failures += 1
+        if self._failures >= self.failure_threshold:
+            self._opened_at = self._monotonic()
+
+
+class RasaNluClient:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float = 2.0,
+        threshold: float = 0.5,
+        max_chars: int = 500,
+        breaker: CircuitBreaker | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.threshold = threshold
+        self.max_chars = max_chars
+        self.breaker = breaker or CircuitBreaker()
+        self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout, transport=transport)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def ready(self) -> bool:
+        try:
+            response = await self._http.get("/status")
+        except httpx.HTTPError:
+            return False
+        return response.status_code == 200 and bool(response.json().get("model_file"))
+
+    async def parse(self, text: str) -> NluResult:
+        normalized = normalize(text, self.max_chars)
+        if self.breaker.open:
+            raise NluUnavailable("NLU circuit breaker is open")
+        body = await self._post_with_retry(normalized.text)
+        return self._to_result(body, normalized.text, normalized.truncated)
+
+    async def _post_with_retry(self, text: str) -> dict[str, Any]:
+        last_error: Exception | None = None
+        for _attempt in range(2):  # the call and one retry
+            try:
+                response = await self._http.post("/model/parse", json={"text": text})
+                response.raise_for_status()
+                self.breaker.success()
+                data: dict[str, Any] = response.json()
+                return data
+            except (httpx.HTTPError, ValueError) as exc:
+                last_error = exc
+        self.breaker.failure()
+        raise NluUnavailable(f"NLU server at {self.base_url} did not answer: {last_error!r}")
+
+    def _to_result(self, body: dict[str, Any], text: str, truncated: bool) -> NluResult:
+        intent = body.get("intent") or {}
+        name = str(intent.get("name") or FALLBACK_INTENT)
+        confidence = float(intent.get("confidence") or 0.0)
+        raw_intent = None
+        if name != FALLBACK_INTENT and confidence < self.threshold:
+            raw_intent, name = name, FALLBACK_INTENT
+        if name == FALLBACK_INTENT and raw_intent is None:
+            ranking = body.get("intent_ranking") or []
+            raw_intent = next((str(r["name"]) for r in ranking if r.get("name") != FALLBACK_INTENT), None)
+        entities = tuple(
+            Entity(entity=str(e["entity"]), value=str(e["value"]), start=int(e["start"]), end=int(e["end"]))
+            for e in body.get("entities") or []
+        )
+        return NluResult(
+            text=text,
+            intent=name,
+            confidence=confidence,
+            entities=entities,
+            truncated=truncated,
+            raw_intent=raw_intent,
+        )

@@ -1,0 +1,146 @@
+"""Shared fixtures: a migrated database (SQLite, or PostgreSQL with GRIDTALK_TEST_DB=postgresql), a real
+Rasa server, and the CI rule that nothing may be skipped.
+
+Each database test gets a schema built by `alembic upgrade head` once per run, and empty tables: they are
+emptied after every test (tests commit for real, as the app does, so a rollback-only trick would lie).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from core.clock import FrozenClock
+from core.config import Settings
+from core.db import make_engine, make_sessionmaker
+from core.db.migrate import upgrade
+from core.models import Base
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+BACKEND = os.environ.get("GRIDTALK_TEST_DB", "sqlite")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that uses the database is a `db` test: the PostgreSQL run selects them with -m db."""
+    for item in items:
+        if "database_url" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.db)
+
+
+_skipped: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped:
+        _skipped.append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if IN_CI and _skipped and exitstatus == 0:
+        session.exitstatus = 1
+        print(f"\nCI=true: {len(_skipped)} skipped test(s) count as failures: {', '.join(_skipped[:10])}")
+
+
+def unavailable(reason: str) -> None:
+    """Skip on a developer's machine; under CI a missing service is a failure."""
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: required)")
+    pytest.skip(reason)
+
+
+def _reset_postgres(url: str) -> None:
+    async def reset() -> None:
+        engine = make_engine(url)
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(text("DROP SCHEMA public CASCADE"))
+                await conn.execute(text("CREATE SCHEMA public"))
+        finally:
+            await engine.dispose()
+
+    asyncio.run(reset())
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A database migrated to head, once per test run."""
+    if BACKEND == "postgresql":
+        url = os.environ.get("GRIDTALK_TEST_DATABASE_URL")
+        if not url:
+            unavailable("GRIDTALK_TEST_DATABASE_URL is not set")
+        assert url is not None
+        try:
+            _reset_postgres(url)
+        except OSError as exc:
+            unavailable(f"PostgreSQL at {make_url(url).render_as_string()} is unreachable: {exc}")
+    else:
+        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'gridtalk.db'}"
+    upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = make_engine(database_url)
+    yield engine
+    await engine.dispose()
+
+
+async def empty_tables(engine: AsyncEngine) -> None:
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    async with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            await conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for name in tables:
+                await conn.execute(text(f"DELETE FROM {name}"))
+
+
+@pytest.fixture
+async def sessionmaker(engine: AsyncEngine) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions on the test database; every table is emptied after the test."""
+    yield make_sessionmaker(engine)
+    await empty_tables(engine)
+
+
+@pytest.fixture
+async def session(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    async with sessionmaker() as session:
+        yield session
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(datetime(2026, 11, 23, 9, 30, tzinfo=UTC))
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(database_url=database_url, env="test", rasa_model_dir=ROOT / "nlu" / "models")
+
+
+@pytest.fixture(scope="session")
+def rasa_url() -> Iterator[str]:
+    """A real Rasa server from the trained model (`make test` trains it), for the run."""
+    from nlu.project import RasaServer, current_model, free_port
+
+    model = current_model(ROOT / "nlu" / "models")
+    if model is None:
+        unavailable("no NLU model trained from the current nlu/: run `make model`")
+    assert model is not None
+    server = RasaServer(model, free_port(), ROOT / ".venv-rasa")
+    server.start()
+    try:
+        server.wait_ready(timeout=240, progress=lambda _line: None)
+        yield server.url
+    finally:
+        server.stop()

@@ -1,0 +1,81 @@
+"""The NLU client against a scripted HTTP transport: threshold, retry, circuit breaker, normalisation."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from core.ports import NluUnavailable
+from nlu.client import CircuitBreaker, RasaNluClient
+
+
+def rasa_reply(name: str, confidence: float, entities: list[dict[str, object]] | None = None) -> dict[str, object]:
+    return {
+        "text": "x",
+        "intent": {"name": name, "confidence": confidence},
+        "entities": entities or [],
+        "intent_ranking": [{"name": name, "confidence": confidence}],
+    }
+
+
+async def test_parse_sends_normalised_text_and_maps_entities() -> None:
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        import json
+
+        seen.append(json.loads(request.content)["text"])
+        ents = [{"entity": "account_number", "value": "3301234567", "start": 5, "end": 15, "extractor": "x"}]
+        return httpx.Response(200, json=rasa_reply("bind_account", 0.97, ents))
+
+    client = RasaNluClient("http://rasa", transport=httpx.MockTransport(handler))
+    result = await client.parse("我的戶號是３３０１２３４５６７")
+    await client.aclose()
+    assert seen == ["我的户号是3301234567"]
+    assert result.intent == "bind_account"
+    assert result.entity("account_number") == "3301234567"
+    assert result.to_dict()["entities"] == [{"entity": "account_number", "value": "3301234567", "start": 5, "end": 15}]
+
+
+async def test_low_confidence_becomes_nlu_fallback() -> None:
+    client = RasaNluClient(
+        "http://rasa",
+        threshold=0.6,
+        transport=httpx.MockTransport(lambda _r: httpx.Response(200, json=rasa_reply("greet", 0.41))),
+    )
+    result = await client.parse("嗯")
+    await client.aclose()
+    assert (result.intent, result.raw_intent) == ("nlu_fallback", "greet")
+
+
+async def test_one_retry_then_unavailable_and_the_breaker_opens() -> None:
+    calls = 0
+
+    def handler(_request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        raise httpx.ConnectError("refused")
+
+    now = [0.0]
+    breaker = CircuitBreaker(failure_threshold=2, reset_after=30, monotonic=lambda: now[0])
+    client = RasaNluClient("http://rasa", breaker=breaker, transport=httpx.MockTransport(handler))
+    for _ in range(2):
+        with pytest.raises(NluUnavailable):
+            await client.parse("停电了吗")
+    assert calls == 4  # two calls, each with one retry
+    with pytest.raises(NluUnavailable, match="circuit breaker"):
+        await client.parse("停电了吗")
+    assert calls == 4  # fails fast while open
+    now[0] = 31.0
+    with pytest.raises(NluUnavailable):
+        await client.parse("停电了吗")
+    assert calls == 6  # half-open: tried again
+    await client.aclose()
+
+
+async def test_a_retry_that_succeeds_resets_the_breaker() -> None:
+    replies = iter([httpx.Response(502), httpx.Response(200, json=rasa_reply("greet", 0.9))])
+    client = RasaNluClient("http://rasa", transport=httpx.MockTransport(lambda _r: next(replies)))
+    assert (await client.parse("你好")).intent == "greet"
+    assert not client.breaker.open
+    await client.aclose()

@@ -1,0 +1,105 @@
+"""The `gridtalk` command line, in process (typer's runner) on the test database."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from gridtalk.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, database_url: str, sessionmaker) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("GRIDTALK_DATABASE_URL", database_url)
+
+
+def test_every_command_has_help() -> None:
+    for args in (
+        ["run"],
+        ["api"],
+        ["bot"],
+        ["worker"],
+        ["db", "upgrade"],
+        ["demo", "load"],
+        ["demo", "accounts"],
+        ["nlu", "train"],
+        ["nlu", "serve"],
+        ["nlu", "parse"],
+        ["nlu", "eval"],
+        ["staff", "create"],
+    ):
+        result = runner.invoke(app, [*args, "--help"])
+        assert result.exit_code == 0, (args, result.output)
+        assert "Usage:" in result.output
+
+
+def test_bad_setting_stops_with_one_line_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GRIDTALK_RASA_PORT", "99999")
+    result = runner.invoke(app, ["demo", "accounts"])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        "gridtalk: invalid setting: GRIDTALK_RASA_PORT: Input should be less than or equal to 65535"
+    ]
+
+
+def test_bot_without_token_says_which_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GRIDTALK_TELEGRAM_TOKEN", raising=False)
+    result = runner.invoke(app, ["bot"])
+    assert result.exit_code == 2
+    assert "GRIDTALK_TELEGRAM_TOKEN is not set" in result.output
+
+
+def test_demo_load_then_accounts_json(env: None) -> None:
+    loaded = runner.invoke(app, ["demo", "load"])
+    assert loaded.exit_code == 0, loaded.output
+    result = runner.invoke(app, ["demo", "accounts", "--json"])
+    assert result.exit_code == 0, result.output
+    accounts = json.loads(result.stdout)
+    assert {"account_number", "phone_last4", "segment", "area", "customer_name"} <= set(accounts[0])
+    segments = [a["segment"] for a in accounts]
+    assert segments.count("residential") >= 200
+    assert segments.count("key_account") >= 5
+    assert all(len(a["account_number"]) == 10 and a["account_number"].isdigit() for a in accounts)
+    assert all(len(a["phone_last4"]) == 4 for a in accounts)
+
+
+def test_demo_load_refuses_a_non_empty_database_unless_forced(env: None) -> None:
+    assert runner.invoke(app, ["demo", "load"]).exit_code == 0
+    again = runner.invoke(app, ["demo", "load"])
+    assert again.exit_code == 2
+    assert "--force" in again.output
+    forced = runner.invoke(app, ["demo", "load", "--force"])
+    assert forced.exit_code == 0, forced.output
+
+
+def test_staff_create_and_duplicate(env: None) -> None:
+    args = [
+        "staff",
+        "create",
+        "--username",
+        "ops.zhang",
+        "--password",
+        "correct-horse",
+        "--role",
+        "supervisor",
+    ]
+    created = runner.invoke(app, args)
+    assert created.exit_code == 0, created.output
+    assert "ops.zhang (supervisor) created" in created.output
+    duplicate = runner.invoke(app, args)
+    assert duplicate.exit_code == 2
+    assert "already exists" in duplicate.output
+
+
+@pytest.mark.parametrize(
+    ("role", "password", "message"),
+    [("boss", "correct-horse", "role must be one of"), ("agent", "short", "at least 8 characters")],
+)
+def test_staff_create_bad_input(env: None, role: str, password: str, message: str) -> None:
+    result = runner.invoke(app, ["staff", "create", "--username", "u.one", "--password", password, "--role", role])
+    assert result.exit_code == 2
+    assert message in result.output
