@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="log level")
     test_database_url: str | None = Field(None, description="tests only: a PostgreSQL URL; the suite runs again on it")
 
+    # --- conversations: dialogue, account binding, Telegram bot, web chat ---
+
+    # --- notices: planner, outbox dispatcher, channels (Telegram, email, SMS) ---
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:

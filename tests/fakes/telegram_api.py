@@ -1,0 +1,144 @@
+"""A fake Telegram Bot API server on 127.0.0.1, for aiogram to talk to over real HTTP.
+
+It records every call (method, params) and answers like Telegram. Failures can be scripted per method:
+`server.fail_next("sendMessage", status=429, retry_after=2)`, `status=500`, or `status=403` (the user blocked
+the bot); `server.block_chat(chat_id)` makes every send to that chat answer 403.
+
+    async with FakeTelegramApi() as api:
+        bot = Bot(token, session=AiohttpSession(api=TelegramAPIServer.from_base(api.base_url)))
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+BOT_USER = {"id": 42, "is_bot": True, "first_name": "gridtalk", "username": "gridtalk_bot"}
+
+
+@dataclass
+class Call:
+    method: str
+    params: dict[str, Any]
+    at: float = field(default_factory=time.monotonic)
+
+    @property
+    def chat_id(self) -> int | None:
+        value = self.params.get("chat_id")
+        return int(value) if value is not None else None
+
+    @property
+    def text(self) -> str:
+        return str(self.params.get("text", ""))
+
+    @property
+    def buttons(self) -> list[dict[str, Any]]:
+        markup = self.params.get("reply_markup") or {}
+        return [button for row in markup.get("inline_keyboard", []) for button in row]
+
+
+@dataclass
+class Failure:
+    status: int
+    retry_after: int | None = None
+    description: str = ""
+
+
+class FakeTelegramApi:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.host = host
+        self.port = port
+        self.calls: list[Call] = []
+        self._failures: dict[str, list[Failure]] = {}
+        self._blocked: set[int] = set()
+        self._message_ids = itertools.count(1000)
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def sent(self, method: str = "sendMessage") -> list[Call]:
+        """Calls that succeeded, of one method."""
+        return [c for c in self.calls if c.method == method and c.params.get("_ok")]
+
+    def fail_next(self, method: str, status: int, *, retry_after: int | None = None, times: int = 1) -> None:
+        descriptions = {
+            429: "Too Many Requests: retry after",
+            403: "Forbidden: bot was blocked by the user",
+            500: "Internal Server Error",
+            502: "Bad Gateway",
+        }
+        failure = Failure(status, retry_after, descriptions.get(status, "Error"))
+        self._failures.setdefault(method, []).extend([failure] * times)
+
+    def block_chat(self, chat_id: int) -> None:
+        self._blocked.add(int(chat_id))
+
+    async def __aenter__(self) -> FakeTelegramApi:
+        app = web.Application()
+        app.router.add_route("POST", "/bot{token}/{method}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _params(self, request: web.Request) -> dict[str, Any]:
+        if request.content_type == "application/json":
+            return dict(await request.json())
+        params: dict[str, Any] = {}
+        for key, value in (await request.post()).items():
+            text = value if isinstance(value, str) else str(value)
+            try:
+                params[key] = json.loads(text) if key in {"reply_markup", "entities", "allowed_updates"} else text
+            except json.JSONDecodeError:
+                params[key] = text
+        return params
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        params = await self._params(request)
+        call = Call(method, params)
+        self.calls.append(call)
+        failures = self._failures.get(method) or []
+        if failures:
+            return self._error(failures.pop(0))
+        if call.chat_id is not None and call.chat_id in self._blocked and method.startswith("send"):
+            return self._error(Failure(403, description="Forbidden: bot was blocked by the user"))
+        params["_ok"] = True
+        return web.json_response({"ok": True, "result": self._result(method, params)})
+
+    def _error(self, failure: Failure) -> web.Response:
+        body: dict[str, Any] = {"ok": False, "error_code": failure.status, "description": failure.description}
+        if failure.retry_after is not None:
+            body["parameters"] = {"retry_after": failure.retry_after}
+            body["description"] = f"Too Many Requests: retry after {failure.retry_after}"
+        return web.json_response(body, status=failure.status)
+
+    def _result(self, method: str, params: dict[str, Any]) -> Any:
+        if method == "getMe":
+            return BOT_USER
+        if method in {"sendMessage", "editMessageText", "editMessageReplyMarkup"}:
+            chat_id = int(params.get("chat_id", 0))
+            message: dict[str, Any] = {
+                "message_id": next(self._message_ids),
+                "date": int(time.time()),
+                "chat": {"id": chat_id, "type": "private"},
+                "from": BOT_USER,
+                "text": params.get("text", ""),
+            }
+            if params.get("reply_markup"):
+                message["reply_markup"] = params["reply_markup"]
+            return message
+        return True  # setMyCommands, answerCallbackQuery, deleteWebhook, setWebhook, ...
