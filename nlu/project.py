@@ -71,6 +71,7 @@ def rasa_env() -> dict[str, str]:
         PYTHONWARNINGS="ignore",
         SQLALCHEMY_SILENCE_UBER_WARNING="1",
         GIT_DIR=os.devnull,  # Rasa asks git for a version; it must not read (or trip over) our repository
+        RASA_CACHE_DIRECTORY=str(ROOT / "var" / "rasa-cache"),  # not nlu/.rasa: keep the tree clean
     )
     return env
 
