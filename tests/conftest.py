@@ -57,35 +57,46 @@ def unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-def _reset_postgres(url: str) -> None:
-    async def reset() -> None:
-        engine = make_engine(url)
+def _admin(url: str, *statements: str) -> None:
+    """Run statements outside a transaction (CREATE/DROP DATABASE) on the server of `url`."""
+
+    async def run() -> None:
+        engine = make_engine(url, isolation_level="AUTOCOMMIT")
         try:
-            async with engine.begin() as conn:
-                await conn.execute(text("DROP SCHEMA public CASCADE"))
-                await conn.execute(text("CREATE SCHEMA public"))
+            async with engine.connect() as conn:
+                for statement in statements:
+                    await conn.execute(text(statement))
         finally:
             await engine.dispose()
 
-    asyncio.run(reset())
+    asyncio.run(run())
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A database migrated to head, once per test run."""
-    if BACKEND == "postgresql":
-        url = os.environ.get("GRIDTALK_TEST_DATABASE_URL")
-        if not url:
-            unavailable("GRIDTALK_TEST_DATABASE_URL is not set")
-        assert url is not None
-        try:
-            _reset_postgres(url)
-        except OSError as exc:
-            unavailable(f"PostgreSQL at {make_url(url).render_as_string()} is unreachable: {exc}")
-    else:
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A database migrated to head, once per test run.
+
+    On PostgreSQL each run gets a database of its own (`<name>_<pid>`, dropped afterwards) next to the one
+    GRIDTALK_TEST_DATABASE_URL names, so two runs on one server never trip over each other.
+    """
+    if BACKEND != "postgresql":
         url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'gridtalk.db'}"
+        upgrade(url)
+        yield url
+        return
+    base = os.environ.get("GRIDTALK_TEST_DATABASE_URL")
+    if not base:
+        unavailable("GRIDTALK_TEST_DATABASE_URL is not set")
+    assert base is not None
+    name = f"{make_url(base).database}_{os.getpid()}"
+    try:
+        _admin(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"')
+    except OSError as exc:
+        unavailable(f"PostgreSQL at {make_url(base).render_as_string()} is unreachable: {exc}")
+    url = make_url(base).set(database=name).render_as_string(hide_password=False)
     upgrade(url)
-    return url
+    yield url
+    _admin(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")
