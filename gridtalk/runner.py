@@ -33,6 +33,10 @@ def say(line: str) -> None:
     print(f"[gridtalk] {line}", flush=True)
 
 
+def print_flush(line: str) -> None:
+    print(line, flush=True)
+
+
 @dataclass
 class Supervisor:
     children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
@@ -72,6 +76,12 @@ def _interrupt(_signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+def _stop_on_signals() -> None:
+    # Set SIGINT explicitly too: a process started in the background by a shell inherits SIGINT ignored.
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
 def _check_ports(settings: Settings) -> None:
     if port_in_use(settings.api_host, settings.api_port):
         raise RunError(f"port {settings.api_port} is already in use; set GRIDTALK_API_PORT to another port")
@@ -109,11 +119,11 @@ def run_all(settings: Settings) -> int:
     _prepare_database(settings)
     sup = Supervisor()
 
-    signal.signal(signal.SIGTERM, _interrupt)
+    _stop_on_signals()
     try:
         env_rasa = settings.rasa_url
         if env_rasa is None:
-            model, _ = train(settings.rasa_model_dir, settings.rasa_venv, progress=say)
+            model, _ = train(settings.rasa_model_dir, settings.rasa_venv, progress=print_flush)
             log = ROOT / "var" / "log" / "rasa.log"
             log.parent.mkdir(parents=True, exist_ok=True)
             sup.rasa = RasaServer(model, settings.rasa_port, settings.rasa_venv, log_path=log)
@@ -129,7 +139,7 @@ def run_all(settings: Settings) -> int:
             say("GRIDTALK_TELEGRAM_TOKEN is not set: the Telegram bot is not started")
         _wait_http(f"http://127.0.0.1:{settings.api_port}/healthz", 60, sup)
         if sup.rasa is not None:
-            loaded_in = sup.rasa.wait_ready(progress=say)
+            loaded_in = sup.rasa.wait_ready(progress=print_flush)
             say(f"Rasa loaded its model in {loaded_in:.1f} s")
         _print_ready(settings)
         while (name := sup.exited()) is None:
@@ -150,7 +160,7 @@ def _print_ready(settings: Settings) -> None:
     base = f"http://127.0.0.1:{settings.api_port}"
     say("ready")
     print(
-        f"  web chat   POST {base}/api/v1/chat/sessions\n"
+        f"  web chat   {base}/chat  (English: {base}/chat?lang=en)\n"
         f"  API docs   {base}/docs\n"
         f"  health     {base}/readyz\n"
         f"  NLU        {settings.rasa_url or f'http://127.0.0.1:{settings.rasa_port}'}\n"
@@ -171,7 +181,7 @@ def serve_rasa_forever(settings: Settings, port: int) -> int:
         print("gridtalk: no trained NLU model: run `gridtalk nlu train` first", file=sys.stderr)
         return 2
     server = RasaServer(model, port, settings.rasa_venv)
-    signal.signal(signal.SIGTERM, _interrupt)
+    _stop_on_signals()
     server.start()
     try:
         loaded_in = server.wait_ready()

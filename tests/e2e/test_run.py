@@ -53,6 +53,8 @@ def run_env(tmp_path: Path, rasa_url: str) -> dict[str, str]:
 
 
 def test_run_starts_everything_and_ctrl_c_stops_everything(run_env: dict[str, str]) -> None:
+    # Started with SIGINT ignored, as a shell starts a background job: Ctrl-C handling must not rely on
+    # the disposition it inherits.
     proc = subprocess.Popen(
         [sys.executable, "-m", "gridtalk", "run"],
         cwd=ROOT,
@@ -60,6 +62,7 @@ def test_run_starts_everything_and_ctrl_c_stops_everything(run_env: dict[str, st
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
     try:
         lines = read_until(proc, "[gridtalk] ready", timeout=300)
