@@ -28,8 +28,9 @@ lint: install
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy core
 
-bench: model
+bench: model  ## notices bench needs PostgreSQL: GRIDTALK_BENCH_DATABASE_URL or the local default
 	.venv/bin/python bench/nlu.py
+	.venv/bin/python bench/notices.py
 
 clean:
 	rm -rf var reports .pytest_cache .mypy_cache .ruff_cache

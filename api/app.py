@@ -8,15 +8,23 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import errors
-from api.routes import chat, health
+from api.conversations import conversation_services
+from api.routes import auth, chat, health, outages, telegram
 from core.clock import Clock, SystemClock
 from core.config import Settings
 from core.db import make_engine, make_sessionmaker
+from core.dialogue import NoticeResponder
 from core.ports import NluClient
 from nlu.client import RasaNluClient
 
 
-def create_app(settings: Settings, *, clock: Clock | None = None, nlu: NluClient | None = None) -> FastAPI:
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    nlu: NluClient | None = None,
+    notices: NoticeResponder | None = None,
+) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.engine = make_engine(settings.database_url)
@@ -32,7 +40,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None, nlu: NluClient
             )
         app.state.nlu = nlu or owned_nlu
         try:
-            yield
+            async with conversation_services(app, settings, notices):
+                yield
         finally:
             if owned_nlu is not None:
                 await owned_nlu.aclose()
@@ -44,4 +53,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None, nlu: NluClient
     errors.install(app)
     app.include_router(health.router)
     app.include_router(chat.router)
+    app.include_router(chat.page_router)
+    app.include_router(telegram.router)
+    app.include_router(auth.router)
+    app.include_router(outages.router)
     return app

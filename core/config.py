@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -59,8 +61,117 @@ class Settings(BaseSettings):
     test_database_url: str | None = Field(None, description="tests only: a PostgreSQL URL; the suite runs again on it")
 
     # --- conversations: dialogue, account binding, Telegram bot, web chat ---
+    service_hotline: str = Field("95598", min_length=3, description="the service hotline customers are told to call")
+    payment_methods: str = Field(
+        "app,wechat,alipay,bank_autodebit,service_hall,prepaid",
+        description="payment methods the bot lists, in order, comma-separated: "
+        "app, wechat, alipay, bank_autodebit, online_banking, service_hall, prepaid",
+    )
+    binding_max_failures: int = Field(5, ge=1, description="failed account verifications that lock an identity")
+    binding_window_minutes: int = Field(60, ge=1, description="the window those failures are counted in")
+    binding_lock_minutes: int = Field(60, ge=1, description="how long a locked identity cannot try to bind")
+    fallbacks_before_handoff: int = Field(
+        2, ge=1, description="messages in a row the bot did not understand before it hands over to a person"
+    )
+    conversation_idle_minutes: int = Field(
+        30,
+        ge=1,
+        description="after this long without a message a half-filled form is dropped and a new conversation starts",
+    )
+    usage_trend_months: int = Field(6, ge=2, le=12, description="months shown when a customer asks for usage")
+    chat_rate_limit: int = Field(20, ge=1, description="messages one Telegram user may send per window")
+    chat_rate_window: int = Field(60, ge=1, description="seconds of that window; more get one polite notice")
+
+    @field_validator("payment_methods")
+    @classmethod
+    def _known_payment_methods(cls, value: str) -> str:
+        known = {"app", "wechat", "alipay", "bank_autodebit", "online_banking", "service_hall", "prepaid"}
+        keys = [key.strip() for key in value.split(",") if key.strip()]
+        unknown = [key for key in keys if key not in known]
+        if not keys or unknown:
+            raise ValueError(f"unknown payment method(s) {unknown}; known: {', '.join(sorted(known))}")
+        return ",".join(keys)
+
+    @property
+    def payment_method_keys(self) -> tuple[str, ...]:
+        return tuple(self.payment_methods.split(","))
 
     # --- notices: planner, outbox dispatcher, channels (Telegram, email, SMS) ---
+    notice_first_days: int = Field(15, ge=1, description="days before a planned outage the first notice is due")
+    notice_second_days: int = Field(7, ge=1, description="days before a planned outage the second notice is due")
+    notice_final_minutes: int = Field(
+        30, ge=1, description="minutes before a planned outage the final confirmation is due"
+    )
+    notice_min_gap_minutes: int = Field(
+        60, ge=0, description="two notices to one person are at least this far apart (the final confirmation aside)"
+    )
+    notice_quiet_start: dt.time = Field(
+        dt.time(22, 0), description="quiet hours start (local time): residential notices wait until they end"
+    )
+    notice_quiet_end: dt.time = Field(dt.time(7, 0), description="quiet hours end (local time); equal to start: none")
+    notice_confirm_minutes: int = Field(
+        10, ge=1, description="a final confirmation unanswered this long alerts the key account's manager"
+    )
+    notice_rate_limit: float = Field(
+        30, gt=0, le=1000, description="Telegram messages a second over all chats (above 30 needs paid broadcast)"
+    )
+    notice_allow_paid_broadcast: bool = Field(
+        False, description="send with Telegram's allow_paid_broadcast (paid, up to 1000 messages/s)"
+    )
+    notice_chat_interval: float = Field(1.0, ge=0, description="seconds between two Telegram messages to one chat")
+    notice_fanout_margin_minutes: int = Field(
+        10, ge=0, description="a stage starts this much earlier than audience ÷ rate needs, to finish by its time"
+    )
+    notice_batch_size: int = Field(500, ge=1, le=5000, description="deliveries the dispatcher claims at once")
+    notice_concurrency: int = Field(100, ge=1, le=2000, description="sends in flight at once per worker")
+    notice_max_attempts: int = Field(
+        6, ge=1, description="attempts of one delivery (5xx, timeouts) before it is marked failed"
+    )
+    notice_retry_base_seconds: float = Field(
+        5.0, gt=0, description="first retry delay; doubled each attempt, with jitter"
+    )
+    notice_retry_max_seconds: float = Field(600.0, gt=0, description="longest retry delay")
+    notice_send_timeout: float = Field(15.0, gt=0, description="seconds one send may take before it counts as failed")
+    notice_lease_seconds: int = Field(
+        300, ge=10, description="a claimed delivery whose result was not recorded this long is claimed again"
+    )
+    notice_email_key_accounts: bool = Field(
+        True, description="key-account contacts get every notice by email too (off: only when Telegram cannot reach)"
+    )
+    smtp_host: str | None = Field(None, description="SMTP server for notice emails; unset: no email is sent")
+    smtp_port: int = Field(25, ge=1, le=65535, description="SMTP port")
+    smtp_security: Literal["none", "starttls", "tls"] = Field(
+        "starttls", description="none, starttls or tls (implicit TLS, usually port 465)"
+    )
+    smtp_username: str | None = Field(None, description="SMTP login; unset: no authentication")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password")
+    smtp_from: str = Field("gridtalk@localhost", description="From: address of notice emails")
+    sms_webhook_url: str | None = Field(
+        None, description="SMS gateway webhook (HTTP POST); set: key-account contacts with a phone get SMS too"
+    )
+    sms_webhook_body: str = Field(
+        '{"to": "{to}", "text": "{text}"}',
+        description="JSON body posted to the SMS webhook; {to} and {text} inside its strings are filled in",
+    )
+    sms_webhook_token: SecretStr | None = Field(None, description="bearer token sent to the SMS webhook")
+    staff_token_minutes: int = Field(480, ge=1, description="lifetime of a staff API token")
+
+    @field_validator("sms_webhook_body")
+    @classmethod
+    def _sms_body_is_json(cls, value: str) -> str:
+        try:
+            json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not valid JSON: {exc.msg}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _paid_broadcast_for_high_rates(self) -> Settings:
+        if self.notice_rate_limit > 30 and not self.notice_allow_paid_broadcast:
+            raise ValueError("notice_rate_limit: above 30 messages/s needs GRIDTALK_NOTICE_ALLOW_PAID_BROADCAST=true")
+        if self.notice_second_days >= self.notice_first_days:
+            raise ValueError("notice_second_days: must be fewer than GRIDTALK_NOTICE_FIRST_DAYS")
+        return self
 
     @field_validator("timezone")
     @classmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -66,23 +67,45 @@ def api() -> None:
 
 @app.command()
 def bot() -> None:
-    """Run the Telegram bot (long polling). Needs GRIDTALK_TELEGRAM_TOKEN."""
-    from bot.app import run_polling
+    """Run the Telegram bot: long polling, or with GRIDTALK_TELEGRAM_WEBHOOK_SECRET register the api's webhook.
+
+    Needs GRIDTALK_TELEGRAM_TOKEN.
+    """
+    from bot.app import run_bot
 
     cfg = settings()
     if cfg.telegram_token is None:
         raise fail("GRIDTALK_TELEGRAM_TOKEN is not set: the Telegram bot needs a bot token")
-    asyncio.run(run_polling(cfg))
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_bot(cfg))
 
 
 @app.command()
 def worker(
     once: Annotated[bool, typer.Option("--once", help="Run one tick of every job, then exit.")] = False,
+    at: Annotated[
+        str | None,
+        typer.Option("--at", help="With --once: run the tick as if it were this time (ISO 8601 with offset)."),
+    ] = None,
 ) -> None:
     """Run the background jobs: notice planning and sending, timers."""
+    from datetime import datetime
+
+    from core.clock import FrozenClock
     from gridtalk.worker import run_worker
 
-    asyncio.run(run_worker(settings(), once=once))
+    clock = None
+    if at is not None:
+        if not once:
+            raise fail("--at replays one tick: use it with --once")
+        try:
+            moment = datetime.fromisoformat(at)
+        except ValueError:
+            raise fail(f"--at: not an ISO 8601 time: {at!r}") from None
+        if moment.tzinfo is None:
+            raise fail("--at: give the UTC offset, e.g. 2026-12-10T07:30:00+08:00")
+        clock = FrozenClock(moment)
+    asyncio.run(run_worker(settings(), once=once, clock=clock))
 
 
 @db_app.command("upgrade")

@@ -1,4 +1,19 @@
-"""The worker process: background jobs run tick by tick (`gridtalk worker --once` runs one tick)."""
+"""The worker process: background jobs run tick by tick (`gridtalk worker --once` runs one tick).
+
+Jobs, each in its own unit of work, each idempotent (running one twice changes nothing):
+  plan_notices    published planned outages without a notice plan get one (outages loaded as data)
+  start_stages    notice stages whose time to start sending has come: audience resolved again, rows released
+  chase_confirms  final confirmations unanswered for notice_confirm_minutes: the account manager is alerted
+  send_notices    the outbox dispatcher: claims due deliveries and sends them (Telegram, email, SMS)
+
+A tick runs them in that order. Running for good, the dispatcher keeps its own loop (a big stage takes
+audience ÷ rate seconds to send) while the others tick every `interval` seconds beside it.
+
+Channels come from the settings: Telegram with GRIDTALK_TELEGRAM_TOKEN (and GRIDTALK_TELEGRAM_API_BASE),
+email with GRIDTALK_SMTP_HOST, SMS with GRIDTALK_SMS_WEBHOOK_URL. Deliveries on a channel that is not
+configured wait in the outbox (pending, shown by the API) and go out once it is; the worker says so once.
+Telegram's limits are kept per worker, or by all workers together through Redis with GRIDTALK_REDIS_URL.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +21,21 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
 from core.clock import Clock, SystemClock
 from core.config import Settings
-from core.db import make_engine, make_sessionmaker
+from core.db import make_engine, make_sessionmaker, session_scope
+from core.notices.channels import NoticeChannel
+from core.notices.confirmations import chase_unconfirmed
+from core.notices.dispatcher import Dispatcher
+from core.notices.email import EmailChannel
+from core.notices.planning import NoticePlanner
+from core.notices.ratelimit import Limiter, TelegramLimiter
+from core.notices.render import NoticeRenderer
+from core.notices.shared_limiter import SharedTelegramLimiter
+from core.notices.sms import SmsWebhookChannel
+from core.templating import Renderer
 
 log = logging.getLogger("gridtalk.worker")
 
@@ -27,21 +54,94 @@ async def run_jobs_once(jobs: dict[str, Job]) -> dict[str, int]:
     return done
 
 
+def build_channels(settings: Settings) -> dict[str, NoticeChannel]:
+    """The notice channels these settings configure."""
+    channels: dict[str, NoticeChannel] = {}
+    if settings.telegram_token is not None:
+        from bot.channel import TelegramChannel
+
+        channels["telegram"] = TelegramChannel.from_settings(settings)
+    if settings.smtp_host:
+        channels["email"] = EmailChannel.from_settings(settings)
+    if settings.sms_webhook_url:
+        channels["sms"] = SmsWebhookChannel.from_settings(settings)
+    return channels
+
+
+def make_limiter(settings: Settings) -> Limiter:
+    """The Telegram limits: shared by every worker through Redis when GRIDTALK_REDIS_URL is set (the
+    scale-out path), else this worker's own."""
+    if settings.redis_url:
+        token = settings.telegram_token.get_secret_value() if settings.telegram_token else ""
+        return SharedTelegramLimiter.from_url(
+            settings.redis_url,
+            settings.notice_rate_limit,
+            settings.notice_chat_interval,
+            namespace=token.partition(":")[0] or "default",  # the bot's id: its limits are per bot
+        )
+    return TelegramLimiter(settings.notice_rate_limit, settings.notice_chat_interval)
+
+
+def notice_jobs(
+    sessionmaker: async_sessionmaker[AsyncSession], clock: Clock, settings: Settings, dispatcher: Dispatcher
+) -> dict[str, Job]:
+    """The notice jobs, in the order a tick runs them."""
+
+    async def plan_notices() -> int:
+        async with session_scope(sessionmaker) as session:
+            return await NoticePlanner(session, clock, settings).plan_published()
+
+    async def start_stages() -> int:
+        async with session_scope(sessionmaker) as session:
+            return await NoticePlanner(session, clock, settings).start_due_stages()
+
+    async def chase_confirms() -> int:
+        async with session_scope(sessionmaker) as session:
+            return await chase_unconfirmed(session, clock, settings)
+
+    return {
+        "plan_notices": plan_notices,
+        "start_stages": start_stages,
+        "chase_confirms": chase_confirms,
+        "send_notices": dispatcher.run_once,
+    }
+
+
 async def run_worker(
     settings: Settings, *, once: bool = False, clock: Clock | None = None, interval: float = 1.0
-) -> None:
+) -> dict[str, int] | None:
+    """Run the jobs: one tick (`once`: returns what each job handled), or until cancelled."""
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    clock = clock or SystemClock()
     engine = make_engine(settings.database_url)
     sessionmaker = make_sessionmaker(engine)
-    jobs: dict[str, Job] = {}
-    _ = (sessionmaker, clock or SystemClock())  # the notice and timer jobs are built from these
+    channels = build_channels(settings)
+    dispatcher = Dispatcher(
+        sessionmaker,
+        clock,
+        settings,
+        channels,
+        NoticeRenderer(Renderer(settings.timezone)),
+        limiter=make_limiter(settings),
+    )
+    if "telegram" not in channels:
+        log.warning("GRIDTALK_TELEGRAM_TOKEN is not set: Telegram notices wait in the outbox until it is")
+    jobs = notice_jobs(sessionmaker, clock, settings, dispatcher)
     try:
         if once:
-            log.info("worker tick: %s", await run_jobs_once(jobs))
-            return
-        log.info("worker started with jobs: %s", ", ".join(jobs) or "none")
-        while True:
-            await run_jobs_once(jobs)
-            await asyncio.sleep(interval)
+            done = await run_jobs_once(jobs)
+            log.info("worker tick: %s", done)
+            return done
+        log.info("worker started with jobs: %s; channels: %s", ", ".join(jobs), ", ".join(channels) or "none")
+        send = jobs.pop("send_notices")
+        await asyncio.gather(_loop({"send_notices": send}, interval), _loop(jobs, interval))
+        return None
     finally:
+        await dispatcher.aclose()
         await engine.dispose()
+
+
+async def _loop(jobs: dict[str, Job], interval: float) -> None:
+    while True:
+        await run_jobs_once(jobs)
+        await asyncio.sleep(interval)

@@ -1,14 +1,29 @@
+"""Identities and account binding: who is talking to us, and which utility accounts they have proved are theirs."""
+
 from __future__ import annotations
 
+import re
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import Clock
-from core.customers.repository import IdentityRepository
-from core.errors import InvalidInput
-from core.models import Conversation, Identity
+from core.customers.binding import BindingPolicy, failures_left, locked_until
+from core.customers.repository import AccountRepository, BindingRepository, IdentityRepository
+from core.errors import InvalidInput, NotFound
+from core.models import Conversation, Identity, IdentityAccount, UtilityAccount
 from core.models.customers import LANGUAGES
+
+ACCOUNT_NUMBER = re.compile(r"^\d{10}$")
+PHONE_LAST4 = re.compile(r"^\d{4}$")
+
+
+def language_from_code(language_code: str | None) -> str:
+    """Telegram's language_code → our language: English for en*, Chinese otherwise (the default)."""
+    return "en" if (language_code or "").lower().startswith("en") else "zh"
 
 
 async def start_web_session(session: AsyncSession, clock: Clock, language: str = "zh") -> Identity:
@@ -24,3 +39,135 @@ async def start_web_session(session: AsyncSession, clock: Clock, language: str =
     session.add(Conversation(identity_id=identity.id, channel="web", created_at=now, last_message_at=now))
     await session.flush()
     return identity
+
+
+async def web_identity(session: AsyncSession, session_id: str) -> Identity:
+    """The identity of a web chat session; NotFound for a session that was never started."""
+    identity = await IdentityRepository(session).by_external_id("web", session_id)
+    if identity is None:
+        raise NotFound("no such chat session", field="session_id")
+    return identity
+
+
+async def telegram_identity(
+    session: AsyncSession, clock: Clock, *, user_id: int, chat_id: int, language_code: str | None
+) -> Identity:
+    """The identity of a Telegram user, created on first contact (in the language their app uses)."""
+    repo = IdentityRepository(session)
+    identity = await repo.by_external_id("telegram", str(user_id))
+    if identity is None:
+        identity = repo.add(
+            Identity(
+                channel="telegram",
+                external_id=str(user_id),
+                telegram_chat_id=chat_id,
+                language=language_from_code(language_code),
+                created_at=clock.now(),
+            )
+        )
+        await session.flush()
+    elif identity.telegram_chat_id != chat_id:
+        identity.telegram_chat_id = chat_id
+    return identity
+
+
+def set_language(identity: Identity, language: str) -> None:
+    if language not in LANGUAGES:
+        raise InvalidInput(f"language must be one of {', '.join(LANGUAGES)}", field="language")
+    identity.language = language
+
+
+@dataclass(frozen=True, slots=True)
+class BoundAccount:
+    account: UtilityAccount
+    current: bool
+    verified_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class BindOutcome:
+    status: Literal["bound", "already_bound", "failed", "locked"]
+    account: UtilityAccount | None = None
+    locked_until: datetime | None = None
+    failures_left: int = 0
+
+
+class AccountBinding:
+    """Binding with verification: the account number, then the last four digits of its registered phone.
+
+    Every check is recorded (BindingAttempt). An unknown account number fails exactly like a wrong phone, so
+    nobody can find out which numbers exist. Repeated failures lock the identity (BindingPolicy).
+    """
+
+    def __init__(self, clock: Clock, policy: BindingPolicy) -> None:
+        self.clock = clock
+        self.policy = policy
+
+    async def locked_until(self, session: AsyncSession, identity: Identity) -> datetime | None:
+        now = self.clock.now()
+        failures = await BindingRepository(session).failures_since(identity.id, now - self.policy.lookback)
+        return locked_until(failures, now, self.policy)
+
+    async def verify(self, session: AsyncSession, identity: Identity, account_number: str, last4: str) -> BindOutcome:
+        if not ACCOUNT_NUMBER.match(account_number):
+            raise InvalidInput("an account number has 10 digits", field="account_number")
+        if not PHONE_LAST4.match(last4):
+            raise InvalidInput("the last four digits of the phone", field="phone_last4")
+        until = await self.locked_until(session, identity)
+        if until is not None:
+            return BindOutcome("locked", locked_until=until)
+        now = self.clock.now()
+        bindings = BindingRepository(session)
+        account = await AccountRepository(session).by_number(account_number)
+        ok = account is not None and account.phone[-4:] == last4
+        bindings.record_attempt(identity.id, account_number, ok, now)
+        await session.flush()
+        if not ok or account is None:
+            failures = await bindings.failures_since(identity.id, now - self.policy.lookback)
+            until = locked_until(failures, now, self.policy)
+            if until is not None:
+                return BindOutcome("locked", locked_until=until)
+            return BindOutcome("failed", failures_left=failures_left(failures, now, self.policy))
+        if await bindings.binding(identity.id, account.id) is None:
+            bindings.add(IdentityAccount(identity_id=identity.id, account_id=account.id, verified_at=now))
+            await session.flush()
+        await bindings.make_current(identity.id, account.id)
+        return BindOutcome("bound", account=account)
+
+    async def already_bound(self, session: AsyncSession, identity: Identity, account_number: str) -> BindOutcome | None:
+        """When this identity has bound the account before: make it the current one (no new check needed)."""
+        for bound in await self.accounts(session, identity):
+            if bound.account.account_number == account_number:
+                await BindingRepository(session).make_current(identity.id, bound.account.id)
+                return BindOutcome("already_bound", account=bound.account)
+        return None
+
+    async def accounts(self, session: AsyncSession, identity: Identity) -> list[BoundAccount]:
+        rows = await BindingRepository(session).bound(identity.id)
+        return [BoundAccount(account, binding.is_current, binding.verified_at) for binding, account in rows]
+
+    async def current(self, session: AsyncSession, identity: Identity) -> UtilityAccount | None:
+        """The account answers are about: the one marked current, else the first one bound."""
+        accounts = await self.accounts(session, identity)
+        chosen = next((b for b in accounts if b.current), accounts[0] if accounts else None)
+        return chosen.account if chosen else None
+
+    async def choose(self, session: AsyncSession, identity: Identity, account_id: int) -> UtilityAccount:
+        account = await self._own(session, identity, account_id)
+        await BindingRepository(session).make_current(identity.id, account_id)
+        return account
+
+    async def unbind(self, session: AsyncSession, identity: Identity, account_id: int) -> UtilityAccount:
+        account = await self._own(session, identity, account_id)
+        repo = BindingRepository(session)
+        await repo.remove(identity.id, account_id)
+        remaining = await repo.bound(identity.id)
+        if remaining and not any(binding.is_current for binding, _ in remaining):
+            await repo.make_current(identity.id, remaining[0][1].id)
+        return account
+
+    async def _own(self, session: AsyncSession, identity: Identity, account_id: int) -> UtilityAccount:
+        for bound in await self.accounts(session, identity):
+            if bound.account.id == account_id:
+                return bound.account
+        raise NotFound("that account is not bound to you", field="account")

@@ -14,7 +14,7 @@ from core.models.customers import (
     KeyAccountProfile,
     UtilityAccount,
 )
-from core.models.notices import NoticeDelivery
+from core.models.notices import NoticeDelivery, NoticeStage
 from core.models.outages import FaultTicket, Outage, OutageAccount, OutageArea, OutageFeeder
 from core.models.staff import AuditLog, StaffUser
 
@@ -37,6 +37,7 @@ __all__ = [
     "KeyAccountProfile",
     "Message",
     "NoticeDelivery",
+    "NoticeStage",
     "Outage",
     "OutageAccount",
     "OutageArea",

@@ -77,6 +77,7 @@ class KeyAccountContact(CreatedAt, Base):
     email: Mapped[str | None] = mapped_column(String(255))
     phone: Mapped[str | None] = mapped_column(String(20))
     language: Mapped[str] = mapped_column(String(2), default="zh")
+    telegram_blocked_at: Mapped[datetime | None]  # the contact blocked the bot: notices go by email instead
 
 
 class Identity(CreatedAt, Base):

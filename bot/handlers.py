@@ -1,0 +1,167 @@
+"""Telegram handlers: each turns an update into one Incoming, makes one service call, sends the replies.
+
+Private chats only: answers are about a customer's own account and must not be shown in a group.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram import Bot, F, Router
+from aiogram.enums import ChatType
+from aiogram.filters import Command, CommandObject, CommandStart
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, ErrorEvent, Message
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.keyboards import keyboard
+from bot.state import FsmStateStore
+from core.config import Settings
+from core.customers.service import language_from_code
+from core.dialogue.service import ConversationService, Incoming
+from core.models import Identity
+from core.templating import Renderer
+
+log = logging.getLogger("gridtalk.bot")
+
+
+async def answer(
+    bot: Bot,
+    chat_id: int,
+    incoming: Incoming,
+    session: AsyncSession,
+    identity: Identity,
+    state: FSMContext,
+    conversations: ConversationService,
+) -> None:
+    result = await conversations.handle(session, identity, incoming, FsmStateStore(state))
+    for reply in result.replies:
+        await bot.send_message(chat_id, reply.text, reply_markup=keyboard(reply.buttons))
+
+
+async def start(
+    message: Message,
+    bot: Bot,
+    session: AsyncSession,
+    identity: Identity,
+    state: FSMContext,
+    conversations: ConversationService,
+) -> None:
+    await answer(bot, message.chat.id, Incoming(payload="start"), session, identity, state, conversations)
+
+
+async def help_(
+    message: Message,
+    bot: Bot,
+    session: AsyncSession,
+    identity: Identity,
+    state: FSMContext,
+    conversations: ConversationService,
+) -> None:
+    await answer(bot, message.chat.id, Incoming(payload="help"), session, identity, state, conversations)
+
+
+async def menu(
+    message: Message,
+    bot: Bot,
+    session: AsyncSession,
+    identity: Identity,
+    state: FSMContext,
+    conversations: ConversationService,
+) -> None:
+    await answer(bot, message.chat.id, Incoming(payload="menu"), session, identity, state, conversations)
+
+
+async def language(
+    message: Message,
+    bot: Bot,
+    session: AsyncSession,
+    identity: Identity,
+    state: FSMContext,
+    conversations: ConversationService,
+) -> None:
+    await answer(bot, message.chat.id, Incoming(payload="lang"), session, identity, state, conversations)
+
+
+async def bind(
+    message: Message,
+    command: CommandObject,
+    bot: Bot,
+    session: AsyncSession,
+    identity: Identity,
+    state: FSMContext,
+    conversations: ConversationService,
+) -> None:
+    digits = "".join(ch for ch in (command.args or "") if ch.isdigit())
+    payload = f"bind:{digits}" if len(digits) == 10 else "bind"
+    await answer(bot, message.chat.id, Incoming(payload=payload), session, identity, state, conversations)
+
+
+async def button(
+    callback: CallbackQuery,
+    bot: Bot,
+    session: AsyncSession,
+    identity: Identity,
+    state: FSMContext,
+    conversations: ConversationService,
+) -> None:
+    await callback.answer()
+    chat_id = callback.message.chat.id if callback.message is not None else callback.from_user.id
+    await answer(bot, chat_id, Incoming(payload=callback.data), session, identity, state, conversations)
+
+
+async def text(
+    message: Message,
+    bot: Bot,
+    session: AsyncSession,
+    identity: Identity,
+    state: FSMContext,
+    conversations: ConversationService,
+) -> None:
+    await answer(bot, message.chat.id, Incoming(text=message.text), session, identity, state, conversations)
+
+
+async def anything_else(
+    message: Message,
+    bot: Bot,
+    session: AsyncSession,
+    identity: Identity,
+    state: FSMContext,
+    conversations: ConversationService,
+) -> None:
+    await answer(bot, message.chat.id, Incoming(payload="unsupported"), session, identity, state, conversations)
+
+
+async def on_error(event: ErrorEvent, bot: Bot, renderer: Renderer, settings: Settings) -> None:
+    """Something unexpected (the database is down, a bug): log it and tell the customer politely."""
+    log.exception("update %s failed", event.update.update_id, exc_info=event.exception)
+    source = event.update.message or (event.update.callback_query.message if event.update.callback_query else None)
+    user = event.update.message.from_user if event.update.message else None
+    if event.update.callback_query is not None:
+        user = event.update.callback_query.from_user
+    if source is None or user is None:
+        return
+    text = renderer.render(
+        "dialogue/error", language_from_code(user.language_code), code="internal", hotline=settings.service_hotline
+    )
+    try:
+        await bot.send_message(source.chat.id, text)
+    except Exception:  # the customer cannot be told; the error is logged above
+        log.warning("could not tell chat %s about the error", source.chat.id)
+
+
+def make_router() -> Router:
+    """The handlers, on a new Router (a router belongs to one Dispatcher). Private chats only."""
+    router = Router(name="conversations")
+    router.message.filter(F.chat.type == ChatType.PRIVATE)
+    router.callback_query.filter(F.message.chat.type == ChatType.PRIVATE)
+    router.message.register(start, CommandStart())
+    router.message.register(help_, Command("help"))
+    router.message.register(menu, Command("menu"))
+    router.message.register(language, Command("language"))
+    router.message.register(bind, Command("bind"))
+    router.callback_query.register(button, F.data)
+    router.message.register(text, F.text)
+    router.message.register(anything_else)
+    router.errors.register(on_error)
+    return router

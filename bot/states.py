@@ -1,0 +1,19 @@
+"""The aiogram FSM states of the forms the dialogue engine runs (DialogueState.fsm_state names them)."""
+
+from __future__ import annotations
+
+from aiogram.fsm.state import State, StatesGroup
+
+
+class BindForm(StatesGroup):
+    account = State()  # waiting for the 10-digit account number
+    phone = State()  # waiting for the last 4 digits of the registered phone
+
+
+class FaultForm(StatesGroup):
+    description = State()
+    place = State()
+    hazard = State()
+
+
+FORM_STATES = frozenset(s.state for group in (BindForm, FaultForm) for s in group.__all_states__)

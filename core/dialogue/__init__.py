@@ -1,0 +1,33 @@
+"""(identity, text or button payload, NluResult) → replies (text + buttons): one dialogue for every channel."""
+
+from core.dialogue.engine import DialogueConfig, DialogueEngine, Turn
+from core.dialogue.notices import NOTICE_PAYLOAD_PREFIX, NothingPendingResponder, NoticeResponder
+from core.dialogue.service import ConversationService, Incoming, TurnResult, WebChat, build_conversations
+from core.dialogue.state import (
+    DialogueState,
+    KeyValueStateStore,
+    MemoryStateBackend,
+    RedisStateBackend,
+    StateBackend,
+    StateStore,
+)
+
+__all__ = [
+    "NOTICE_PAYLOAD_PREFIX",
+    "ConversationService",
+    "DialogueConfig",
+    "DialogueEngine",
+    "DialogueState",
+    "Incoming",
+    "KeyValueStateStore",
+    "MemoryStateBackend",
+    "NothingPendingResponder",
+    "NoticeResponder",
+    "RedisStateBackend",
+    "StateBackend",
+    "StateStore",
+    "Turn",
+    "TurnResult",
+    "WebChat",
+    "build_conversations",
+]

@@ -1,0 +1,223 @@
+"""The one call a transport makes for a customer's message: understand it, answer it, keep the transcript.
+
+    result = await conversations.handle(session, identity, Incoming(text="我家这个月电费多少"), store)
+
+The NLU is asked first; when it is unreachable the keyword rules stand in and the customer is told once
+(until it answers again). Every message in and out is stored (core.models.Message) with the channel, the
+intent and the NLU's confidence. The caller owns the transaction (nothing here commits) and the state store.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.clock import Clock
+from core.config import Settings
+from core.customers.service import web_identity
+from core.dialogue.engine import DialogueConfig, DialogueEngine, Turn
+from core.dialogue.intents import FALLBACK
+from core.dialogue.keywords import match_intent
+from core.dialogue.notices import NoticeResponder
+from core.dialogue.repository import ConversationRepository, MessageRepository
+from core.dialogue.state import DialogueState, KeyValueStateStore, StateBackend, StateStore
+from core.errors import InvalidInput
+from core.models import Conversation, Identity, Message
+from core.ports import NluClient, NluResult, NluUnavailable, OutgoingMessage
+from core.security import mask_digits
+from core.templating import Renderer
+
+log = logging.getLogger("gridtalk.dialogue")
+
+MAX_TEXT = 4096  # Telegram's limit for one message
+MAX_PAYLOAD = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """What the customer sent: text they typed, or the payload of a button they pressed."""
+
+    text: str | None = None
+    payload: str | None = None
+
+    def __post_init__(self) -> None:
+        has_text = bool(self.text and self.text.strip())
+        if has_text == bool(self.payload):
+            raise InvalidInput("send either a non-empty text or a button payload", field="text")
+        if self.text is not None and len(self.text) > MAX_TEXT:
+            raise InvalidInput(f"a message has at most {MAX_TEXT} characters", field="text")
+        if self.payload is not None and len(self.payload) > MAX_PAYLOAD:
+            raise InvalidInput(f"a payload has at most {MAX_PAYLOAD} characters", field="payload")
+
+
+@dataclass(frozen=True, slots=True)
+class TurnResult:
+    replies: tuple[OutgoingMessage, ...]
+    intent: str | None
+    confidence: float | None
+    language: str
+    nlu_available: bool
+
+
+class ConversationService:
+    def __init__(self, engine: DialogueEngine, nlu: NluClient, clock: Clock) -> None:
+        self.engine = engine
+        self.nlu = nlu
+        self.clock = clock
+
+    @property
+    def idle_seconds(self) -> int:
+        return int(self.engine.config.idle.total_seconds())
+
+    async def handle(
+        self, session: AsyncSession, identity: Identity, incoming: Incoming, store: StateStore
+    ) -> TurnResult:
+        now = self.clock.now()
+        state = await store.load()
+        if state.is_idle(now, self.idle_seconds):
+            state = DialogueState()
+        conversation = await self._conversation(session, identity, now)
+        messages = MessageRepository(session)
+        text = (incoming.text or "").strip()
+        nlu_up = True
+        source = "nlu"
+        if incoming.payload is not None:
+            source = "button"
+            kind, _, arg = incoming.payload.partition(":")
+            understood = NluResult(text="", intent=arg if kind == "intent" else "", confidence=1.0)
+            text_in = await self._button_title(messages, conversation.id, incoming.payload)
+        else:
+            text_in = text
+            try:
+                understood = await self.nlu.parse(text)
+            except NluUnavailable as exc:
+                log.warning("NLU unavailable, using keyword rules: %s", exc)
+                nlu_up = False
+                source = "keywords"
+                understood = NluResult(text=text, intent=match_intent(text), confidence=0.0)
+        # the transcript keeps what the NLU understood (or, without it, what the keyword rules found)
+        intent = understood.intent or None
+        confidence = understood.confidence if source == "nlu" else None
+        if source == "nlu" and understood.intent == FALLBACK:
+            # the model is unsure: the keyword rules are a second opinion before the "I did not understand" menu
+            second = match_intent(text)
+            if second != FALLBACK:
+                understood = dataclasses.replace(understood, intent=second)
+        messages.add(
+            Message(
+                conversation_id=conversation.id,
+                channel=identity.channel,
+                direction="in",
+                text=text_in,
+                payload=incoming.payload,
+                buttons=[],
+                intent=intent,
+                confidence=confidence,
+                truncated=understood.truncated,
+                created_at=now,
+            )
+        )
+        log.info("turn identity=%s intent=%s source=%s text=%s", identity.id, intent, source, mask_digits(text)[:80])
+        turn = Turn(
+            session=session,
+            identity=identity,
+            conversation=conversation,
+            state=state,
+            text=text,
+            payload=incoming.payload,
+            nlu=understood,
+            now=now,
+        )
+        replies = await self.engine.respond(turn)
+        if not nlu_up and not state.nlu_down_notified:
+            replies.insert(0, self.engine.say(turn, "nlu_down"))
+            state.nlu_down_notified = True
+        elif nlu_up and source == "nlu":
+            state.nlu_down_notified = False
+        for reply in replies:
+            messages.add(
+                Message(
+                    conversation_id=conversation.id,
+                    channel=identity.channel,
+                    direction="out",
+                    text=reply.text,
+                    payload=None,
+                    buttons=[{"title": b.title, "payload": b.payload} for b in reply.buttons],
+                    intent=understood.intent or None,  # the intent answered
+                    confidence=None,
+                    truncated=False,
+                    created_at=now,
+                )
+            )
+        conversation.last_message_at = now
+        identity.last_seen_at = now
+        await session.flush()
+        state.updated_at = now
+        await store.save(state)
+        return TurnResult(tuple(replies), understood.intent or None, confidence, turn.language, nlu_up)
+
+    async def _conversation(self, session: AsyncSession, identity: Identity, now: datetime) -> Conversation:
+        """The identity's conversation; a new one after the idle time (or the first time)."""
+        repo = ConversationRepository(session)
+        conversation = await repo.latest(identity.id)
+        last = (conversation.last_message_at or conversation.created_at) if conversation is not None else None
+        if conversation is None or last is None or (now - last).total_seconds() > self.idle_seconds:
+            conversation = repo.add(
+                Conversation(identity_id=identity.id, channel=identity.channel, created_at=now, last_message_at=now)
+            )
+            await session.flush()
+        return conversation
+
+    @staticmethod
+    async def _button_title(messages: MessageRepository, conversation_id: int, payload: str) -> str:
+        """What the pressed button said, from the latest messages that offered it ("" if none did)."""
+        for buttons in await messages.recent_buttons(conversation_id):
+            for button in buttons:
+                if button.get("payload") == payload:
+                    return str(button.get("title", ""))
+        return ""
+
+
+class WebChat:
+    """The web chat's two calls: post a message to a session, read what the session received after an id."""
+
+    def __init__(self, conversations: ConversationService, states: StateBackend) -> None:
+        self.conversations = conversations
+        self.states = states
+
+    async def post(self, session: AsyncSession, session_id: str, incoming: Incoming) -> TurnResult:
+        identity = await web_identity(session, session_id)
+        store = KeyValueStateStore(self.states, f"web:{identity.id}", self.conversations.idle_seconds)
+        return await self.conversations.handle(session, identity, incoming, store)
+
+    async def history(self, session: AsyncSession, session_id: str, after: int, limit: int = 100) -> list[Message]:
+        if after < 0:
+            raise InvalidInput("after must not be negative", field="after")
+        identity = await web_identity(session, session_id)
+        return await MessageRepository(session).after(identity.id, after, limit)
+
+
+def build_conversations(
+    settings: Settings,
+    clock: Clock,
+    nlu: NluClient,
+    *,
+    renderer: Renderer | None = None,
+    notices: NoticeResponder | None = None,
+) -> ConversationService:
+    """The conversation service from Settings: the engine, its templates and the notice confirmations
+    (the buttons of a final confirmation, and the outage_ack intent in free text)."""
+    from core.notices.confirmations import NoticeConfirmationResponder
+
+    renderer = renderer or Renderer(settings.timezone)
+    engine = DialogueEngine(
+        DialogueConfig.from_settings(settings),
+        renderer,
+        clock,
+        notices or NoticeConfirmationResponder(clock, settings, renderer),
+    )
+    return ConversationService(engine, nlu, clock)

@@ -1,0 +1,225 @@
+"""Notices rendered from templates/notices/ (zh and en) with the sandboxed Renderer.
+
+Templates are written for Telegram's HTML parse mode and rendered with html=True: every value staff typed
+(the reason, the contact) is escaped data, never template code. Email gets the same text as HTML and as
+plain text; SMS gets the plain text. Plain text is the HTML with the templates' own tags taken out and the
+entities turned back into characters.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from core.models import Area, Feeder, Outage
+from core.notices.repository import KeyAccountInfo, NoticeRepository
+from core.outages.planner import FINAL, INITIAL, TEMPLATE_OF_STAGE
+from core.ports import Button, OutgoingMessage
+from core.templating import Renderer
+
+ACK_PREFIX = "notice:ack:"
+PROBLEM_PREFIX = "notice:problem:"
+_TAG = re.compile(r"</?[a-zA-Z][^>]*>")
+
+
+def ack_payload(delivery_id: int) -> str:
+    return f"{ACK_PREFIX}{delivery_id}"
+
+
+def problem_payload(delivery_id: int) -> str:
+    return f"{PROBLEM_PREFIX}{delivery_id}"
+
+
+def parse_payload(payload: str) -> tuple[str, int] | None:
+    """("ack" | "problem", delivery id) from a button payload, or None when it is not a notice button."""
+    for kind, prefix in (("ack", ACK_PREFIX), ("problem", PROBLEM_PREFIX)):
+        if payload.startswith(prefix) and payload[len(prefix) :].isdigit():
+            return kind, int(payload[len(prefix) :])
+    return None
+
+
+def plain_text(telegram_html: str) -> str:
+    """Telegram HTML as plain text: the templates' tags removed, entities turned back into characters."""
+    return html.unescape(_TAG.sub("", telegram_html))
+
+
+@dataclass(frozen=True, slots=True)
+class FeederFacts:
+    code: str
+    name: str
+    lines: str
+
+
+@dataclass(frozen=True, slots=True)
+class OutageFacts:
+    """What a notice says about an outage, loaded once per batch of deliveries."""
+
+    id: int
+    status: str
+    starts_at: datetime
+    ends_at: datetime
+    reason: str
+    contact: str
+    areas_zh: tuple[str, ...]
+    areas_en: tuple[str, ...]
+    feeders: tuple[FeederFacts, ...]
+    completed_at: datetime | None = None
+    cancelled_at: datetime | None = None
+
+    @classmethod
+    def of(cls, outage: Outage, areas: Sequence[Area], feeders: Sequence[Feeder]) -> OutageFacts:
+        touched = {a.code: a for a in areas}
+        return cls(
+            id=outage.id,
+            status=outage.status,
+            starts_at=outage.starts_at,
+            ends_at=outage.ends_at,
+            reason=outage.reason,
+            contact=outage.contact,
+            areas_zh=tuple(a.name for a in touched.values()),
+            areas_en=tuple(a.name_en or a.name for a in touched.values()),
+            feeders=tuple(FeederFacts(f.code, f.name, f.lines) for f in feeders),
+            completed_at=outage.completed_at,
+            cancelled_at=outage.cancelled_at,
+        )
+
+    @property
+    def duration_minutes(self) -> int:
+        return max(0, int((self.ends_at - self.starts_at).total_seconds() // 60))
+
+    def context(self, language: str) -> dict[str, object]:
+        return {
+            "starts_at": self.starts_at,
+            "ends_at": self.ends_at,
+            "reason": self.reason,
+            "contact": self.contact,
+            "areas": list(self.areas_en if language == "en" else self.areas_zh),
+            "feeders": [{"code": f.code, "name": f.name, "lines": f.lines} for f in self.feeders],
+            "duration_minutes": self.duration_minutes,
+            "completed_at": self.completed_at,
+        }
+
+
+async def load_outage_facts(repo: NoticeRepository, outage_id: int) -> OutageFacts:
+    """An outage with the areas it touches (named, or of its feeders and accounts) and its feeders."""
+    outage = await repo.outage(outage_id)
+    if outage is None:
+        raise LookupError(f"no outage {outage_id}")
+    scope = await repo.outage_scope(outage_id)
+    feeders = await repo.feeders_of(scope)
+    account_areas = await repo.account_areas(scope.account_ids)
+    areas = await repo.areas({*scope.area_codes, *(f.area_code for f in feeders), *account_areas})
+    return OutageFacts.of(outage, areas, feeders)
+
+
+def key_account_context(key: KeyAccountInfo | None) -> dict[str, object] | None:
+    if key is None:
+        return None
+    return {
+        "name": key.customer_name,
+        "account_number": key.account_number,
+        "feeder_code": key.feeder_code,
+        "manager_name": key.manager_name,
+        "manager_phone": key.manager_phone or "",
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedNotice:
+    html: str  # Telegram HTML parse mode
+    subject: str
+    buttons: tuple[Button, ...] = ()
+
+    @property
+    def plain(self) -> str:
+        return plain_text(self.html)
+
+    def message(self) -> OutgoingMessage:
+        return OutgoingMessage(self.html, self.buttons)
+
+
+class NoticeRenderer:
+    def __init__(self, renderer: Renderer) -> None:
+        self.renderer = renderer
+
+    def notice(
+        self,
+        stage: str,
+        language: str,
+        facts: OutageFacts,
+        *,
+        key: KeyAccountInfo | None = None,
+        delivery_id: int | None = None,
+        channel: str = "telegram",
+    ) -> RenderedNotice:
+        """One customer notice. The final confirmation on Telegram carries the Confirm and Problem buttons;
+        elsewhere it asks to confirm by replying in Telegram or by calling the account manager."""
+        template = TEMPLATE_OF_STAGE[stage]
+        buttons: tuple[Button, ...] = ()
+        confirm = stage == FINAL
+        with_buttons = confirm and channel == "telegram" and delivery_id is not None
+        if with_buttons:
+            assert delivery_id is not None
+            buttons = (
+                Button(self._text("notices/button", language, which="confirm"), ack_payload(delivery_id)),
+                Button(self._text("notices/button", language, which="problem"), problem_payload(delivery_id)),
+            )
+        context: dict[str, Any] = {
+            "stage": stage,
+            "late": stage == INITIAL,
+            "outage": facts.context(language),
+            "key_account": key_account_context(key),
+            "with_buttons": with_buttons,
+            "channel": channel,
+        }
+        text = self.renderer.render(f"notices/{template}", language, html=True, **context)
+        subject = self._text("notices/subject", language, **context)
+        return RenderedNotice(text, subject, buttons)
+
+    @staticmethod
+    def for_delivery(notice: RenderedNotice, delivery_id: int) -> RenderedNotice:
+        """A notice rendered once for many deliveries, with its buttons answering this delivery."""
+        if not notice.buttons:
+            return notice
+        confirm, problem = notice.buttons
+        buttons = (Button(confirm.title, ack_payload(delivery_id)), Button(problem.title, problem_payload(delivery_id)))
+        return RenderedNotice(notice.html, notice.subject, buttons)
+
+    def manager_alert(
+        self,
+        kind: str,
+        language: str,
+        facts: OutageFacts,
+        key: KeyAccountInfo,
+        *,
+        contacts: Sequence[str],
+        sent_at: datetime | None,
+        minutes: int,
+    ) -> RenderedNotice:
+        """A message to a key account's manager: "unconfirmed" (no answer to the final confirmation) or
+        "problem" (a contact pressed Problem)."""
+        template = {"unconfirmed": "notices/unconfirmed_alert", "problem": "notices/problem_alert"}[kind]
+        context: dict[str, Any] = {
+            "outage": facts.context(language),
+            "key_account": key_account_context(key),
+            "contacts": list(contacts),
+            "sent_at": sent_at,
+            "minutes": minutes,
+        }
+        text = self.renderer.render(template, language, html=True, **context)
+        subject = plain_text(text.splitlines()[0]) if text else ""
+        return RenderedNotice(text, subject)
+
+    def reply(self, template: str, language: str, facts: OutageFacts, *, key: KeyAccountInfo | None) -> str:
+        """A reply in the conversation to a confirmation ("acked") or a problem report ("problem_reported"),
+        in plain text like the dialogue's other replies."""
+        return self.renderer.render(
+            f"notices/{template}", language, outage=facts.context(language), key_account=key_account_context(key)
+        )
+
+    def _text(self, name: str, language: str, **context: Any) -> str:
+        return " ".join(self.renderer.render(name, language, **context).split())

@@ -1,0 +1,1 @@
+"""Outages: drafts, publication, reschedules, cancellation and completion; the notice planner (pure)."""

@@ -1,0 +1,319 @@
+"""The staff API for planned outages (DESIGN.md's contract): create, publish, change, cancel, complete,
+deliveries and preview, each with a staff token, each written to the audit log."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select, update
+
+from api.app import create_app
+from core.clock import FrozenClock
+from core.db import session_scope
+from core.models import AuditLog, NoticeDelivery
+from core.notices.confirmations import chase_unconfirmed
+from tests.fakes.nlu import FakeNlu
+from tests.notices_support import SHANGHAI, load_demo_world, notice_settings
+
+DELIVERY_FIELDS = {
+    "id",
+    "recipient",
+    "account_number",
+    "segment",
+    "stage",
+    "channel",
+    "due_at",
+    "status",
+    "attempts",
+    "sent_at",
+    "acked_at",
+}
+
+
+class Staff:
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.http = http
+        self.headers: dict[str, str] = {}
+
+    async def sign_in(self) -> None:
+        """A fresh token (tests that move the clock by days outlive the last one)."""
+        token = await self.http.post("/api/v1/auth/token", data={"username": "admin", "password": "gridtalk-demo"})
+        assert token.status_code == 200, token.text
+        self.headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+
+    async def post(self, path: str, body: dict[str, Any] | None = None) -> httpx.Response:
+        return await self.http.post(f"/api/v1/outages{path}", json=body, headers=self.headers)
+
+    async def patch(self, path: str, body: dict[str, Any]) -> httpx.Response:
+        return await self.http.patch(f"/api/v1/outages{path}", json=body, headers=self.headers)
+
+    async def get(self, path: str, **params: Any) -> httpx.Response:
+        return await self.http.get(f"/api/v1/outages{path}", params=params, headers=self.headers)
+
+    async def create(self, start: datetime, **overrides: Any) -> dict[str, Any]:
+        body = {
+            "kind": "planned",
+            "areas": ["XH"],
+            "feeders": [],
+            "accounts": [],
+            "starts_at": start.astimezone(SHANGHAI).isoformat(),
+            "ends_at": (start + timedelta(hours=6)).astimezone(SHANGHAI).isoformat(),
+            "reason": "10kV线路检修",
+            "contact": "95598",
+        }
+        body.update(overrides)
+        response = await self.post("", body)
+        assert response.status_code == 201, response.text
+        return dict(response.json())
+
+    async def published(self, start: datetime, **overrides: Any) -> int:
+        outage_id = int((await self.create(start, **overrides))["id"])
+        response = await self.post(f"/{outage_id}/publish")
+        assert response.status_code == 200, response.text
+        return outage_id
+
+    async def deliveries(self, outage_id: int, **params: Any) -> dict[str, Any]:
+        response = await self.get(f"/{outage_id}/deliveries", limit=1000, **params)
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+
+@pytest.fixture
+async def staff(sessionmaker, clock: FrozenClock, database_url: str) -> AsyncIterator[Staff]:  # type: ignore[no-untyped-def]
+    await load_demo_world(sessionmaker, clock.now())
+    app = create_app(notice_settings(database_url), clock=clock, nlu=FakeNlu())
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http,
+    ):
+        staff = Staff(http)
+        await staff.sign_in()
+        yield staff
+
+
+def at(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+async def test_every_outage_route_needs_a_staff_token(staff: Staff, clock: FrozenClock) -> None:
+    outage_id = (await staff.create(clock.now() + timedelta(days=3)))["id"]
+    for method, path in [
+        ("POST", ""),
+        ("GET", f"/{outage_id}"),
+        ("POST", f"/{outage_id}/publish"),
+        ("PATCH", f"/{outage_id}"),
+        ("POST", f"/{outage_id}/cancel"),
+        ("POST", f"/{outage_id}/complete"),
+        ("GET", f"/{outage_id}/deliveries"),
+        ("GET", f"/{outage_id}/preview"),
+    ]:
+        response = await staff.http.request(method, f"/api/v1/outages{path}", json={})
+        assert response.status_code == 401, (method, path)
+
+
+async def test_create_a_draft_then_publish_16_days_ahead(staff: Staff, clock: FrozenClock, sessionmaker) -> None:  # type: ignore[no-untyped-def]
+    start = clock.now() + timedelta(days=16)
+    created = await staff.create(start)
+    assert created["status"] == "draft" and created["stages"] == []
+    assert (await staff.deliveries(created["id"]))["total"] == 0  # a draft sends nothing
+
+    published = (await staff.post(f"/{created['id']}/publish")).json()
+    assert published["status"] == "published"
+    assert {(s["stage"], s["audience"]) for s in published["stages"]} == {
+        (stage, audience) for stage in ("15d", "7d", "30m") for audience in ("key_account", "residential")
+    }
+    page = await staff.deliveries(created["id"])
+    items = page["items"]
+    assert set(items[0]) >= DELIVERY_FIELDS and "unconfirmed" in items[0]
+    assert page["total"] == len(items) and page["counts"] == {"pending": len(items)}
+    due = {"15d": start - timedelta(days=15), "7d": start - timedelta(days=7), "30m": start - timedelta(minutes=30)}
+    by_recipient: dict[tuple[str, str | None], dict[str, datetime]] = {}
+    for item in items:
+        by_recipient.setdefault((item["recipient"], item["account_number"]), {})[item["stage"]] = at(item["due_at"])
+    assert all(stages == due for stages in by_recipient.values())
+    segments = [item["segment"] for item in (await staff.deliveries(created["id"], stage="15d"))["items"]]
+    first_other = next(i for i, s in enumerate(segments) if s != "key_account")
+    assert first_other > 0 and "key_account" not in segments[first_other:]  # key accounts first
+
+    key_only = await staff.deliveries(created["id"], segment="key_account", stage="30m")
+    assert {i["recipient"] for i in key_only["items"]} == {"郑国华", "冯涛"}
+    assert {i["account_number"] for i in key_only["items"]} == {key_only["items"][0]["account_number"]}
+
+    async with sessionmaker() as session:
+        actions = list(await session.scalars(select(AuditLog.action).where(AuditLog.target_type == "outage")))
+    assert actions == ["outage.create", "outage.publish"]
+    assert (await staff.post(f"/{created['id']}/publish")).status_code == 409
+
+
+async def test_published_3_days_ahead_initial_now_and_the_final(staff: Staff, clock: FrozenClock) -> None:
+    start = clock.now() + timedelta(days=3)
+    outage_id = await staff.published(start)
+    page = await staff.deliveries(outage_id)
+    stages = {i["stage"] for i in page["items"]}
+    assert stages == {"initial", "30m"}
+    assert {at(i["due_at"]) for i in page["items"] if i["stage"] == "initial"} == {clock.now()}
+    filtered = await staff.deliveries(outage_id, stage="initial", status="pending")
+    assert filtered["total"] == len(page["items"]) // 2
+
+
+@pytest.mark.parametrize(
+    ("override", "field"),
+    [
+        ({"ends_at": "2026-12-01T07:00:00+08:00", "starts_at": "2026-12-01T08:00:00+08:00"}, "ends_at"),
+        ({"starts_at": "2026-11-20T08:00:00+08:00", "ends_at": "2026-11-20T12:00:00+08:00"}, "starts_at"),
+        ({"areas": ["ZZ"]}, "areas"),
+        ({"areas": [], "accounts": ["0000000000"]}, "accounts"),
+        ({"areas": [], "feeders": ["XH-F09"]}, "feeders"),
+        ({"areas": []}, "areas"),
+        ({"starts_at": "2026-12-01T08:00:00"}, "starts_at"),  # no UTC offset
+        ({"reason": ""}, "reason"),
+        ({"kind": "unplanned"}, "kind"),
+    ],
+)
+async def test_bad_input_is_422_naming_the_field(
+    staff: Staff, clock: FrozenClock, override: dict[str, Any], field: str
+) -> None:
+    start = clock.now() + timedelta(days=8)
+    body = {
+        "kind": "planned",
+        "areas": ["XH"],
+        "starts_at": start.isoformat(),
+        "ends_at": (start + timedelta(hours=4)).isoformat(),
+        "reason": "检修",
+        "contact": "95598",
+    }
+    body.update(override)
+    response = await staff.post("", body)
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"][0]
+    assert detail["loc"][:2] == ["body", field], detail
+    assert detail["msg"]
+
+
+async def test_empty_audience_is_422(staff: Staff, clock: FrozenClock, sessionmaker) -> None:  # type: ignore[no-untyped-def]
+    async with session_scope(sessionmaker) as session:  # nobody in Xihu subscribed, no contacts reachable
+        from core.models import Identity, KeyAccountContact
+
+        await session.execute(update(Identity).values(subscribed_notices=False))
+        await session.execute(update(KeyAccountContact).values(telegram_chat_id=None, email=None, phone=None))
+    start = clock.now() + timedelta(days=8)
+    response = await staff.post(
+        "",
+        {
+            "areas": ["XH"],
+            "starts_at": start.isoformat(),
+            "ends_at": (start + timedelta(hours=1)).isoformat(),
+            "reason": "检修",
+        },
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "areas"]
+    assert "empty audience" in response.json()["detail"][0]["msg"]
+
+
+async def test_unknown_outage_is_404(staff: Staff) -> None:
+    assert (await staff.get("/99999")).status_code == 404
+    assert (await staff.get("/99999/deliveries")).status_code == 404
+    assert (await staff.post("/99999/publish")).status_code == 404
+
+
+async def sent(sessionmaker, outage_id: int, stage: str, at: datetime) -> None:  # type: ignore[no-untyped-def]
+    async with session_scope(sessionmaker) as session:
+        await session.execute(
+            update(NoticeDelivery)
+            .where(NoticeDelivery.outage_id == outage_id, NoticeDelivery.stage == stage)
+            .values(status="sent", sent_at=at, attempts=1)
+        )
+
+
+async def test_reschedule_cancel_and_complete(staff: Staff, clock: FrozenClock, sessionmaker) -> None:  # type: ignore[no-untyped-def]
+    start = clock.now() + timedelta(days=16)
+    outage_id = await staff.published(start)
+    clock.set(start - timedelta(days=15))
+    await staff.sign_in()
+    await sent(sessionmaker, outage_id, "15d", clock.now())
+    told = {i["id"] for i in (await staff.deliveries(outage_id, stage="15d"))["items"]}
+
+    clock.advance(timedelta(hours=3))
+    new_start = start + timedelta(days=1)
+    response = await staff.patch(
+        f"/{outage_id}",
+        {"starts_at": new_start.isoformat(), "ends_at": (new_start + timedelta(hours=5)).isoformat()},
+    )
+    assert response.status_code == 200, response.text
+    assert at(response.json()["starts_at"]) == new_start
+    change = (await staff.deliveries(outage_id, stage="change"))["items"]
+    assert len(change) == len(told) and {at(i["due_at"]) for i in change} == {clock.now()}
+    assert {at(i["due_at"]) for i in (await staff.deliveries(outage_id, stage="7d"))["items"]} == {
+        new_start - timedelta(days=7)
+    }
+    assert (
+        await staff.patch(f"/{outage_id}", {"ends_at": (new_start - timedelta(hours=1)).isoformat()})
+    ).status_code == 422
+
+    await sent(sessionmaker, outage_id, "change", clock.now())
+    cancelled = await staff.post(f"/{outage_id}/cancel")
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    cancel = await staff.deliveries(outage_id, stage="cancel")
+    assert cancel["total"] == len(told)
+    rest = await staff.deliveries(outage_id, stage="7d")
+    assert rest["counts"] == {"cancelled": rest["total"]}
+    assert (await staff.post(f"/{outage_id}/complete")).status_code == 409
+    assert (await staff.patch(f"/{outage_id}", {"reason": "x"})).status_code == 409
+
+    other = await staff.published(clock.now() + timedelta(days=2), areas=["GS"])
+    assert (await staff.post(f"/{other}/complete")).status_code == 409  # not started yet
+    clock.advance(timedelta(days=2, hours=2))
+    await staff.sign_in()
+    done = await staff.post(f"/{other}/complete")
+    assert done.status_code == 200 and done.json()["status"] == "completed"
+    restored = await staff.deliveries(other, stage="restored")
+    assert restored["total"] == (await staff.deliveries(other, stage="initial"))["total"]
+
+    async with sessionmaker() as session:
+        actions = list(
+            await session.scalars(
+                select(AuditLog.action)
+                .where(AuditLog.target_type == "outage", AuditLog.target_id == str(outage_id))
+                .order_by(AuditLog.id)
+            )
+        )
+    assert actions == ["outage.create", "outage.publish", "outage.update", "outage.cancel"]
+
+
+async def test_unconfirmed_final_confirmations_show_in_deliveries(
+    staff: Staff, clock: FrozenClock, sessionmaker, database_url: str
+) -> None:
+    outage_id = await staff.published(clock.now() + timedelta(minutes=25))
+    await sent(sessionmaker, outage_id, "30m", clock.now())
+    clock.advance(timedelta(minutes=10))
+    async with session_scope(sessionmaker) as session:
+        await chase_unconfirmed(session, clock, notice_settings(database_url))
+    final = (await staff.deliveries(outage_id, stage="30m"))["items"]
+    assert {i["unconfirmed"] for i in final if i["segment"] == "key_account"} == {True}
+    assert {i["unconfirmed"] for i in final if i["segment"] != "key_account"} == {False}
+    staff_rows = (await staff.deliveries(outage_id))["items"]
+    assert "staff" not in {i["segment"] for i in staff_rows}  # the alerts to the manager are not customer notices
+
+
+async def test_preview_renders_each_stage_and_language_with_staff_text_as_data(
+    staff: Staff, clock: FrozenClock
+) -> None:
+    created = await staff.create(clock.now() + timedelta(days=16), reason="线路<i>检修</i> & 更换", feeders=["XH-F02"])
+    response = await staff.get(f"/{created['id']}/preview")
+    assert response.status_code == 200
+    items = response.json()["items"]
+    stages = [i["stage"] for i in items if i["language"] == "zh" and i["audience"] == "residential"]
+    assert stages == ["15d", "7d", "30m", "change", "cancel", "restored"]
+    assert {i["language"] for i in items} == {"zh", "en"}
+    key = next(i for i in items if i["audience"] == "key_account" and i["stage"] == "15d" and i["language"] == "zh")
+    assert "王建国" in key["text"] and "10kV 古荡线" in key["text"]
+    final = next(i for i in items if i["stage"] == "30m" and i["language"] == "en")
+    assert [b["title"] for b in final["buttons"]] == ["Confirm", "Problem"]
+    assert all("线路&lt;i&gt;检修&lt;/i&gt; &amp; 更换" in i["text"] for i in items if i["stage"] in ("15d", "7d"))
+    only_en = (await staff.get(f"/{created['id']}/preview", language="en")).json()["items"]
+    assert {i["language"] for i in only_en} == {"en"}
