@@ -6,6 +6,7 @@ Private chats only: answers are about a customer's own account and must not be s
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from aiogram import Bot, F, Router
 from aiogram.enums import ChatType
@@ -39,48 +40,21 @@ async def answer(
         await bot.send_message(chat_id, reply.text, reply_markup=keyboard(reply.buttons))
 
 
-async def start(
-    message: Message,
-    bot: Bot,
-    session: AsyncSession,
-    identity: Identity,
-    state: FSMContext,
-    conversations: ConversationService,
-) -> None:
-    await answer(bot, message.chat.id, Incoming(payload="start"), session, identity, state, conversations)
+def payload_command(payload: str) -> Callable[..., Awaitable[None]]:
+    """A command that stands for a button: /start, /help, /menu and /language."""
 
+    async def handler(
+        message: Message,
+        bot: Bot,
+        session: AsyncSession,
+        identity: Identity,
+        state: FSMContext,
+        conversations: ConversationService,
+    ) -> None:
+        await answer(bot, message.chat.id, Incoming(payload=payload), session, identity, state, conversations)
 
-async def help_(
-    message: Message,
-    bot: Bot,
-    session: AsyncSession,
-    identity: Identity,
-    state: FSMContext,
-    conversations: ConversationService,
-) -> None:
-    await answer(bot, message.chat.id, Incoming(payload="help"), session, identity, state, conversations)
-
-
-async def menu(
-    message: Message,
-    bot: Bot,
-    session: AsyncSession,
-    identity: Identity,
-    state: FSMContext,
-    conversations: ConversationService,
-) -> None:
-    await answer(bot, message.chat.id, Incoming(payload="menu"), session, identity, state, conversations)
-
-
-async def language(
-    message: Message,
-    bot: Bot,
-    session: AsyncSession,
-    identity: Identity,
-    state: FSMContext,
-    conversations: ConversationService,
-) -> None:
-    await answer(bot, message.chat.id, Incoming(payload="lang"), session, identity, state, conversations)
+    handler.__name__ = f"command_{payload}"
+    return handler
 
 
 async def bind(
@@ -155,10 +129,10 @@ def make_router() -> Router:
     router = Router(name="conversations")
     router.message.filter(F.chat.type == ChatType.PRIVATE)
     router.callback_query.filter(F.message.chat.type == ChatType.PRIVATE)
-    router.message.register(start, CommandStart())
-    router.message.register(help_, Command("help"))
-    router.message.register(menu, Command("menu"))
-    router.message.register(language, Command("language"))
+    router.message.register(payload_command("start"), CommandStart())
+    router.message.register(payload_command("help"), Command("help"))
+    router.message.register(payload_command("menu"), Command("menu"))
+    router.message.register(payload_command("lang"), Command("language"))
     router.message.register(bind, Command("bind"))
     router.callback_query.register(button, F.data)
     router.message.register(text, F.text)

@@ -13,6 +13,7 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Literal, Protocol
 
+from core.billing import calc
 from core.billing.calc import TariffTerms, TierSplit, split_tiers
 
 ZERO = Decimal(0)
@@ -266,21 +267,11 @@ def usage_trend(bills: Sequence[BillLike], width: int = 10) -> UsageTrend:
     return UsageTrend(points)
 
 
-class TariffLike(Protocol):
+class TariffLike(calc.TariffLike, Protocol):
+    """A tariff row as the customer reads about it: its arithmetic, name and peak/valley hours."""
+
     @property
     def name(self) -> str: ...
-    @property
-    def tier1_limit_kwh(self) -> Decimal: ...
-    @property
-    def tier2_limit_kwh(self) -> Decimal: ...
-    @property
-    def tier2_surcharge(self) -> Decimal: ...
-    @property
-    def tier3_surcharge(self) -> Decimal: ...
-    @property
-    def peak_price(self) -> Decimal: ...
-    @property
-    def valley_price(self) -> Decimal: ...
     @property
     def peak_starts(self) -> time: ...
     @property
