@@ -135,7 +135,7 @@ def clock() -> FrozenClock:
 
 
 @pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
+def settings(database_url: str) -> Settings:
     return Settings(database_url=database_url, env="test", rasa_model_dir=ROOT / "nlu" / "models")
 
 

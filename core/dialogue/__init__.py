@@ -1,7 +1,7 @@
 """(identity, text or button payload, NluResult) → replies (text + buttons): one dialogue for every channel."""
 
 from core.dialogue.engine import DialogueConfig, DialogueEngine, Turn
-from core.dialogue.notices import NOTICE_PAYLOAD_PREFIX, NothingPendingResponder, NoticeResponder
+from core.dialogue.notices import NOTICE_PAYLOAD_PREFIX, NoticeResponder
 from core.dialogue.service import ConversationService, Incoming, TurnResult, WebChat, build_conversations
 from core.dialogue.state import (
     DialogueState,
@@ -21,7 +21,6 @@ __all__ = [
     "Incoming",
     "KeyValueStateStore",
     "MemoryStateBackend",
-    "NothingPendingResponder",
     "NoticeResponder",
     "RedisStateBackend",
     "StateBackend",

@@ -1,8 +1,8 @@
 """The seam for outage-notice confirmations (the 30-minute notice's buttons and the outage_ack intent).
 
 The dialogue engine routes every button payload that starts with "notice:" and every outage_ack message to
-a NoticeResponder. The notices side (core/notices) provides the real one; until it is wired in, or when it
-answers None (nothing of its own to say), the customer is told politely that nothing is waiting for a
+a NoticeResponder (core.notices.confirmations.NoticeConfirmationResponder). When it answers None
+(nothing of its own to say), the engine tells the customer politely that nothing is waiting for a
 confirmation.
 """
 
@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.models import Identity
 from core.ports import OutgoingMessage
-from core.templating import Renderer
 
 NOTICE_PAYLOAD_PREFIX = "notice:"
 
@@ -31,23 +30,3 @@ class NoticeResponder(Protocol):
     ) -> list[OutgoingMessage] | None:
         """The customer wrote a confirmation ("已收到，已安排备用电源"). None: nothing to say."""
         ...
-
-
-class NothingPendingResponder:
-    """The default: no notice is waiting for this customer's confirmation."""
-
-    def __init__(self, renderer: Renderer) -> None:
-        self.renderer = renderer
-
-    def _reply(self, language: str) -> list[OutgoingMessage]:
-        return [OutgoingMessage(self.renderer.render("dialogue/notice_nothing_pending", language))]
-
-    async def on_payload(
-        self, session: AsyncSession, identity: Identity, payload: str, language: str
-    ) -> list[OutgoingMessage] | None:
-        return self._reply(language)
-
-    async def on_ack_text(
-        self, session: AsyncSession, identity: Identity, text: str, language: str
-    ) -> list[OutgoingMessage] | None:
-        return self._reply(language)
