@@ -9,12 +9,14 @@ from fastapi import FastAPI
 
 from api import errors
 from api.conversations import conversation_services
-from api.routes import auth, chat, health, outages, telegram
+from api.routes import auth, chat, health, metrics, outages, telegram
 from core.clock import Clock, SystemClock
 from core.config import Settings
 from core.db import make_engine, make_sessionmaker
 from core.dialogue import NoticeResponder
+from core.observability import InstrumentedNlu, Metrics
 from core.ports import NluClient
+from core.services import CoreServices
 from nlu.client import RasaNluClient
 
 
@@ -39,6 +41,9 @@ def create_app(
                 max_chars=settings.nlu_max_chars,
             )
         app.state.nlu = nlu or owned_nlu
+        app.state.metrics = Metrics()
+        app.state.nlu = InstrumentedNlu(app.state.nlu, app.state.metrics)  # timed and counted for /metrics
+        app.state.services = CoreServices.build(settings, app.state.clock)
         try:
             async with conversation_services(app, settings, notices):
                 yield
@@ -57,4 +62,5 @@ def create_app(
     app.include_router(telegram.router)
     app.include_router(auth.router)
     app.include_router(outages.router)
+    app.include_router(metrics.router)
     return app

@@ -16,21 +16,29 @@ from core.dialogue import (
     WebChat,
     build_conversations,
 )
-from core.templating import Renderer
 
 
 @asynccontextmanager
 async def conversation_services(
     app: FastAPI, settings: Settings, notices: NoticeResponder | None = None
 ) -> AsyncIterator[None]:
-    """Needs app.state.clock, .nlu and .sessionmaker; sets .webchat and .telegram (None unless webhook mode)."""
-    renderer = Renderer(settings.timezone)
-    conversations = build_conversations(settings, app.state.clock, app.state.nlu, renderer=renderer, notices=notices)
+    """Needs app.state.clock, .nlu, .metrics, .services and .sessionmaker; sets .webchat and .telegram (None unless
+    webhook mode)."""
+    services = app.state.services
+    renderer = services.renderer
+    conversations = build_conversations(
+        settings,
+        app.state.clock,
+        app.state.nlu,
+        renderer=renderer,
+        notices=notices or services.notice_responder(),
+        metrics=app.state.metrics,
+    )
     states: StateBackend = (
         RedisStateBackend(settings.redis_url) if settings.redis_url else MemoryStateBackend(app.state.clock)
     )
     app.state.renderer = renderer
-    app.state.webchat = WebChat(conversations, states)
+    app.state.webchat = WebChat(conversations, states, services.identities)
     app.state.telegram = None
     if settings.telegram_token is not None and settings.telegram_webhook_secret is not None:
         from bot.app import build_telegram

@@ -13,6 +13,7 @@ from core.clock import Clock
 from core.config import Settings
 from core.db import session_scope
 from core.models import StaffUser
+from core.services import CoreServices
 from core.staff.auth import NotAuthenticated, staff_for_token
 
 
@@ -24,6 +25,12 @@ def get_settings(request: Request) -> Settings:
 def get_clock(request: Request) -> Clock:
     clock: Clock = request.app.state.clock
     return clock
+
+
+def get_services(request: Request) -> CoreServices:
+    """The domain services, built once in the app's lifespan."""
+    services: CoreServices = request.app.state.services
+    return services
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -38,6 +45,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+ServicesDep = Annotated[CoreServices, Depends(get_services)]
 
 
 # --- staff authentication: a bearer token from POST /api/v1/auth/token on every staff route ---

@@ -33,7 +33,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import func, insert, select, text  # noqa: E402
+from sqlalchemy import func, select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from bot.channel import TelegramChannel  # noqa: E402
@@ -42,9 +42,12 @@ from core.config import Settings  # noqa: E402
 from core.db import make_engine, make_sessionmaker, session_scope  # noqa: E402
 from core.db.migrate import upgrade_async  # noqa: E402
 from core.models import Area, Feeder, NoticeDelivery, Outage, OutageArea  # noqa: E402
+from core.models.enums import DeliveryChannel, Language, Segment, Stage, Tier  # noqa: E402
 from core.notices.dispatcher import Dispatcher  # noqa: E402
+from core.notices.outbox import ContactKey, Recipient, Route, Subject  # noqa: E402
 from core.notices.ratelimit import TelegramLimiter  # noqa: E402
 from core.notices.render import NoticeRenderer  # noqa: E402
+from core.notices.repository import OutboxRepository  # noqa: E402
 from core.templating import Renderer  # noqa: E402
 from tests.fakes.telegram_api import FakeTelegramApi  # noqa: E402
 
@@ -105,29 +108,19 @@ async def fill(url: str, rows: int) -> None:
             session.add(outage)
             await session.flush()
             outage_id = outage.id
-        values: list[dict[str, Any]] = [
-            {
-                "outage_id": outage_id,
-                "contact_key": f"identity:{i}",
-                "segment": "residential",
-                "stage": "initial",
-                "revision": 0,
-                "channel": "telegram",
-                "address": str(800_000_000 + i),
-                "telegram_chat_id": 800_000_000 + i,
-                "language": "zh" if i % 7 else "en",
-                "priority": 0,
-                "due_at": NOW,
-                "status": "pending",
-                "attempts": 0,
-                "next_attempt_at": NOW,
-                "created_at": NOW,
-            }
+        drafts = [
+            draft
             for i in range(rows)
+            for draft in Recipient(
+                key=ContactKey.identity(i),
+                tier=Tier.EVERYONE,
+                segment=Segment.RESIDENTIAL,
+                language=Language.ZH if i % 7 else Language.EN,
+                routes=(Route(DeliveryChannel.TELEGRAM, str(800_000_000 + i), 800_000_000 + i),),
+            ).drafts(Subject.outage(outage_id), Stage.INITIAL, due_at=NOW, release_at=NOW)
         ]
         async with session_scope(sessionmaker) as session:
-            for start in range(0, rows, 5000):
-                await session.execute(insert(NoticeDelivery), values[start : start + 5000])
+            await OutboxRepository(session).store(drafts, NOW)
     finally:
         await engine.dispose()
 

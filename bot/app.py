@@ -24,8 +24,10 @@ from bot.middlewares import DbSessionMiddleware, IdentityMiddleware
 from bot.throttling import MemoryThrottleCounter, RedisThrottleCounter, ThrottleCounter, ThrottlingMiddleware
 from core.clock import Clock, SystemClock
 from core.config import Settings
+from core.customers.service import IdentityService
 from core.dialogue.service import ConversationService, build_conversations
-from core.models.customers import LANGUAGES
+from core.models.enums import Language, values
+from core.services import CoreServices
 from core.templating import Renderer
 
 log = logging.getLogger("gridtalk.bot")
@@ -80,7 +82,7 @@ def make_dispatcher(
         ThrottlingMiddleware(counter, clock, renderer, settings.chat_rate_limit, settings.chat_rate_window)
     )
     dispatcher.update.outer_middleware(DbSessionMiddleware(sessionmaker))
-    dispatcher.update.outer_middleware(IdentityMiddleware(clock))
+    dispatcher.update.outer_middleware(IdentityMiddleware(IdentityService(clock)))
     dispatcher.include_router(make_router())
 
     async def _close_counter() -> None:
@@ -92,7 +94,7 @@ def make_dispatcher(
 
 async def set_commands(bot: Bot, renderer: Renderer) -> None:
     """/start /menu /bind /language /help, described in Chinese (the default) and in English."""
-    for language in (None, *LANGUAGES):
+    for language in (None, *values(Language)):
         commands = [
             BotCommand(command=name, description=renderer.render("bot/commands", language or "zh", key=name))
             for name in COMMANDS
@@ -134,7 +136,8 @@ async def run_bot(settings: Settings) -> None:
 
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     clock = SystemClock()
-    renderer = Renderer(settings.timezone)
+    services = CoreServices.build(settings, clock)
+    renderer = services.renderer
     engine = make_engine(settings.database_url)
     nlu = RasaNluClient(
         settings.rasa_url or f"http://127.0.0.1:{settings.rasa_port}",
@@ -142,7 +145,7 @@ async def run_bot(settings: Settings) -> None:
         threshold=settings.nlu_confidence_threshold,
         max_chars=settings.nlu_max_chars,
     )
-    conversations = build_conversations(settings, clock, nlu, renderer=renderer)
+    conversations = build_conversations(settings, clock, nlu, renderer=renderer, notices=services.notice_responder())
     telegram = build_telegram(
         settings, sessionmaker=make_sessionmaker(engine), conversations=conversations, clock=clock, renderer=renderer
     )

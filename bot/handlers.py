@@ -1,5 +1,8 @@
 """Telegram handlers: each turns an update into one Incoming, makes one service call, sends the replies.
 
+The replies (and the new FSM state) are not sent from inside the update's transaction: they are queued on
+`after_commit` (bot/middlewares.py) and go out once the transcript, tickets and escalations are committed.
+
 Private chats only: answers are about a customer's own account and must not be shown in a group.
 """
 
@@ -7,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 
 from aiogram import Bot, F, Router
 from aiogram.enums import ChatType
@@ -16,6 +20,7 @@ from aiogram.types import CallbackQuery, ErrorEvent, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.keyboards import keyboard
+from bot.middlewares import AfterCommit
 from bot.state import FsmStateStore
 from core.config import Settings
 from core.customers.service import language_from_code
@@ -34,10 +39,19 @@ async def answer(
     identity: Identity,
     state: FSMContext,
     conversations: ConversationService,
+    after_commit: AfterCommit,
 ) -> None:
-    result = await conversations.handle(session, identity, incoming, FsmStateStore(state))
-    for reply in result.replies:
-        await bot.send_message(chat_id, reply.text, reply_markup=keyboard(reply.buttons))
+    """One turn: the dialogue writes in the update's transaction; the replies, then the new FSM state, are
+    queued to go out after it commits (a reply Telegram refuses is logged and does not undo the turn)."""
+    store = FsmStateStore(state)
+    result = await conversations.handle(session, identity, incoming, store)
+    total = len(result.replies)
+    for number, reply in enumerate(result.replies, 1):
+        after_commit.add(
+            f"sendMessage to chat {chat_id} (reply {number} of {total})",
+            partial(bot.send_message, chat_id, reply.text, reply_markup=keyboard(reply.buttons)),
+        )
+    after_commit.add(f"saving the FSM state of chat {chat_id}", store.write)
 
 
 def payload_command(payload: str) -> Callable[..., Awaitable[None]]:
@@ -50,8 +64,11 @@ def payload_command(payload: str) -> Callable[..., Awaitable[None]]:
         identity: Identity,
         state: FSMContext,
         conversations: ConversationService,
+        after_commit: AfterCommit,
     ) -> None:
-        await answer(bot, message.chat.id, Incoming(payload=payload), session, identity, state, conversations)
+        await answer(
+            bot, message.chat.id, Incoming(payload=payload), session, identity, state, conversations, after_commit
+        )
 
     handler.__name__ = f"command_{payload}"
     return handler
@@ -65,10 +82,11 @@ async def bind(
     identity: Identity,
     state: FSMContext,
     conversations: ConversationService,
+    after_commit: AfterCommit,
 ) -> None:
     digits = "".join(ch for ch in (command.args or "") if ch.isdigit())
     payload = f"bind:{digits}" if len(digits) == 10 else "bind"
-    await answer(bot, message.chat.id, Incoming(payload=payload), session, identity, state, conversations)
+    await answer(bot, message.chat.id, Incoming(payload=payload), session, identity, state, conversations, after_commit)
 
 
 async def button(
@@ -78,10 +96,11 @@ async def button(
     identity: Identity,
     state: FSMContext,
     conversations: ConversationService,
+    after_commit: AfterCommit,
 ) -> None:
-    await callback.answer()
+    after_commit.add(f"answerCallbackQuery {callback.id}", partial(bot.answer_callback_query, callback.id))
     chat_id = callback.message.chat.id if callback.message is not None else callback.from_user.id
-    await answer(bot, chat_id, Incoming(payload=callback.data), session, identity, state, conversations)
+    await answer(bot, chat_id, Incoming(payload=callback.data), session, identity, state, conversations, after_commit)
 
 
 async def text(
@@ -91,8 +110,11 @@ async def text(
     identity: Identity,
     state: FSMContext,
     conversations: ConversationService,
+    after_commit: AfterCommit,
 ) -> None:
-    await answer(bot, message.chat.id, Incoming(text=message.text), session, identity, state, conversations)
+    await answer(
+        bot, message.chat.id, Incoming(text=message.text), session, identity, state, conversations, after_commit
+    )
 
 
 async def anything_else(
@@ -102,13 +124,25 @@ async def anything_else(
     identity: Identity,
     state: FSMContext,
     conversations: ConversationService,
+    after_commit: AfterCommit,
 ) -> None:
-    await answer(bot, message.chat.id, Incoming(payload="unsupported"), session, identity, state, conversations)
+    await answer(
+        bot, message.chat.id, Incoming(payload="unsupported"), session, identity, state, conversations, after_commit
+    )
 
 
 async def on_error(event: ErrorEvent, bot: Bot, renderer: Renderer, settings: Settings) -> None:
-    """Something unexpected (the database is down, a bug): log it and tell the customer politely."""
+    """Something unexpected (the database is down, a bug): log it and tell the customer politely.
+
+    The update's transaction was rolled back and its queued replies dropped (nothing after_commit ran), so
+    this is the only answer the customer gets; a pressed button's spinner is stopped here too.
+    """
     log.exception("update %s failed", event.update.update_id, exc_info=event.exception)
+    if event.update.callback_query is not None:
+        try:
+            await bot.answer_callback_query(event.update.callback_query.id)
+        except Exception:  # too old, or Telegram is down: the error message below is what matters
+            log.warning("could not answer callback query %s", event.update.callback_query.id)
     source = event.update.message or (event.update.callback_query.message if event.update.callback_query else None)
     user = event.update.message.from_user if event.update.message else None
     if event.update.callback_query is not None:

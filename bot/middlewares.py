@@ -1,7 +1,9 @@
-"""A database session per update (committed when the update is handled) and the identity of the sender."""
+"""A database session per update (committed when the update is handled), the actions that wait for that
+commit, and the identity of the sender."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -9,13 +11,48 @@ from aiogram import BaseMiddleware
 from aiogram.types import Chat, TelegramObject, User
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core.clock import Clock
-from core.customers.service import telegram_identity
+from core.customers.service import IdentityService
 from core.db import session_scope
+from core.security import mask_digits
+
+log = logging.getLogger("gridtalk.bot")
+
+
+class AfterCommit:
+    """What an update does once its writes are committed: the Bot API calls (the replies) and the FSM state.
+
+    Handlers queue actions with `add`; DbSessionMiddleware runs them, in order, after the commit, and never
+    when the handler raised (the transaction rolled back: nothing is sent and the state stays as it was).
+    A failing action is logged and the rest still run: a reply Telegram refused does not undo the turn.
+    """
+
+    def __init__(self) -> None:
+        self._actions: list[tuple[str, Callable[[], Awaitable[object]]]] = []
+
+    def add(self, what: str, action: Callable[[], Awaitable[object]]) -> None:
+        """Queue `action`; `what` names it in the log if it fails (ids and method names, no customer text)."""
+        self._actions.append((what, action))
+
+    def __len__(self) -> int:
+        return len(self._actions)
+
+    async def run(self) -> None:
+        actions, self._actions = self._actions, []
+        for what, action in actions:
+            try:
+                await action()
+            except Exception as exc:  # logged; the customer's turn is already committed
+                log.warning("after commit: %s failed: %s: %s", what, type(exc).__name__, mask_digits(str(exc)))
+                log.debug("after commit: %s failed", what, exc_info=True)
 
 
 class DbSessionMiddleware(BaseMiddleware):
-    """One unit of work per update: committed when the handler returns, rolled back when it raises."""
+    """One unit of work per update: committed when the handler returns, rolled back when it raises.
+
+    Handlers get `session` and `after_commit` (an AfterCommit): the replies and the FSM state are queued there
+    and go out only once the transaction has committed, so a Bot API failure cannot roll back a customer's
+    fault report, and no database lock is held across a Bot API round trip.
+    """
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         self.sessionmaker = sessionmaker
@@ -26,17 +63,22 @@ class DbSessionMiddleware(BaseMiddleware):
         event: TelegramObject,
         data: dict[str, Any],
     ) -> Any:
+        after_commit = AfterCommit()
         async with session_scope(self.sessionmaker) as session:
             data["session"] = session
-            return await handler(event, data)
+            data["after_commit"] = after_commit
+            result = await handler(event, data)
+        # committed (a raise above rolled back and skips this: nothing is sent, the state is not saved)
+        await after_commit.run()
+        return result
 
 
 class IdentityMiddleware(BaseMiddleware):
     """i18n: the sender's Identity (created on first contact in the language their Telegram app uses; later
     the one they chose), handed to handlers as `identity`; replies are rendered in identity.language."""
 
-    def __init__(self, clock: Clock) -> None:
-        self.clock = clock
+    def __init__(self, identities: IdentityService) -> None:
+        self.identities = identities
 
     async def __call__(
         self,
@@ -48,9 +90,8 @@ class IdentityMiddleware(BaseMiddleware):
         if user is None or user.is_bot:
             return None  # channel posts and the like: nobody to talk to
         chat: Chat | None = data.get("event_chat")
-        identity = await telegram_identity(
+        identity = await self.identities.telegram_identity(
             data["session"],
-            self.clock,
             user_id=user.id,
             chat_id=chat.id if chat is not None else user.id,
             language_code=user.language_code,

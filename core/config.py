@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     )
     api_host: str = Field("127.0.0.1", description="address the api binds to")
     api_port: int = Field(8000, ge=1, le=65535, description="port of the api (web chat, console, staff API)")
+    worker_metrics_port: int = Field(
+        9108, ge=0, le=65535, description="port the worker serves /metrics on (at GRIDTALK_API_HOST); 0: off"
+    )
     public_url: str = Field(
         "", description="URL customers and staff reach the api at; default http://API_HOST:API_PORT"
     )

@@ -1,4 +1,5 @@
-"""Password hashing (scrypt from the standard library) and masking of personal data in logs."""
+"""Password hashing (scrypt from the standard library), masking of personal data in logs, and ids read from
+untrusted text."""
 
 from __future__ import annotations
 
@@ -26,6 +27,18 @@ def verify_password(password: str, stored: str) -> bool:
         return False
     digest = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt_b64), n=_N, r=_R, p=_P, dklen=32)
     return hmac.compare_digest(digest, base64.b64decode(digest_b64))
+
+
+_ID = re.compile(r"[0-9]{1,19}")
+MAX_ID = 2**63 - 1  # a database BIGINT
+
+
+def parse_id(text: str) -> int | None:
+    """A record id from untrusted text (a button payload, a path): ASCII digits only, within a BIGINT; else None."""
+    if not _ID.fullmatch(text):
+        return None
+    value = int(text)
+    return value if value <= MAX_ID else None
 
 
 _LONG_DIGITS = re.compile(r"(?<!\d)(\d{3})\d{4,}(\d{3})(?!\d)")

@@ -13,11 +13,15 @@ Channels come from the settings: Telegram with GRIDTALK_TELEGRAM_TOKEN (and GRID
 email with GRIDTALK_SMTP_HOST, SMS with GRIDTALK_SMS_WEBHOOK_URL. Deliveries on a channel that is not
 configured wait in the outbox (pending, shown by the API) and go out once it is; the worker says so once.
 Telegram's limits are kept per worker, or by all workers together through Redis with GRIDTALK_REDIS_URL.
+
+Running for good, the worker serves Prometheus /metrics on GRIDTALK_API_HOST:GRIDTALK_WORKER_METRICS_PORT
+(send results as they are recorded; outbox and escalation gauges read from the database at each scrape).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -27,15 +31,13 @@ from core.clock import Clock, SystemClock
 from core.config import Settings
 from core.db import make_engine, make_sessionmaker, session_scope
 from core.notices.channels import NoticeChannel
-from core.notices.confirmations import chase_unconfirmed
 from core.notices.dispatcher import Dispatcher
 from core.notices.email import EmailChannel
-from core.notices.planning import NoticePlanner
 from core.notices.ratelimit import Limiter, TelegramLimiter
-from core.notices.render import NoticeRenderer
 from core.notices.shared_limiter import SharedTelegramLimiter
 from core.notices.sms import SmsWebhookChannel
-from core.templating import Renderer
+from core.observability import Metrics, serve_metrics
+from core.services import CoreServices
 
 log = logging.getLogger("gridtalk.worker")
 
@@ -83,21 +85,21 @@ def make_limiter(settings: Settings) -> Limiter:
 
 
 def notice_jobs(
-    sessionmaker: async_sessionmaker[AsyncSession], clock: Clock, settings: Settings, dispatcher: Dispatcher
+    sessionmaker: async_sessionmaker[AsyncSession], services: CoreServices, dispatcher: Dispatcher
 ) -> dict[str, Job]:
-    """The notice jobs, in the order a tick runs them."""
+    """The notice jobs, in the order a tick runs them; each opens (and commits) its own unit of work."""
 
     async def plan_notices() -> int:
         async with session_scope(sessionmaker) as session:
-            return await NoticePlanner(session, clock, settings).plan_published()
+            return await services.planner.plan_published(session)
 
     async def start_stages() -> int:
         async with session_scope(sessionmaker) as session:
-            return await NoticePlanner(session, clock, settings).start_due_stages()
+            return await services.planner.start_due_stages(session)
 
     async def chase_confirms() -> int:
         async with session_scope(sessionmaker) as session:
-            return await chase_unconfirmed(session, clock, settings)
+            return await services.confirmations.chase_unconfirmed(session)
 
     return {
         "plan_notices": plan_notices,
@@ -116,17 +118,20 @@ async def run_worker(
     engine = make_engine(settings.database_url)
     sessionmaker = make_sessionmaker(engine)
     channels = build_channels(settings)
+    metrics = Metrics()
+    services = CoreServices.build(settings, clock)
     dispatcher = Dispatcher(
         sessionmaker,
         clock,
         settings,
         channels,
-        NoticeRenderer(Renderer(settings.timezone)),
+        services.notice_renderer,
         limiter=make_limiter(settings),
+        metrics=metrics,
     )
     if "telegram" not in channels:
         log.warning("GRIDTALK_TELEGRAM_TOKEN is not set: Telegram notices wait in the outbox until it is")
-    jobs = notice_jobs(sessionmaker, clock, settings, dispatcher)
+    jobs = notice_jobs(sessionmaker, services, dispatcher)
     try:
         if once:
             done = await run_jobs_once(jobs)
@@ -134,11 +139,30 @@ async def run_worker(
             return done
         log.info("worker started with jobs: %s; channels: %s", ", ".join(jobs), ", ".join(channels) or "none")
         send = jobs.pop("send_notices")
-        await asyncio.gather(_loop({"send_notices": send}, interval), _loop(jobs, interval))
+        async with contextlib.AsyncExitStack() as stack:
+            if settings.worker_metrics_port:
+                await _serve_metrics(stack, metrics, sessionmaker, clock, settings)
+            await asyncio.gather(_loop({"send_notices": send}, interval), _loop(jobs, interval))
         return None
     finally:
         await dispatcher.aclose()
         await engine.dispose()
+
+
+async def _serve_metrics(
+    stack: contextlib.AsyncExitStack,
+    metrics: Metrics,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: Clock,
+    settings: Settings,
+) -> None:
+    """/metrics for this worker while it runs. A port already taken (a second worker on one host) is logged
+    and the worker goes on without it: sending notices matters more than being scraped."""
+    host, port = settings.api_host, settings.worker_metrics_port
+    try:
+        await stack.enter_async_context(serve_metrics(metrics, sessionmaker, clock, host, port))
+    except OSError as exc:
+        log.error("cannot serve /metrics on %s:%d (GRIDTALK_WORKER_METRICS_PORT): %s", host, port, exc)
 
 
 async def _loop(jobs: dict[str, Job], interval: float) -> None:

@@ -9,10 +9,10 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field, model_validator
 
-from api.deps import ClockDep, SessionDep, SettingsDep
-from core.customers.service import start_web_session
+from api.deps import ServicesDep, SessionDep, SettingsDep
 from core.dialogue import Incoming, TurnResult, WebChat
 from core.dialogue.service import MAX_PAYLOAD, MAX_TEXT
+from core.models.enums import Language
 from core.templating import Renderer
 
 router = APIRouter(prefix="/api/v1/chat", tags=["web chat"])
@@ -28,7 +28,7 @@ WebChatDep = Annotated[WebChat, Depends(get_webchat)]
 
 
 class NewSession(BaseModel):
-    language: Literal["zh", "en"] = "zh"
+    language: Language = Language.ZH
 
 
 class SessionCreated(BaseModel):
@@ -84,8 +84,8 @@ class Messages(BaseModel):
 
 
 @router.post("/sessions", status_code=201)
-async def create_session(session: SessionDep, clock: ClockDep, body: NewSession | None = None) -> SessionCreated:
-    identity = await start_web_session(session, clock, (body or NewSession()).language)
+async def create_session(session: SessionDep, services: ServicesDep, body: NewSession | None = None) -> SessionCreated:
+    identity = await services.identities.start_web_session(session, (body or NewSession()).language)
     return SessionCreated(session_id=identity.external_id)
 
 
@@ -118,7 +118,7 @@ async def list_messages(
 
 
 @page_router.get("/chat", response_class=HTMLResponse, include_in_schema=False)
-async def chat_page(request: Request, settings: SettingsDep, lang: Literal["zh", "en"] = "zh") -> HTMLResponse:
+async def chat_page(request: Request, settings: SettingsDep, lang: Language = Language.ZH) -> HTMLResponse:
     """A plain HTML + JS page to try the web chat (no build step)."""
     renderer: Renderer = request.app.state.renderer
     return HTMLResponse(renderer.render("chat/page", lang, html=True, lang=lang, hotline=settings.service_hotline))

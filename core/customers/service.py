@@ -15,7 +15,7 @@ from core.customers.binding import BindingPolicy, failures_left, locked_until
 from core.customers.repository import AccountRepository, BindingRepository, IdentityRepository
 from core.errors import InvalidInput, NotFound
 from core.models import Conversation, Identity, IdentityAccount, UtilityAccount
-from core.models.customers import LANGUAGES
+from core.models.enums import ChatChannel, Language, values
 
 ACCOUNT_NUMBER = re.compile(r"^\d{10}$")
 PHONE_LAST4 = re.compile(r"^\d{4}$")
@@ -26,55 +26,63 @@ def language_from_code(language_code: str | None) -> str:
     return "en" if (language_code or "").lower().startswith("en") else "zh"
 
 
-async def start_web_session(session: AsyncSession, clock: Clock, language: str = "zh") -> Identity:
-    """A new web chat session: an anonymous identity (nothing bound yet) with an open conversation."""
-    if language not in LANGUAGES:
-        raise InvalidInput(f"language must be one of {', '.join(LANGUAGES)}", field="language")
-    now = clock.now()
-    identity = Identity(
-        channel="web", external_id=uuid.uuid4().hex, language=language, created_at=now, last_seen_at=now
-    )
-    IdentityRepository(session).add(identity)
-    await session.flush()
-    session.add(Conversation(identity_id=identity.id, channel="web", created_at=now, last_message_at=now))
-    await session.flush()
-    return identity
+class IdentityService:
+    """Who is talking to us: a web chat session or a Telegram user. Built once; a session per call."""
 
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
 
-async def web_identity(session: AsyncSession, session_id: str) -> Identity:
-    """The identity of a web chat session; NotFound for a session that was never started."""
-    identity = await IdentityRepository(session).by_external_id("web", session_id)
-    if identity is None:
-        raise NotFound("no such chat session", field="session_id")
-    return identity
-
-
-async def telegram_identity(
-    session: AsyncSession, clock: Clock, *, user_id: int, chat_id: int, language_code: str | None
-) -> Identity:
-    """The identity of a Telegram user, created on first contact (in the language their app uses)."""
-    repo = IdentityRepository(session)
-    identity = await repo.by_external_id("telegram", str(user_id))
-    if identity is None:
-        identity = repo.add(
-            Identity(
-                channel="telegram",
-                external_id=str(user_id),
-                telegram_chat_id=chat_id,
-                language=language_from_code(language_code),
-                created_at=clock.now(),
-            )
+    async def start_web_session(self, session: AsyncSession, language: str = "zh") -> Identity:
+        """A new web chat session: an anonymous identity (nothing bound yet) with an open conversation."""
+        if language not in values(Language):
+            raise InvalidInput(f"language must be one of {', '.join(values(Language))}", field="language")
+        now = self.clock.now()
+        identity = Identity(
+            channel=ChatChannel.WEB,
+            external_id=uuid.uuid4().hex,
+            language=Language(language),
+            created_at=now,
+            last_seen_at=now,
         )
+        IdentityRepository(session).add(identity)
         await session.flush()
-    elif identity.telegram_chat_id != chat_id:
-        identity.telegram_chat_id = chat_id
-    return identity
+        session.add(Conversation(identity_id=identity.id, channel=ChatChannel.WEB, created_at=now, last_message_at=now))
+        await session.flush()
+        return identity
+
+    async def web_identity(self, session: AsyncSession, session_id: str) -> Identity:
+        """The identity of a web chat session; NotFound for a session that was never started."""
+        identity = await IdentityRepository(session).by_external_id(ChatChannel.WEB, session_id)
+        if identity is None:
+            raise NotFound("no such chat session", field="session_id")
+        return identity
+
+    async def telegram_identity(
+        self, session: AsyncSession, *, user_id: int, chat_id: int, language_code: str | None
+    ) -> Identity:
+        """The identity of a Telegram user, created on first contact (in the language their app uses)."""
+        repo = IdentityRepository(session)
+        identity = await repo.by_external_id(ChatChannel.TELEGRAM, str(user_id))
+        if identity is None:
+            identity = repo.add(
+                Identity(
+                    channel=ChatChannel.TELEGRAM,
+                    external_id=str(user_id),
+                    telegram_chat_id=chat_id,
+                    language=Language(language_from_code(language_code)),
+                    created_at=self.clock.now(),
+                )
+            )
+            await session.flush()
+        elif identity.telegram_chat_id != chat_id:
+            identity.telegram_chat_id = chat_id
+        return identity
 
 
 def set_language(identity: Identity, language: str) -> None:
-    if language not in LANGUAGES:
-        raise InvalidInput(f"language must be one of {', '.join(LANGUAGES)}", field="language")
-    identity.language = language
+    if language not in values(Language):
+        raise InvalidInput(f"language must be one of {', '.join(values(Language))}", field="language")
+    identity.language = Language(language)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,3 +179,10 @@ class AccountBinding:
             if bound.account.id == account_id:
                 return bound.account
         raise NotFound("that account is not bound to you", field="account")
+
+
+class CustomerAccounts:
+    """What other domains ask about a utility account (read-only). Built once; a session per call."""
+
+    async def is_key_account(self, session: AsyncSession, account_id: int) -> bool:
+        return await AccountRepository(session).is_key_account(account_id)

@@ -1,6 +1,7 @@
 """(identity, text or button payload, NluResult) → replies (text + buttons): one dialogue for every channel."""
 
-from core.dialogue.engine import DialogueConfig, DialogueEngine, Turn
+from core.dialogue.context import DialogueConfig, DialogueServices, Turn
+from core.dialogue.engine import DialogueEngine
 from core.dialogue.notices import NOTICE_PAYLOAD_PREFIX, NoticeResponder
 from core.dialogue.service import ConversationService, Incoming, TurnResult, WebChat, build_conversations
 from core.dialogue.state import (
@@ -17,6 +18,7 @@ __all__ = [
     "ConversationService",
     "DialogueConfig",
     "DialogueEngine",
+    "DialogueServices",
     "DialogueState",
     "Incoming",
     "KeyValueStateStore",

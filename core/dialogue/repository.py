@@ -1,27 +1,12 @@
-"""The dialogue's SQL: conversations and their transcript, and the outages a customer asks about."""
+"""The dialogue's SQL: conversations and their transcript (outages: core.outages.queries; feedback:
+core.feedback)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import datetime
-
-from sqlalchemy import ColumnElement, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy import select
 
 from core.db.repository import RepositoryBase
-from core.models import (
-    Area,
-    Conversation,
-    Feedback,
-    Feeder,
-    Message,
-    Outage,
-    OutageAccount,
-    OutageArea,
-    OutageFeeder,
-    UtilityAccount,
-)
+from core.models import Conversation, Message
 
 OPEN = "open"
 
@@ -36,10 +21,6 @@ class ConversationRepository(RepositoryBase[Conversation]):
             .order_by(Conversation.id.desc())
             .limit(1)
         )
-
-
-class FeedbackRepository(RepositoryBase[Feedback]):
-    model = Feedback
 
 
 class MessageRepository(RepositoryBase[Message]):
@@ -65,80 +46,3 @@ class MessageRepository(RepositoryBase[Message]):
             .limit(limit)
         )
         return [list(buttons or []) for buttons in rows]
-
-
-def _touches(account: UtilityAccount) -> ColumnElement[bool]:
-    """An outage touches an account through its area, its feeder or the account itself."""
-    return or_(
-        Outage.areas.any(OutageArea.area_code == account.area_code),
-        Outage.feeders.any(OutageFeeder.feeder_code == account.feeder_code),
-        Outage.accounts.any(OutageAccount.account_id == account.id),
-    )
-
-
-class OutageLookup:
-    """Read-only: published outages going on now or coming, for one account or for everybody."""
-
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    async def current(self, now: datetime, account: UtilityAccount | None = None) -> list[Outage]:
-        """Going on now: started, and (unplanned, until completed) or (planned, until its end)."""
-        query = (
-            select(Outage)
-            .where(
-                Outage.status == "published",
-                Outage.cancelled_at.is_(None),
-                Outage.completed_at.is_(None),
-                Outage.starts_at <= now,
-                or_(Outage.kind == "unplanned", Outage.ends_at > now),
-            )
-            .options(selectinload(Outage.areas), selectinload(Outage.feeders))
-            .order_by(Outage.kind.desc(), Outage.starts_at)  # unplanned first
-        )
-        if account is not None:
-            query = query.where(_touches(account))
-        return list(await self.session.scalars(query))
-
-    async def upcoming(
-        self,
-        now: datetime,
-        account: UtilityAccount | None = None,
-        *,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        limit: int = 10,
-    ) -> list[Outage]:
-        """Planned outages that have not started yet (within since..until, when given), soonest first."""
-        query = (
-            select(Outage)
-            .where(
-                Outage.kind == "planned",
-                Outage.status == "published",
-                Outage.cancelled_at.is_(None),
-                Outage.starts_at > now,
-            )
-            .options(selectinload(Outage.areas), selectinload(Outage.feeders))
-            .order_by(Outage.starts_at)
-            .limit(limit)
-        )
-        if account is not None:
-            query = query.where(_touches(account))
-        if since is not None:
-            query = query.where(Outage.starts_at >= since)
-        if until is not None:
-            query = query.where(Outage.starts_at < until)
-        return list(await self.session.scalars(query))
-
-    async def places(self, outages: Iterable[Outage]) -> tuple[dict[str, Area], dict[str, Feeder]]:
-        """The areas and feeders the outages name, by code."""
-        outages = list(outages)
-        area_codes = {a.area_code for o in outages for a in o.areas}
-        feeder_codes = {f.feeder_code for o in outages for f in o.feeders}
-        areas = {a.code: a for a in await self.session.scalars(select(Area).where(Area.code.in_(area_codes)))}
-        feeders = {f.code: f for f in await self.session.scalars(select(Feeder).where(Feeder.code.in_(feeder_codes)))}
-        # a feeder's area is named too
-        missing = {f.area_code for f in feeders.values()} - set(areas)
-        if missing:
-            areas.update({a.code: a for a in await self.session.scalars(select(Area).where(Area.code.in_(missing)))})
-        return areas, feeders

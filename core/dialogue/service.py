@@ -16,17 +16,24 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.billing.service import BillingService
 from core.clock import Clock
 from core.config import Settings
-from core.customers.service import web_identity
-from core.dialogue.engine import DialogueConfig, DialogueEngine, Turn
+from core.customers.service import AccountBinding, CustomerAccounts, IdentityService
+from core.dialogue.context import DialogueConfig, DialogueServices, Turn
+from core.dialogue.engine import DialogueEngine
 from core.dialogue.intents import FALLBACK
 from core.dialogue.keywords import match_intent
 from core.dialogue.notices import NoticeResponder
 from core.dialogue.repository import ConversationRepository, MessageRepository
 from core.dialogue.state import DialogueState, KeyValueStateStore, StateBackend, StateStore
 from core.errors import InvalidInput
+from core.escalation.service import EscalationService
+from core.faults.service import FaultService
+from core.feedback.service import FeedbackService
 from core.models import Conversation, Identity, Message
+from core.observability.metrics import Metrics
+from core.outages.queries import OutageQueries
 from core.ports import NluClient, NluResult, NluUnavailable, OutgoingMessage
 from core.security import mask_digits
 from core.templating import Renderer
@@ -64,10 +71,11 @@ class TurnResult:
 
 
 class ConversationService:
-    def __init__(self, engine: DialogueEngine, nlu: NluClient, clock: Clock) -> None:
+    def __init__(self, engine: DialogueEngine, nlu: NluClient, clock: Clock, *, metrics: Metrics | None = None) -> None:
         self.engine = engine
         self.nlu = nlu
         self.clock = clock
+        self.metrics = metrics
 
     @property
     def idle_seconds(self) -> int:
@@ -134,7 +142,7 @@ class ConversationService:
         )
         replies = await self.engine.respond(turn)
         if not nlu_up and not state.nlu_down_notified:
-            replies.insert(0, self.engine.say(turn, "nlu_down"))
+            replies.insert(0, self.engine.replies.say(turn, "nlu_down"))
             state.nlu_down_notified = True
         elif nlu_up and source == "nlu":
             state.nlu_down_notified = False
@@ -158,6 +166,8 @@ class ConversationService:
         await session.flush()
         state.updated_at = now
         await store.save(state)
+        if self.metrics is not None:
+            self.metrics.turn(identity.channel, understood.intent or None, source)
         return TurnResult(tuple(replies), understood.intent or None, confidence, turn.language, nlu_up)
 
     async def _conversation(self, session: AsyncSession, identity: Identity, now: datetime) -> Conversation:
@@ -185,19 +195,20 @@ class ConversationService:
 class WebChat:
     """The web chat's two calls: post a message to a session, read what the session received after an id."""
 
-    def __init__(self, conversations: ConversationService, states: StateBackend) -> None:
+    def __init__(self, conversations: ConversationService, states: StateBackend, identities: IdentityService) -> None:
         self.conversations = conversations
         self.states = states
+        self.identities = identities
 
     async def post(self, session: AsyncSession, session_id: str, incoming: Incoming) -> TurnResult:
-        identity = await web_identity(session, session_id)
+        identity = await self.identities.web_identity(session, session_id)
         store = KeyValueStateStore(self.states, f"web:{identity.id}", self.conversations.idle_seconds)
         return await self.conversations.handle(session, identity, incoming, store)
 
     async def history(self, session: AsyncSession, session_id: str, after: int, limit: int = 100) -> list[Message]:
         if after < 0:
             raise InvalidInput("after must not be negative", field="after")
-        identity = await web_identity(session, session_id)
+        identity = await self.identities.web_identity(session, session_id)
         return await MessageRepository(session).after(identity.id, after, limit)
 
 
@@ -208,16 +219,24 @@ def build_conversations(
     *,
     renderer: Renderer | None = None,
     notices: NoticeResponder | None = None,
+    metrics: Metrics | None = None,
 ) -> ConversationService:
-    """The conversation service from Settings: the engine, its templates and the notice confirmations
-    (the buttons of a final confirmation, and the outage_ack intent in free text)."""
-    from core.notices.confirmations import NoticeConfirmationResponder
+    """The conversation service from Settings: the engine, its templates, the domain services its skills call
+    (built here, once) and the notice confirmations (the buttons of a final confirmation, and the outage_ack
+    intent in free text)."""
+    from core.notices.confirmations import ConfirmationService, NoticeConfirmationResponder
+    from core.notices.render import NoticeRenderer
 
     renderer = renderer or Renderer(settings.timezone)
-    engine = DialogueEngine(
-        DialogueConfig.from_settings(settings),
-        renderer,
-        clock,
-        notices or NoticeConfirmationResponder(clock, settings, renderer),
+    config = DialogueConfig.from_settings(settings)
+    services = DialogueServices(
+        binding=AccountBinding(clock, config.binding),
+        billing=BillingService(),
+        outages=OutageQueries(),
+        faults=FaultService(clock, config.timezone),
+        escalation=EscalationService(clock, CustomerAccounts()),
+        feedback=FeedbackService(clock),
+        notices=notices or NoticeConfirmationResponder(ConfirmationService(clock, settings), NoticeRenderer(renderer)),
     )
-    return ConversationService(engine, nlu, clock)
+    engine = DialogueEngine(config, renderer, services)
+    return ConversationService(engine, nlu, clock, metrics=metrics)

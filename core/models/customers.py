@@ -5,11 +5,8 @@ from datetime import datetime
 from sqlalchemy import BigInteger, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from core.models.base import Base, CreatedAt
-
-SEGMENTS = ("residential", "commercial", "industrial", "public", "key_account")
-LANGUAGES = ("zh", "en")
-CHANNELS = ("telegram", "web")
+from core.models.base import Base, CreatedAt, EnumString, enum_check
+from core.models.enums import ChatChannel, Language, Segment
 
 
 class Area(Base):
@@ -31,11 +28,12 @@ class Feeder(Base):
 
 class Customer(CreatedAt, Base):
     __tablename__ = "customers"
+    __table_args__ = (enum_check("segment", Segment), enum_check("language", Language))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
-    segment: Mapped[str] = mapped_column(String(20), index=True)
-    language: Mapped[str] = mapped_column(String(2), default="zh")
+    segment: Mapped[Segment] = mapped_column(EnumString(Segment, 20), index=True)
+    language: Mapped[Language] = mapped_column(EnumString(Language, 2), default=Language.ZH)
 
     accounts: Mapped[list[UtilityAccount]] = relationship(back_populates="customer")
 
@@ -68,6 +66,7 @@ class KeyAccountProfile(Base):
 
 class KeyAccountContact(CreatedAt, Base):
     __tablename__ = "key_account_contacts"
+    __table_args__ = (enum_check("language", Language),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("utility_accounts.id"), index=True)
@@ -76,7 +75,7 @@ class KeyAccountContact(CreatedAt, Base):
     telegram_chat_id: Mapped[int | None] = mapped_column(BigInteger)
     email: Mapped[str | None] = mapped_column(String(255))
     phone: Mapped[str | None] = mapped_column(String(20))
-    language: Mapped[str] = mapped_column(String(2), default="zh")
+    language: Mapped[Language] = mapped_column(EnumString(Language, 2), default=Language.ZH)
     telegram_blocked_at: Mapped[datetime | None]  # the contact blocked the bot: notices go by email instead
 
 
@@ -84,13 +83,17 @@ class Identity(CreatedAt, Base):
     """Someone talking to gridtalk: a Telegram user or a web chat session."""
 
     __tablename__ = "identities"
-    __table_args__ = (UniqueConstraint("channel", "external_id"),)
+    __table_args__ = (
+        UniqueConstraint("channel", "external_id"),
+        enum_check("channel", ChatChannel),
+        enum_check("language", Language),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    channel: Mapped[str] = mapped_column(String(10))
+    channel: Mapped[ChatChannel] = mapped_column(EnumString(ChatChannel, 10))
     external_id: Mapped[str] = mapped_column(String(64))
     telegram_chat_id: Mapped[int | None] = mapped_column(BigInteger)
-    language: Mapped[str] = mapped_column(String(2), default="zh")
+    language: Mapped[Language] = mapped_column(EnumString(Language, 2), default=Language.ZH)
     subscribed_notices: Mapped[bool] = mapped_column(default=False)
     blocked_at: Mapped[datetime | None]
     last_seen_at: Mapped[datetime | None]

@@ -5,49 +5,83 @@ from datetime import datetime
 from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.models.base import Base, CreatedAt
+from core.models.base import Base, CreatedAt, EnumString, IntEnumType, enum_check
+from core.models.enums import (
+    AlertKind,
+    Audience,
+    DeliveryChannel,
+    DeliveryStatus,
+    Language,
+    Segment,
+    Stage,
+    StageStatus,
+    SubjectKind,
+    Tier,
+)
 
-STAGES = ("15d", "7d", "30m", "initial", "change", "cancel", "restored")
-DELIVERY_CHANNELS = ("telegram", "email", "sms")
-DELIVERY_STATUSES = ("pending", "sending", "sent", "failed", "blocked", "acked", "cancelled")
-STAFF_STAGES = ("alert", "problem")  # outbox rows to an account manager: unconfirmed, problem reported
-STAGE_AUDIENCES = ("key_account", "residential")
-STAGE_STATUSES = ("planned", "resolved", "cancelled")
+# Deprecated: use the enums. Kept only until api/routes/outages.py switches its schemas; its Status Literal
+# predates DeliveryStatus.SKIPPED, so that value is left out here to keep its import-time assertion true.
+STAGES: tuple[str, ...] = tuple(s.value for s in Stage)
+DELIVERY_STATUSES: tuple[str, ...] = tuple(s.value for s in DeliveryStatus if s is not DeliveryStatus.SKIPPED)
 
 
 class NoticeDelivery(CreatedAt, Base):
     """One notice to one contact on one channel: the outbox row the worker claims, sends and records.
 
-    contact_key names the person (e.g. "identity:12" or "contact:7") so that the row is unique per
-    outage × contact × stage × channel, whichever address the notice goes to. revision tells apart the
+    The row is about a subject (subject_kind, subject_id: for now always an outage, whose id is also in
+    outage_id). contact_key names the person (e.g. "identity:12" or "contact:7") so that the row is unique
+    per subject × contact × stage × channel, whichever address the notice goes to. revision tells apart the
     rounds of a stage that can be told more than once (a second reschedule sends a second change notice).
-    next_attempt_at is when the dispatcher may claim the row: the stage's fan-out start, a retry's time,
-    or, while the row is 'sending', the end of the claim's lease.
+    tier orders the outbox: staff alerts (0, stage an AlertKind, segment the key account's), key accounts
+    (1), everybody else (2). next_attempt_at is when the dispatcher may claim the row: the stage's fan-out
+    start, a retry's time, or, while the row is 'sending', the end of the claim's lease. After deadline_at
+    the row is not sent (it becomes 'skipped').
     """
 
     __tablename__ = "notice_deliveries"
     __table_args__ = (
-        UniqueConstraint("outage_id", "contact_key", "stage", "channel", "revision", name="uq_notice_deliveries_round"),
+        UniqueConstraint(
+            "subject_kind",
+            "subject_id",
+            "contact_key",
+            "stage",
+            "channel",
+            "revision",
+            name="uq_notice_deliveries_round",
+        ),
         Index("ix_notice_deliveries_due", "status", "due_at"),
-        Index("ix_notice_deliveries_claim", "status", "next_attempt_at"),
+        Index("ix_notice_deliveries_claim", "status", "tier", "next_attempt_at"),
+        enum_check("subject_kind", SubjectKind),
+        enum_check("tier", Tier),
+        enum_check("segment", Segment),
+        enum_check("stage", Stage, AlertKind),
+        enum_check("channel", DeliveryChannel),
+        enum_check("language", Language),
+        enum_check("status", DeliveryStatus),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    outage_id: Mapped[int] = mapped_column(ForeignKey("outages.id"), index=True)
+    subject_kind: Mapped[SubjectKind] = mapped_column(
+        EnumString(SubjectKind, 20), default=SubjectKind.OUTAGE, server_default=SubjectKind.OUTAGE.value
+    )
+    subject_id: Mapped[int]
+    tier: Mapped[Tier] = mapped_column(IntEnumType(Tier))
+    outage_id: Mapped[int | None] = mapped_column(ForeignKey("outages.id"), index=True)
     contact_key: Mapped[str] = mapped_column(String(40))
     identity_id: Mapped[int | None] = mapped_column(ForeignKey("identities.id"))
     key_contact_id: Mapped[int | None] = mapped_column(ForeignKey("key_account_contacts.id"))
     account_id: Mapped[int | None] = mapped_column(ForeignKey("utility_accounts.id"))
-    segment: Mapped[str] = mapped_column(String(20))
-    stage: Mapped[str] = mapped_column(String(10))
+    segment: Mapped[Segment] = mapped_column(EnumString(Segment, 20))
+    stage: Mapped[Stage | AlertKind] = mapped_column(EnumString((Stage, AlertKind), 10))
     revision: Mapped[int] = mapped_column(default=0)
-    channel: Mapped[str] = mapped_column(String(10))
+    channel: Mapped[DeliveryChannel] = mapped_column(EnumString(DeliveryChannel, 10))
     address: Mapped[str] = mapped_column(String(255))
     telegram_chat_id: Mapped[int | None] = mapped_column(BigInteger)
-    language: Mapped[str] = mapped_column(String(2), default="zh")
+    language: Mapped[Language] = mapped_column(EnumString(Language, 2), default=Language.ZH)
     priority: Mapped[int] = mapped_column(default=0)
     due_at: Mapped[datetime]
-    status: Mapped[str] = mapped_column(String(10), default="pending")
+    deadline_at: Mapped[datetime | None]
+    status: Mapped[DeliveryStatus] = mapped_column(EnumString(DeliveryStatus, 10), default=DeliveryStatus.PENDING)
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
@@ -68,15 +102,18 @@ class NoticeStage(CreatedAt, Base):
     __table_args__ = (
         UniqueConstraint("outage_id", "stage", "audience", "revision"),
         Index("ix_notice_stages_start", "status", "send_from"),
+        enum_check("stage", Stage),
+        enum_check("audience", Audience),
+        enum_check("status", StageStatus),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     outage_id: Mapped[int] = mapped_column(ForeignKey("outages.id"), index=True)
-    stage: Mapped[str] = mapped_column(String(10))
-    audience: Mapped[str] = mapped_column(String(12))
+    stage: Mapped[Stage] = mapped_column(EnumString(Stage, 10))
+    audience: Mapped[Audience] = mapped_column(EnumString(Audience, 12))
     revision: Mapped[int] = mapped_column(default=0)
     due_at: Mapped[datetime]
     send_from: Mapped[datetime]
-    status: Mapped[str] = mapped_column(String(10), default="planned")
+    status: Mapped[StageStatus] = mapped_column(EnumString(StageStatus, 10), default=StageStatus.PLANNED)
     recipients: Mapped[int] = mapped_column(default=0)
     resolved_at: Mapped[datetime | None]

@@ -5,18 +5,17 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from core.models.base import Base, CreatedAt
-
-OUTAGE_KINDS = ("planned", "unplanned")
-OUTAGE_STATUSES = ("draft", "published", "cancelled", "completed")
+from core.models.base import Base, CreatedAt, EnumString, enum_check
+from core.models.enums import OutageKind, OutageStatus, TicketStatus
 
 
 class Outage(CreatedAt, Base):
     __tablename__ = "outages"
+    __table_args__ = (enum_check("kind", OutageKind), enum_check("status", OutageStatus))
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    kind: Mapped[str] = mapped_column(String(10))
-    status: Mapped[str] = mapped_column(String(10), index=True)
+    kind: Mapped[OutageKind] = mapped_column(EnumString(OutageKind, 10))
+    status: Mapped[OutageStatus] = mapped_column(EnumString(OutageStatus, 10), index=True)
     starts_at: Mapped[datetime] = mapped_column(index=True)
     ends_at: Mapped[datetime]
     estimated_restoration_at: Mapped[datetime | None]
@@ -58,6 +57,7 @@ class FaultTicket(CreatedAt, Base):
     """A fault or hazard a customer reported (报修)."""
 
     __tablename__ = "fault_tickets"
+    __table_args__ = (enum_check("status", TicketStatus),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     reference: Mapped[str] = mapped_column(String(20), unique=True)
@@ -67,4 +67,4 @@ class FaultTicket(CreatedAt, Base):
     description: Mapped[str] = mapped_column(Text)
     hazard: Mapped[bool] = mapped_column(default=False)
     urgent: Mapped[bool] = mapped_column(default=False)
-    status: Mapped[str] = mapped_column(String(12), default="open")
+    status: Mapped[TicketStatus] = mapped_column(EnumString(TicketStatus, 12), default=TicketStatus.RECEIVED)

@@ -5,18 +5,18 @@ from datetime import datetime
 from sqlalchemy import JSON, BigInteger, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.models.base import Base, CreatedAt
-
-STAFF_ROLES = ("admin", "supervisor", "agent", "account_manager")
+from core.models.base import Base, CreatedAt, EnumString, enum_check
+from core.models.enums import Role
 
 
 class StaffUser(CreatedAt, Base):
     __tablename__ = "staff_users"
+    __table_args__ = (enum_check("role", Role),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
-    role: Mapped[str] = mapped_column(String(20))
+    role: Mapped[Role] = mapped_column(EnumString(Role, 20))
     display_name: Mapped[str] = mapped_column(String(100), default="")
     phone: Mapped[str | None] = mapped_column(String(20))
     email: Mapped[str | None] = mapped_column(String(255))

@@ -4,8 +4,8 @@ confirmation nobody at a key account answered in time is chased (the manager is 
 
 Who may answer a notice: the identity it went to, or whoever writes from the Telegram chat it went to
 (key-account contacts are not identities: their chat id is what ties an answer to their notice).
-Services only: they flush, never commit. Alerts to managers go through the outbox like every notice, so
-they are as durable and rate-limited as the rest.
+Built once per process; every call takes the caller's session and flushes, never commits. Alerts to
+managers are outbox drafts like every notice, so they are as durable and rate-limited as the rest.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,14 +20,33 @@ from core.clock import Clock
 from core.config import Settings
 from core.errors import Conflict, NotFound
 from core.models import Escalation, Identity, NoticeDelivery
-from core.notices.planning import STAFF_PRIORITY, available_channels
-from core.notices.render import NoticeRenderer, OutageFacts, parse_payload
-from core.notices.repository import KEY_SEGMENT, STAFF_SEGMENT, KeyAccountInfo, NoticeRepository
-from core.outages.planner import FINAL
+from core.models.enums import (
+    AlertKind,
+    DeliveryStatus,
+    EscalationState,
+    OutageStatus,
+    Priority,
+    Segment,
+    Stage,
+    Tier,
+)
+from core.notices.audiences import AudienceRepository, KeyAccountInfo
+from core.notices.outbox import (
+    ContactKey,
+    ContactPoint,
+    DeliveryDraft,
+    Recipient,
+    Subject,
+    available_channels,
+    routes,
+)
+from core.notices.render import NoticeRenderer, parse_payload
+from core.notices.repository import OutboxRepository
+from core.outages.queries import OutageQueries
+from core.outages.repository import OutageRepository
 from core.ports import OutgoingMessage
-from core.templating import Renderer
 
-ANSWERABLE = ("sending", "sent", "acked")
+ANSWERABLE = (DeliveryStatus.SENDING, DeliveryStatus.SENT, DeliveryStatus.ACKED)
 PROBLEM_REASON = "notice_problem"
 
 
@@ -52,189 +70,136 @@ def _owned(delivery: NoticeDelivery, identity_id: int | None, chat_id: int | Non
     return chat_id is not None and delivery.channel == "telegram" and delivery.telegram_chat_id == chat_id
 
 
-async def _answerable(
-    repo: NoticeRepository, delivery_id: int, identity_id: int | None, chat_id: int | None
-) -> NoticeDelivery:
-    delivery = await repo.get(delivery_id)
-    if delivery is None or delivery.segment == STAFF_SEGMENT or not _owned(delivery, identity_id, chat_id):
-        raise NotFound("no such notice for you")  # the same answer whether it exists or is someone else's
-    if delivery.status not in ANSWERABLE:
-        raise Conflict("this notice was not sent to you")
-    outage = await repo.outage(delivery.outage_id)
-    if outage is None or outage.status != "published":
-        raise Conflict("this outage is no longer planned")
-    return delivery
+class ConfirmationService:
+    def __init__(self, clock: Clock, settings: Settings) -> None:
+        self.clock = clock
+        self.settings = settings
+        self.channels = available_channels(settings)
 
+    async def acknowledge(
+        self, session: AsyncSession, delivery_id: int, *, identity_id: int | None = None, chat_id: int | None = None
+    ) -> Confirmation:
+        """The Confirm button: the notice (on every channel it went on to this person) is acked. Idempotent."""
+        delivery = await self._answerable(session, delivery_id, identity_id, chat_id)
+        return await self._ack(session, delivery)
 
-async def acknowledge(
-    session: AsyncSession,
-    clock: Clock,
-    delivery_id: int,
-    *,
-    identity_id: int | None = None,
-    chat_id: int | None = None,
-) -> Confirmation:
-    """The Confirm button: the notice (on every channel it went on to this person) is acked. Idempotent."""
-    repo = NoticeRepository(session)
-    delivery = await _answerable(repo, delivery_id, identity_id, chat_id)
-    return await _ack(repo, clock, delivery)
+    async def acknowledge_latest_open(
+        self, session: AsyncSession, *, identity_id: int | None = None, chat_id: int | None = None
+    ) -> Confirmation | None:
+        """ "已收到" in free text (the outage_ack intent): the latest open final confirmation is acked, or else
+        the latest open notice. None when nothing is waiting for this person's confirmation."""
+        open_notices = await OutboxRepository(session).open_for(
+            identity_id=identity_id, chat_id=chat_id, stages=None, now=self.clock.now()
+        )
+        if not open_notices:
+            return None
+        finals = [d for d in open_notices if d.stage == Stage.FINAL]
+        return await self._ack(session, (finals or open_notices)[0])
 
-
-async def acknowledge_latest_open(
-    session: AsyncSession, clock: Clock, *, identity_id: int | None = None, chat_id: int | None = None
-) -> Confirmation | None:
-    """ "已收到" in free text (the outage_ack intent): the latest open final confirmation is acked, or else the
-    latest open notice. None when nothing is waiting for this person's confirmation."""
-    repo = NoticeRepository(session)
-    open_notices = await repo.open_for(identity_id=identity_id, chat_id=chat_id, stages=None, now=clock.now())
-    if not open_notices:
-        return None
-    finals = [d for d in open_notices if d.stage == FINAL]
-    return await _ack(repo, clock, (finals or open_notices)[0])
-
-
-async def _ack(repo: NoticeRepository, clock: Clock, delivery: NoticeDelivery) -> Confirmation:
-    now = clock.now()
-    already = delivery.status == "acked"
-    if not already:
-        for row in await repo.same_notice(delivery):
-            if row.status in ("sending", "sent"):
-                row.status = "acked"
-                row.acked_at = now
-                row.sent_at = row.sent_at or now
-                row.next_attempt_at = None
-        await repo.session.flush()
-    key = await _key_account(repo, delivery)
-    return Confirmation(delivery.id, delivery.outage_id, delivery.stage, delivery.acked_at, already, key)
-
-
-async def report_problem(
-    session: AsyncSession,
-    clock: Clock,
-    settings: Settings,
-    delivery_id: int,
-    *,
-    identity_id: int | None = None,
-    chat_id: int | None = None,
-) -> Confirmation:
-    """The Problem button: a high-priority escalation (reason notice_problem) for the key account's manager,
-    who is also alerted on Telegram and by email through the outbox. Pressing it again changes nothing."""
-    repo = NoticeRepository(session)
-    delivery = await _answerable(repo, delivery_id, identity_id, chat_id)
-    key = await _key_account(repo, delivery)
-    existing = await repo.open_problem(delivery.id)
-    if existing is not None:
-        return Confirmation(delivery.id, delivery.outage_id, delivery.stage, delivery.acked_at, True, key, existing.id)
-    now = clock.now()
-    escalation = Escalation(
-        identity_id=identity_id if identity_id is not None else delivery.identity_id,
-        delivery_id=delivery.id,
-        reason=PROBLEM_REASON,
-        priority="high",
-        state="assigned" if key else "pending",
-        assigned_to_id=key.manager_id if key else None,
-        created_at=now,
-    )
-    session.add(escalation)
-    await session.flush()
-    if key is not None:
-        await repo.insert_deliveries(
-            _manager_rows(
-                key,
-                settings,
-                now,
-                outage_id=delivery.outage_id,
-                stage="problem",
-                contact_key=f"staff:{key.manager_id}:d{delivery.id}",
-                revision=delivery.revision,
-                key_contact_id=delivery.key_contact_id,
+    async def report_problem(
+        self, session: AsyncSession, delivery_id: int, *, identity_id: int | None = None, chat_id: int | None = None
+    ) -> Confirmation:
+        """The Problem button: a high-priority escalation (reason notice_problem) for the key account's
+        manager, who is also alerted through the outbox. Pressing it again changes nothing."""
+        delivery = await self._answerable(session, delivery_id, identity_id, chat_id)
+        outbox = OutboxRepository(session)
+        key = await self._key_account(session, delivery)
+        outage_id = delivery.subject_id
+        existing = await outbox.open_problem(delivery.id)
+        if existing is not None:
+            return Confirmation(delivery.id, outage_id, delivery.stage, delivery.acked_at, True, key, existing.id)
+        now = self.clock.now()
+        escalation = Escalation(
+            identity_id=identity_id if identity_id is not None else delivery.identity_id,
+            delivery_id=delivery.id,
+            reason=PROBLEM_REASON,
+            priority=Priority.HIGH,
+            state=EscalationState.ASSIGNED if key else EscalationState.PENDING,
+            assigned_to_id=key.manager_id if key else None,
+            created_at=now,
+        )
+        session.add(escalation)
+        await session.flush()
+        if key is not None:
+            manager = self._manager(key, about=f"d{delivery.id}", key_contact_id=delivery.key_contact_id)
+            drafts = manager.drafts(
+                Subject.outage(outage_id), AlertKind.PROBLEM, due_at=now, release_at=now, revision=delivery.revision
             )
+            await outbox.store(drafts, now)
+        return Confirmation(delivery.id, outage_id, delivery.stage, delivery.acked_at, False, key, escalation.id)
+
+    async def chase_unconfirmed(self, session: AsyncSession) -> int:
+        """Worker job: key accounts whose final confirmation nobody answered within notice_confirm_minutes of
+        its sending: their deliveries are marked (shown as unconfirmed) and the account manager is alerted.
+        Once per account and round. Returns how many accounts were chased."""
+        now = self.clock.now()
+        outbox = OutboxRepository(session)
+        rows = await outbox.unconfirmed(now - timedelta(minutes=self.settings.notice_confirm_minutes))
+        by_account: dict[tuple[int, int, int], list[NoticeDelivery]] = defaultdict(list)
+        for row in rows:
+            if row.account_id is not None:
+                by_account[(row.subject_id, row.account_id, row.revision)].append(row)
+        keys = await AudienceRepository(session).key_accounts({account_id for _, account_id, _ in by_account})
+        alerts: list[DeliveryDraft] = []
+        for (outage_id, account_id, revision), unanswered in by_account.items():
+            for row in unanswered:
+                row.unconfirmed_alerted_at = now
+            key = keys.get(account_id)
+            if key is None:
+                continue
+            manager = self._manager(key, about=f"a{account_id}")
+            alerts += manager.drafts(
+                Subject.outage(outage_id), AlertKind.UNCONFIRMED, due_at=now, release_at=now, revision=revision
+            )
+        await session.flush()
+        await outbox.store(alerts, now)
+        return len(by_account)
+
+    def _manager(self, key: KeyAccountInfo, *, about: str, key_contact_id: int | None = None) -> Recipient:
+        """A key account's manager as an outbox recipient: Telegram and email (whichever they have)."""
+        point = ContactPoint(telegram_chat_id=key.manager_chat_id, email=key.manager_email)
+        return Recipient(
+            key=ContactKey.staff(key.manager_id, about),
+            tier=Tier.STAFF,
+            segment=Segment.KEY_ACCOUNT,
+            language=key.manager_language,
+            routes=routes(point, self.channels, email_always=True),
+            account_id=key.account_id,
+            key_contact_id=key_contact_id,
         )
-    return Confirmation(delivery.id, delivery.outage_id, delivery.stage, delivery.acked_at, False, key, escalation.id)
 
+    async def _answerable(
+        self, session: AsyncSession, delivery_id: int, identity_id: int | None, chat_id: int | None
+    ) -> NoticeDelivery:
+        delivery = await OutboxRepository(session).get(delivery_id)
+        if delivery is None or delivery.tier == Tier.STAFF or not _owned(delivery, identity_id, chat_id):
+            raise NotFound("no such notice for you")  # the same answer whether it exists or is someone else's
+        if delivery.status not in ANSWERABLE:
+            raise Conflict("this notice was not sent to you")
+        outage = await OutageRepository(session).get(delivery.subject_id)
+        if outage is None or outage.status != OutageStatus.PUBLISHED:
+            raise Conflict("this outage is no longer planned")
+        return delivery
 
-async def chase_unconfirmed(session: AsyncSession, clock: Clock, settings: Settings) -> int:
-    """Worker job: key accounts whose final confirmation nobody answered within notice_confirm_minutes of
-    its sending: their deliveries are marked (shown as unconfirmed) and the account manager is alerted on
-    Telegram and by email. Once per account and round. Returns how many accounts were chased."""
-    now = clock.now()
-    repo = NoticeRepository(session)
-    rows = await repo.unconfirmed(now - timedelta(minutes=settings.notice_confirm_minutes), [FINAL])
-    by_account: dict[tuple[int, int, int], list[NoticeDelivery]] = defaultdict(list)
-    for row in rows:
-        if row.account_id is not None:
-            by_account[(row.outage_id, row.account_id, row.revision)].append(row)
-    keys = await repo.key_accounts({account_id for _, account_id, _ in by_account})
-    alerts: list[dict[str, Any]] = []
-    for (outage_id, account_id, revision), unanswered in by_account.items():
-        for row in unanswered:
-            row.unconfirmed_alerted_at = now
-        key = keys.get(account_id)
-        if key is None:
-            continue
-        alerts += _manager_rows(
-            key,
-            settings,
-            now,
-            outage_id=outage_id,
-            stage="alert",
-            contact_key=f"staff:{key.manager_id}:a{account_id}",
-            revision=revision,
-        )
-    await session.flush()
-    await repo.insert_deliveries(alerts)
-    return len(by_account)
+    async def _ack(self, session: AsyncSession, delivery: NoticeDelivery) -> Confirmation:
+        now = self.clock.now()
+        already = delivery.status == DeliveryStatus.ACKED
+        if not already:
+            for row in await OutboxRepository(session).same_notice(delivery):
+                if row.status in (DeliveryStatus.SENDING, DeliveryStatus.SENT):
+                    row.status = DeliveryStatus.ACKED
+                    row.acked_at = now
+                    row.sent_at = row.sent_at or now
+                    row.next_attempt_at = None
+            await session.flush()
+        key = await self._key_account(session, delivery)
+        return Confirmation(delivery.id, delivery.subject_id, delivery.stage, delivery.acked_at, already, key)
 
-
-def _manager_rows(
-    key: KeyAccountInfo,
-    settings: Settings,
-    now: datetime,
-    *,
-    outage_id: int,
-    stage: str,
-    contact_key: str,
-    revision: int,
-    key_contact_id: int | None = None,
-) -> list[dict[str, Any]]:
-    """Outbox rows to a key account's manager: Telegram when they have a chat, email when they have an
-    address (both when both; on channels this installation lacks only when it has neither)."""
-    wanted: list[tuple[str, str, int | None]] = []
-    if key.manager_chat_id is not None:
-        wanted.append(("telegram", str(key.manager_chat_id), key.manager_chat_id))
-    if key.manager_email:
-        wanted.append(("email", key.manager_email, None))
-    channels = available_channels(settings)
-    routes = [r for r in wanted if r[0] in channels] or wanted[:1]
-    return [
-        {
-            "outage_id": outage_id,
-            "contact_key": contact_key,
-            "identity_id": None,
-            "key_contact_id": key_contact_id,
-            "account_id": key.account_id,
-            "segment": STAFF_SEGMENT,
-            "stage": stage,
-            "revision": revision,
-            "channel": channel,
-            "address": address,
-            "telegram_chat_id": chat_id,
-            "language": key.manager_language,
-            "priority": STAFF_PRIORITY,
-            "due_at": now,
-            "status": "pending",
-            "attempts": 0,
-            "next_attempt_at": now,
-            "created_at": now,
-        }
-        for channel, address, chat_id in routes
-    ]
-
-
-async def _key_account(repo: NoticeRepository, delivery: NoticeDelivery) -> KeyAccountInfo | None:
-    if delivery.segment != KEY_SEGMENT or delivery.account_id is None:
-        return None
-    return (await repo.key_accounts([delivery.account_id])).get(delivery.account_id)
+    @staticmethod
+    async def _key_account(session: AsyncSession, delivery: NoticeDelivery) -> KeyAccountInfo | None:
+        if delivery.tier != Tier.KEY_ACCOUNT or delivery.account_id is None:
+            return None
+        return (await AudienceRepository(session).key_accounts([delivery.account_id])).get(delivery.account_id)
 
 
 # ----------------------------------------------------------------------------- the dialogue's seam
@@ -244,9 +209,8 @@ class NoticeConfirmationResponder:
     """core.dialogue.notices.NoticeResponder: answers the notice buttons ("notice:ack:<id>",
     "notice:problem:<id>") and the outage_ack intent, in the customer's language."""
 
-    def __init__(self, clock: Clock, settings: Settings, renderer: Renderer) -> None:
-        self.clock = clock
-        self.settings = settings
+    def __init__(self, confirmations: ConfirmationService, renderer: NoticeRenderer) -> None:
+        self.confirmations = confirmations
         self.renderer = renderer
 
     async def on_payload(
@@ -256,20 +220,12 @@ class NoticeConfirmationResponder:
         if parsed is None:
             return None
         kind, delivery_id = parsed
+        who = {"identity_id": identity.id, "chat_id": identity.telegram_chat_id}
         try:
             if kind == "ack":
-                done = await acknowledge(
-                    session, self.clock, delivery_id, identity_id=identity.id, chat_id=identity.telegram_chat_id
-                )
+                done = await self.confirmations.acknowledge(session, delivery_id, **who)
             else:
-                done = await report_problem(
-                    session,
-                    self.clock,
-                    self.settings,
-                    delivery_id,
-                    identity_id=identity.id,
-                    chat_id=identity.telegram_chat_id,
-                )
+                done = await self.confirmations.report_problem(session, delivery_id, **who)
         except (NotFound, Conflict):
             return None  # the dialogue says nothing is waiting for a confirmation
         return [await self._reply(session, done, "acked" if kind == "ack" else "problem_reported", language)]
@@ -277,17 +233,13 @@ class NoticeConfirmationResponder:
     async def on_ack_text(
         self, session: AsyncSession, identity: Identity, text: str, language: str
     ) -> list[OutgoingMessage] | None:
-        done = await acknowledge_latest_open(
-            session, self.clock, identity_id=identity.id, chat_id=identity.telegram_chat_id
+        done = await self.confirmations.acknowledge_latest_open(
+            session, identity_id=identity.id, chat_id=identity.telegram_chat_id
         )
         if done is None:
             return None
         return [await self._reply(session, done, "acked", language)]
 
     async def _reply(self, session: AsyncSession, done: Confirmation, template: str, language: str) -> OutgoingMessage:
-        repo = NoticeRepository(session)
-        outage = await repo.outage(done.outage_id)
-        assert outage is not None
-        facts = OutageFacts.of(outage, [], [])
-        text = NoticeRenderer(self.renderer).reply(template, language, facts, key=done.key_account)
-        return OutgoingMessage(text)
+        facts = await OutageQueries().facts(session, done.outage_id)
+        return OutgoingMessage(self.renderer.reply(template, language, facts, key=done.key_account))

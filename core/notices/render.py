@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from core.models import Area, Feeder, Outage
-from core.notices.repository import KeyAccountInfo, NoticeRepository
+from core.notices.audiences import KeyAccountInfo
+from core.outages.facts import OutageFacts
 from core.outages.planner import FINAL, INITIAL, TEMPLATE_OF_STAGE
 from core.ports import Button, OutgoingMessage
+from core.security import parse_id
 from core.templating import Renderer
 
 ACK_PREFIX = "notice:ack:"
@@ -37,83 +38,14 @@ def problem_payload(delivery_id: int) -> str:
 def parse_payload(payload: str) -> tuple[str, int] | None:
     """("ack" | "problem", delivery id) from a button payload, or None when it is not a notice button."""
     for kind, prefix in (("ack", ACK_PREFIX), ("problem", PROBLEM_PREFIX)):
-        if payload.startswith(prefix) and payload[len(prefix) :].isdigit():
-            return kind, int(payload[len(prefix) :])
+        if payload.startswith(prefix) and (delivery_id := parse_id(payload[len(prefix) :])) is not None:
+            return kind, delivery_id
     return None
 
 
 def plain_text(telegram_html: str) -> str:
     """Telegram HTML as plain text: the templates' tags removed, entities turned back into characters."""
     return html.unescape(_TAG.sub("", telegram_html))
-
-
-@dataclass(frozen=True, slots=True)
-class FeederFacts:
-    code: str
-    name: str
-    lines: str
-
-
-@dataclass(frozen=True, slots=True)
-class OutageFacts:
-    """What a notice says about an outage, loaded once per batch of deliveries."""
-
-    id: int
-    status: str
-    starts_at: datetime
-    ends_at: datetime
-    reason: str
-    contact: str
-    areas_zh: tuple[str, ...]
-    areas_en: tuple[str, ...]
-    feeders: tuple[FeederFacts, ...]
-    completed_at: datetime | None = None
-    cancelled_at: datetime | None = None
-
-    @classmethod
-    def of(cls, outage: Outage, areas: Sequence[Area], feeders: Sequence[Feeder]) -> OutageFacts:
-        touched = {a.code: a for a in areas}
-        return cls(
-            id=outage.id,
-            status=outage.status,
-            starts_at=outage.starts_at,
-            ends_at=outage.ends_at,
-            reason=outage.reason,
-            contact=outage.contact,
-            areas_zh=tuple(a.name for a in touched.values()),
-            areas_en=tuple(a.name_en or a.name for a in touched.values()),
-            feeders=tuple(FeederFacts(f.code, f.name, f.lines) for f in feeders),
-            completed_at=outage.completed_at,
-            cancelled_at=outage.cancelled_at,
-        )
-
-    @property
-    def duration_minutes(self) -> int:
-        return max(0, int((self.ends_at - self.starts_at).total_seconds() // 60))
-
-    def context(self, language: str) -> dict[str, object]:
-        return {
-            "starts_at": self.starts_at,
-            "ends_at": self.ends_at,
-            "reason": self.reason,
-            "contact": self.contact,
-            "areas": list(self.areas_en if language == "en" else self.areas_zh),
-            "feeders": [{"code": f.code, "name": f.name, "lines": f.lines} for f in self.feeders],
-            "duration_minutes": self.duration_minutes,
-            "completed_at": self.completed_at,
-        }
-
-
-async def load_outage_facts(repo: NoticeRepository, outage_id: int) -> OutageFacts:
-    """An outage with the areas it touches (named, or of its feeders and accounts) and its feeders."""
-    outage = await repo.outage(outage_id)
-    if outage is None:
-        raise LookupError(f"no outage {outage_id}")
-    scope = await repo.outage_scope(outage_id)
-    feeders = await repo.feeders_of(scope)
-    account_areas = await repo.account_areas(scope.account_ids)
-    areas = await repo.areas({*scope.area_codes, *(f.area_code for f in feeders), *account_areas})
-    return OutageFacts.of(outage, areas, feeders)
 
 
 def key_account_context(key: KeyAccountInfo | None) -> dict[str, object] | None:

@@ -24,22 +24,23 @@ from math import ceil
 from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
+from core.models.enums import Audience, Stage
+
 if TYPE_CHECKING:
     from core.config import Settings
 
-KEY_ACCOUNT = "key_account"
-RESIDENTIAL = "residential"
+KEY_ACCOUNT, RESIDENTIAL = Audience.KEY_ACCOUNT, Audience.RESIDENTIAL
 AUDIENCES = (KEY_ACCOUNT, RESIDENTIAL)
 
-FIRST, SECOND, FINAL = "15d", "7d", "30m"
-INITIAL, CHANGE, CANCEL, RESTORED = "initial", "change", "cancel", "restored"
+FIRST, SECOND, FINAL = Stage.FIRST, Stage.SECOND, Stage.FINAL
+INITIAL, CHANGE, CANCEL, RESTORED = Stage.INITIAL, Stage.CHANGE, Stage.CANCEL, Stage.RESTORED
 REGULAR = (FIRST, SECOND)  # the advance notices (quiet hours apply to residential ones)
 IMMEDIATE = (INITIAL, CHANGE, CANCEL, RESTORED)
 
 Recipients = Literal["all", "told", "untold"]
 
 # Which stage uses which template (templates/notices/<name>.<lang>.j2).
-TEMPLATE_OF_STAGE = {
+TEMPLATE_OF_STAGE: dict[str, str] = {
     FIRST: "initial",
     SECOND: "reminder",
     FINAL: "final_confirmation",
@@ -83,7 +84,8 @@ class PlannerRules:
         )
 
     def before(self, stage: str) -> timedelta:
-        return {FIRST: self.first_before, SECOND: self.second_before, FINAL: self.final_before}[stage]
+        table: dict[str, timedelta] = {FIRST: self.first_before, SECOND: self.second_before, FINAL: self.final_before}
+        return table[stage]
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,14 +1,50 @@
-"""The SQL of outages. Works inside the caller's session and never commits."""
+"""The SQL of outages: their scope, the facts every answer and notice is rendered from, and every query
+about outages (going on now, coming, near an account). Works inside the caller's session; never commits."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable, Sequence
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import selectinload
 
 from core.db.repository import RepositoryBase
-from core.models import Area, Feeder, Outage, UtilityAccount
+from core.models import Area, Feeder, Outage, OutageAccount, OutageArea, OutageFeeder, UtilityAccount
+from core.models.enums import OutageKind, OutageStatus
+from core.outages.facts import AreaFacts, FeederFacts, OutageFacts, Scope
+
+
+def _touches(account: UtilityAccount) -> ColumnElement[bool]:
+    """An outage touches an account through its area, its feeder or the account itself."""
+    return or_(
+        Outage.areas.any(OutageArea.area_code == account.area_code),
+        Outage.feeders.any(OutageFeeder.feeder_code == account.feeder_code),
+        Outage.accounts.any(OutageAccount.account_id == account.id),
+    )
+
+
+def _grouped(pairs: Iterable[Any]) -> dict[int, list[str]]:
+    """(outage id, code) rows, grouped by outage."""
+    grouped: dict[int, list[str]] = {}
+    for outage_id, code in pairs:
+        grouped.setdefault(outage_id, []).append(code)
+    return grouped
+
+
+def _public() -> ColumnElement[bool]:
+    """Scoped to areas or feeders: an outage of named accounts only is never shown to others."""
+    return or_(Outage.areas.any(), Outage.feeders.any())
+
+
+def _current(now: datetime) -> tuple[ColumnElement[bool], ...]:
+    """Going on now: published, started, and (unplanned: until restored) or (planned: until its end)."""
+    return (
+        Outage.status == OutageStatus.PUBLISHED,
+        Outage.starts_at <= now,
+        or_(Outage.kind == OutageKind.UNPLANNED, Outage.ends_at > now),
+    )
 
 
 class OutageRepository(RepositoryBase[Outage]):
@@ -22,6 +58,18 @@ class OutageRepository(RepositoryBase[Outage]):
             .options(selectinload(Outage.areas), selectinload(Outage.feeders), selectinload(Outage.accounts))
             .execution_options(populate_existing=True)
         )
+
+    # ------------------------------------------------------------------------------------ the scope
+
+    async def scope(self, outage_id: int) -> Scope:
+        areas = await self.session.scalars(select(OutageArea.area_code).where(OutageArea.outage_id == outage_id))
+        feeders = await self.session.scalars(
+            select(OutageFeeder.feeder_code).where(OutageFeeder.outage_id == outage_id)
+        )
+        accounts = await self.session.scalars(
+            select(OutageAccount.account_id).where(OutageAccount.outage_id == outage_id)
+        )
+        return Scope.of(tuple(areas), tuple(feeders), tuple(accounts))
 
     async def existing_areas(self, codes: Collection[str]) -> set[str]:
         return set(await self.session.scalars(select(Area.code).where(Area.code.in_(list(codes)))))
@@ -42,3 +90,126 @@ class OutageRepository(RepositoryBase[Outage]):
             select(UtilityAccount.id, UtilityAccount.account_number).where(UtilityAccount.id.in_(list(ids)))
         )
         return {ident: number for ident, number in rows}
+
+    # ------------------------------------------------------------------------------------ the facts
+
+    async def facts(self, outages: Sequence[Outage]) -> list[OutageFacts]:
+        """The facts of each outage (core.outages.facts: which areas and feeders it names), in one go."""
+        if not outages:
+            return []
+        ids = [o.id for o in outages]
+        named_areas = _grouped(
+            await self.session.execute(
+                select(OutageArea.outage_id, OutageArea.area_code).where(OutageArea.outage_id.in_(ids))
+            )
+        )
+        named_feeders = _grouped(
+            await self.session.execute(
+                select(OutageFeeder.outage_id, OutageFeeder.feeder_code).where(OutageFeeder.outage_id.in_(ids))
+            )
+        )
+        accounts = await self.session.execute(
+            select(OutageAccount.outage_id, UtilityAccount.area_code, UtilityAccount.feeder_code)
+            .join(UtilityAccount, UtilityAccount.id == OutageAccount.account_id)
+            .where(OutageAccount.outage_id.in_(ids))
+        )
+        account_places: dict[int, list[tuple[str, str]]] = {}
+        for outage_id, area_code, feeder_code in accounts:
+            account_places.setdefault(outage_id, []).append((area_code, feeder_code))
+        all_areas = {code for codes in named_areas.values() for code in codes}
+        all_feeders = {code for codes in named_feeders.values() for code in codes}
+        all_feeders |= {feeder for places in account_places.values() for _, feeder in places}
+        feeders = {
+            f.code: f
+            for f in await self.session.scalars(
+                select(Feeder).where(or_(Feeder.code.in_(all_feeders), Feeder.area_code.in_(all_areas)))
+            )
+        }
+        all_areas |= {f.area_code for f in feeders.values()}
+        all_areas |= {area for places in account_places.values() for area, _ in places}
+        areas = {a.code: a for a in await self.session.scalars(select(Area).where(Area.code.in_(all_areas)))}
+
+        found = []
+        for outage in outages:
+            area_codes = set(named_areas.get(outage.id, ()))
+            feeder_codes = set(named_feeders.get(outage.id, ()))
+            feeder_codes |= {f.code for f in feeders.values() if f.area_code in area_codes}
+            for area_code, feeder_code in account_places.get(outage.id, ()):
+                area_codes.add(area_code)
+                feeder_codes.add(feeder_code)
+            area_codes |= {feeders[code].area_code for code in feeder_codes if code in feeders}
+            found.append(
+                OutageFacts(
+                    id=outage.id,
+                    kind=OutageKind(outage.kind),
+                    status=OutageStatus(outage.status),
+                    starts_at=outage.starts_at,
+                    ends_at=outage.ends_at,
+                    reason=outage.reason,
+                    contact=outage.contact,
+                    areas=tuple(
+                        AreaFacts(a.code, a.name, a.name_en) for code in sorted(area_codes) if (a := areas.get(code))
+                    ),
+                    feeders=tuple(
+                        FeederFacts(f.code, f.name, f.lines, f.area_code)
+                        for code in sorted(feeder_codes)
+                        if (f := feeders.get(code))
+                    ),
+                    estimated_restoration_at=outage.estimated_restoration_at,
+                    completed_at=outage.completed_at,
+                    cancelled_at=outage.cancelled_at,
+                )
+            )
+        return found
+
+    # ---------------------------------------------------------------------------------- the queries
+
+    async def current(self, now: datetime, account: UtilityAccount | None = None) -> list[Outage]:
+        """Going on now, faults first: those touching the account, or (no account) every public one."""
+        query = select(Outage).where(*_current(now)).order_by(Outage.kind.desc(), Outage.starts_at)
+        query = query.where(_touches(account) if account is not None else _public())
+        return list(await self.session.scalars(query))
+
+    async def current_near(self, now: datetime, account: UtilityAccount) -> list[Outage]:
+        """Going on now on another feeder of the account's area, not touching the account itself."""
+        other_feeders = select(Feeder.code).where(
+            Feeder.area_code == account.area_code, Feeder.code != account.feeder_code
+        )
+        query = (
+            select(Outage)
+            .where(
+                *_current(now),
+                Outage.feeders.any(OutageFeeder.feeder_code.in_(other_feeders)),
+                ~_touches(account),
+            )
+            .order_by(Outage.kind.desc(), Outage.starts_at)
+        )
+        return list(await self.session.scalars(query))
+
+    async def upcoming(
+        self,
+        now: datetime,
+        account: UtilityAccount | None = None,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 10,
+    ) -> list[Outage]:
+        """Planned outages not started yet (starting within since..until, when given), soonest first:
+        those touching the account, or (no account) every public one."""
+        query = (
+            select(Outage)
+            .where(
+                Outage.kind == OutageKind.PLANNED,
+                Outage.status == OutageStatus.PUBLISHED,
+                Outage.starts_at > now,
+                _touches(account) if account is not None else _public(),
+            )
+            .order_by(Outage.starts_at)
+            .limit(limit)
+        )
+        if since is not None:
+            query = query.where(Outage.starts_at >= since)
+        if until is not None:
+            query = query.where(Outage.starts_at < until)
+        return list(await self.session.scalars(query))

@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.clock import Clock
 from core.errors import Conflict, InvalidInput
 from core.models import AuditLog, StaffUser
-from core.models.staff import STAFF_ROLES
+from core.models.enums import Role, values
 from core.security import hash_password
 from core.staff.repository import AuditRepository, StaffRepository
 
@@ -27,8 +27,8 @@ async def create_staff(
 ) -> StaffUser:
     if not USERNAME.match(username):
         raise InvalidInput("username: 3–64 letters, digits, '.', '_' or '-'", field="username")
-    if role not in STAFF_ROLES:
-        raise InvalidInput(f"role must be one of {', '.join(STAFF_ROLES)}", field="role")
+    if role not in values(Role):
+        raise InvalidInput(f"role must be one of {', '.join(values(Role))}", field="role")
     if len(password) < MIN_PASSWORD:
         raise InvalidInput(f"password: at least {MIN_PASSWORD} characters", field="password")
     repo = StaffRepository(session)

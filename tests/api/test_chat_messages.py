@@ -14,7 +14,7 @@ from core.clock import FrozenClock
 from core.config import Settings
 from core.models import FaultTicket
 from core.templating import kwh, money
-from tests.core.dialogue.helpers import PHRASES, bills_of, demo_account, demo_nlu, load_demo_data
+from tests.support.dialogue import PHRASES, bills_of, demo_account, demo_nlu, load_demo_data
 
 Maker = async_sessionmaker[AsyncSession]
 

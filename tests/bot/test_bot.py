@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from aiogram.fsm.storage.base import StorageKey
@@ -17,17 +19,19 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.app import COMMANDS, TelegramApp, build_telegram, make_bot, make_dispatcher, make_storage, set_commands
-from bot.states import FORM_STATES, BindForm
+from bot.state import DATA_KEY
+from bot.states import FORM_STATES, BindForm, FaultForm
 from core.clock import FrozenClock
 from core.config import Settings
 from core.dialogue import build_conversations
+from core.dialogue.service import ConversationService, TurnResult
 from core.models import FaultTicket, Identity
 from core.models import Message as TranscriptMessage
 from core.templating import Renderer, money
 from tests.conftest import unavailable
-from tests.core.dialogue.helpers import PHRASES, bills_of, demo_account, demo_nlu, load_demo_data
 from tests.fakes.nlu import FakeNlu
 from tests.fakes.telegram_api import Call, FakeTelegramApi
+from tests.support.dialogue import PHRASES, bills_of, demo_account, demo_nlu, load_demo_data
 
 TOKEN = "123456:TEST-token"
 Maker = async_sessionmaker[AsyncSession]
@@ -301,16 +305,15 @@ async def test_final_confirmation_buttons_and_free_text_through_telegram(
 
     from core.db import session_scope
     from core.models import Escalation, NoticeDelivery
-    from core.outages import service as outages
-    from tests.notices_support import draft, load_demo_world
+    from tests.support.notices import draft, load_demo_world
+    from tests.support.services import core_services
 
     await load_demo_world(sessionmaker, clock.now())
     notice_settings = settings.model_copy(update={"telegram_token": SecretStr(TOKEN), "smtp_host": "127.0.0.1"})
     async with session_scope(sessionmaker) as session:
-        outage = await outages.create_outage(
-            session, clock, notice_settings, draft(clock.now() + timedelta(minutes=20)), actor_id=None
-        )
-        await outages.publish_outage(session, clock, notice_settings, outage.id, actor_id=None)
+        outages = core_services(clock, notice_settings).outages
+        outage = await outages.create(session, draft(clock.now() + timedelta(minutes=20)), actor_id=None)
+        await outages.publish(session, outage.id, actor_id=None)
         await session.flush()
         await session.execute(
             update(NoticeDelivery)
@@ -346,3 +349,106 @@ async def test_final_confirmation_buttons_and_free_text_through_telegram(
     assert acked[second.id] is not None
     assert escalation is not None
     assert escalation.reason == "notice_problem"
+
+
+# ------------------------------------------------------------------ replies go out after the commit
+
+
+async def fault_form_at_the_hazard_question(telegram: Harness, customer: User) -> None:
+    """The customer (not bound) reports a fault through Telegram, up to its last question."""
+    telegram.nlu.intents["我要报修"] = "report_fault"
+    assert "发生了什么" in texts(await telegram.say(customer, "我要报修"))
+    assert "故障在哪里" in texts(await telegram.say(customer, "整栋楼都没电了"))
+    assert "有没有危险" in texts(await telegram.say(customer, "文三路158号文华苑5幢"))
+
+
+async def fsm_state(telegram: Harness, customer: User) -> tuple[str | None, dict[str, object]]:
+    key = StorageKey(bot_id=telegram.app.bot.id, chat_id=customer.id, user_id=customer.id)
+    storage = telegram.app.dispatcher.storage
+    return await storage.get_state(key), dict((await storage.get_data(key)).get(DATA_KEY) or {})
+
+
+async def test_a_reply_telegram_refuses_does_not_lose_the_fault_report(
+    telegram: Harness, sessionmaker: Maker, demo: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    customer = user(900_010)
+    await fault_form_at_the_hazard_question(telegram, customer)
+    telegram.api.fail_chat(customer.id, 500, times=1)  # the reply with the ticket's reference: a Bot API error
+    with caplog.at_level(logging.INFO):
+        calls = await telegram.say(customer, "没有")
+
+    async with sessionmaker() as session:  # the turn is kept: ticket and transcript
+        [ticket] = list(await session.scalars(select(FaultTicket)))
+        transcript = list(await session.scalars(select(TranscriptMessage).order_by(TranscriptMessage.id)))
+    assert (ticket.description, ticket.location, ticket.hazard) == ("整栋楼都没电了", "文三路158号文华苑5幢", False)
+    [said, replied] = transcript[-2:]
+    assert (said.direction, said.text) == ("in", "没有")
+    assert replied.direction == "out" and ticket.reference in replied.text
+    # the reply was tried once and refused; nothing else was sent (no error message: the turn did not fail)
+    assert [(c.text, c.params.get("_ok")) for c in calls] == [(replied.text, None)]
+    # the FSM state agrees with the database: the form is over
+    state, data = await fsm_state(telegram, customer)
+    assert state is None and data.get("form") is None and data.get("step") is None
+    # the failure is logged, without the customer's words or the reply
+    [failure] = [r for r in caplog.records if r.name == "gridtalk.bot" and r.levelno >= logging.WARNING]
+    logged = failure.getMessage()
+    assert f"sendMessage to chat {customer.id}" in logged and "TelegramServerError" in logged
+    assert all(words not in r.getMessage() for r in caplog.records for words in ("文三路", "整栋楼", ticket.reference))
+
+    # the next message is not taken as the (finished) form's answer: no second ticket
+    reply = texts(await telegram.say(customer, "没有"))
+    assert ticket.reference not in reply and "请回答" not in reply
+    async with sessionmaker() as session:
+        assert len(list(await session.scalars(select(FaultTicket)))) == 1
+
+
+async def test_replies_are_sent_after_the_commit(telegram: Harness, sessionmaker: Maker, demo: None) -> None:
+    customer = user(900_011)
+    await fault_form_at_the_hazard_question(telegram, customer)
+    seen: list[tuple[str, list[str], list[str]]] = []
+
+    async def look_from_another_session(call: Call) -> None:
+        async with sessionmaker() as session:
+            tickets = [t.reference for t in await session.scalars(select(FaultTicket))]
+            said = [m.text for m in await session.scalars(select(TranscriptMessage))]
+        seen.append((call.text, tickets, said))
+
+    telegram.api.on_call("sendMessage", look_from_another_session)
+    [reply] = await telegram.say(customer, "没有")
+    [(text, tickets, said)] = seen
+    assert text == reply.text and len(tickets) == 1 and tickets[0] in text
+    assert "没有" in said and text in said  # the customer's message and this very reply were committed
+
+
+async def test_a_failed_turn_sends_nothing_and_keeps_the_form(
+    telegram: Harness, sessionmaker: Maker, demo: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The handler raises after the dialogue ran: rolled back, no reply, the FSM state as it was; on_error
+    answers the button and tells the customer."""
+    customer = user(900_012)
+    await fault_form_at_the_hazard_question(telegram, customer)
+    before = await fsm_state(telegram, customer)
+    real: ConversationService = telegram.app.dispatcher["conversations"]
+
+    class Failing:
+        idle_seconds = real.idle_seconds
+
+        async def handle(self, *args: Any) -> TurnResult:
+            await real.handle(*args)
+            raise RuntimeError("the database went away")
+
+    telegram.app.dispatcher["conversations"] = Failing()
+    with caplog.at_level(logging.ERROR):
+        calls = await telegram.press(customer, "fault:hazard:no")
+    assert [c.method for c in calls] == ["answerCallbackQuery", "sendMessage"]
+    assert "有没有危险" not in calls[1].text and "F2611" not in calls[1].text  # the error message, not a reply
+    assert any("failed" in r.getMessage() for r in caplog.records)
+    async with sessionmaker() as session:
+        assert list(await session.scalars(select(FaultTicket))) == []
+    assert await fsm_state(telegram, customer) == before and before[0] == FaultForm.hazard.state
+
+    telegram.app.dispatcher["conversations"] = real  # it works again: the form goes on from where it was
+    calls = await telegram.press(customer, "fault:hazard:no")
+    async with sessionmaker() as session:
+        [ticket] = list(await session.scalars(select(FaultTicket)))
+    assert ticket.reference in texts(calls)

@@ -19,7 +19,7 @@ from core.config import Settings
 from core.models import Escalation, FaultTicket, Identity, Message
 from core.templating import kwh, money
 from nlu.client import RasaNluClient
-from tests.core.dialogue.helpers import DemoAccount, bills_of, demo_account, load_demo_data
+from tests.support.dialogue import DemoAccount, bills_of, demo_account, load_demo_data
 
 pytestmark = [pytest.mark.rasa, pytest.mark.parametrize("language", ["zh", "en"])]
 Maker = async_sessionmaker[AsyncSession]

@@ -19,10 +19,9 @@ import pytest
 
 from core.clock import FrozenClock
 from core.db import session_scope
-from core.notices.confirmations import acknowledge
 from nlu.project import free_port
 from tests.fakes.telegram_api import FakeTelegramApi
-from tests.notices_support import (
+from tests.support.notices import (
     SHANGHAI,
     TOKEN,
     WANG_CHAT,
@@ -31,6 +30,7 @@ from tests.notices_support import (
     fake_channels,
     load_demo_world,
 )
+from tests.support.services import confirmations
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
@@ -167,7 +167,7 @@ async def test_planned_outage_notices_end_to_end(
 
             row = await session.get(NoticeDelivery, resident["id"])
             assert row is not None
-            await acknowledge(session, clock, row.id, identity_id=row.identity_id)
+            await confirmations(clock).acknowledge(session, row.id, identity_id=row.identity_id)
         acked = next(i for i in (await deliveries(stage="30m"))["items"] if i["id"] == resident["id"])
         assert acked["status"] == "acked" and datetime.fromisoformat(acked["acked_at"]) == clock.now()
 

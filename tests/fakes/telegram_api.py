@@ -2,7 +2,9 @@
 
 It records every call (method, params) and answers like Telegram. Failures can be scripted per method:
 `server.fail_next("sendMessage", status=429, retry_after=2)`, `status=500`, or `status=403` (the user blocked
-the bot); `server.block_chat(chat_id)` makes every send to that chat answer 403.
+the bot); `server.fail_chat(chat_id, status=500, times=2)` fails the next sends to one chat only;
+`server.block_chat(chat_id)` makes every send to that chat answer 403. `server.on_call("sendMessage", hook)`
+awaits `hook(call)` when such a call arrives, before it is answered (to look at the world at that moment).
 
     async with FakeTelegramApi() as api:
         bot = Bot(token, session=AiohttpSession(api=TelegramAPIServer.from_base(api.base_url)))
@@ -13,6 +15,7 @@ from __future__ import annotations
 import itertools
 import json
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,6 +59,8 @@ class FakeTelegramApi:
         self.calls: list[Call] = []
         self._failures: dict[str, list[Failure]] = {}
         self._blocked: set[int] = set()
+        self._chat_failures: dict[tuple[str, int], list[Failure]] = {}
+        self._hooks: dict[str, list[Callable[[Call], Awaitable[None]]]] = {}
         self._message_ids = itertools.count(1000)
         self._runner: web.AppRunner | None = None
 
@@ -76,6 +81,17 @@ class FakeTelegramApi:
         }
         failure = Failure(status, retry_after, descriptions.get(status, "Error"))
         self._failures.setdefault(method, []).extend([failure] * times)
+
+    def fail_chat(self, chat_id: int, status: int, *, method: str = "sendMessage", times: int = 1) -> None:
+        """The next `times` calls of `method` to this chat fail with `status` (other chats are answered)."""
+        failure = Failure(
+            status, None, {400: "Bad Request: chat not found", 500: "Internal Server Error"}.get(status, "Error")
+        )
+        self._chat_failures.setdefault((method, int(chat_id)), []).extend([failure] * times)
+
+    def on_call(self, method: str, hook: Callable[[Call], Awaitable[None]]) -> None:
+        """Await `hook(call)` whenever `method` is called, before the call is answered."""
+        self._hooks.setdefault(method, []).append(hook)
 
     def block_chat(self, chat_id: int) -> None:
         self._blocked.add(int(chat_id))
@@ -111,9 +127,14 @@ class FakeTelegramApi:
         params = await self._params(request)
         call = Call(method, params)
         self.calls.append(call)
+        for hook in self._hooks.get(method, []):
+            await hook(call)
         failures = self._failures.get(method) or []
         if failures:
             return self._error(failures.pop(0))
+        chat_failures = self._chat_failures.get((method, call.chat_id)) if call.chat_id is not None else None
+        if chat_failures:
+            return self._error(chat_failures.pop(0))
         if call.chat_id is not None and call.chat_id in self._blocked and method.startswith("send"):
             return self._error(Failure(403, description="Forbidden: bot was blocked by the user"))
         params["_ok"] = True

@@ -15,11 +15,9 @@ from core.clock import FrozenClock
 from core.db import session_scope
 from core.demo import load_demo
 from core.models import Outage
-from core.notices.confirmations import acknowledge
-from core.outages import service
 from gridtalk.worker import run_worker
 from tests.fakes.telegram_api import FakeTelegramApi
-from tests.notices_support import (
+from tests.support.notices import (
     WANG_CHAT,
     XH_CONTACT_CHATS,
     SmtpServer,
@@ -32,6 +30,7 @@ from tests.notices_support import (
     stages,
     xh_identities,
 )
+from tests.support.services import confirmations, core_services
 
 
 @pytest.fixture
@@ -48,8 +47,8 @@ async def test_each_stage_is_sent_on_time_and_an_unanswered_final_confirmation_i
     await load_demo_world(sessionmaker, clock.now())
     start = clock.now() + timedelta(days=16)
     async with session_scope(sessionmaker) as session:
-        outage = await service.create_outage(session, clock, settings, draft(start), actor_id=None)
-        await service.publish_outage(session, clock, settings, outage.id, actor_id=None)
+        outage = await core_services(clock, settings).outages.create(session, draft(start), actor_id=None)
+        await core_services(clock, settings).outages.publish(session, outage.id, actor_id=None)
     outage_id = outage.id
 
     ticks = await run_worker(settings, once=True, clock=clock)
@@ -83,7 +82,7 @@ async def test_each_stage_is_sent_on_time_and_an_unanswered_final_confirmation_i
     [mine] = [d for d in await rows(sessionmaker, outage_id, stage="30m") if d.identity_id == resident.id]
     clock.advance(timedelta(minutes=2))
     async with session_scope(sessionmaker) as session:
-        await acknowledge(session, clock, mine.id, identity_id=resident.id)
+        await confirmations(clock).acknowledge(session, mine.id, identity_id=resident.id)
     [mine] = [d for d in await rows(sessionmaker, outage_id, stage="30m") if d.identity_id == resident.id]
     assert (mine.status, mine.acked_at) == ("acked", clock.now())
 
@@ -141,10 +140,10 @@ async def test_without_a_telegram_token_telegram_notices_wait_and_email_goes(
     )
     await load_demo_world(sessionmaker, clock.now())
     async with session_scope(sessionmaker) as session:
-        outage = await service.create_outage(
-            session, clock, settings, draft(clock.now() + timedelta(days=3)), actor_id=None
+        outage = await core_services(clock, settings).outages.create(
+            session, draft(clock.now() + timedelta(days=3)), actor_id=None
         )
-        await service.publish_outage(session, clock, settings, outage.id, actor_id=None)
+        await core_services(clock, settings).outages.publish(session, outage.id, actor_id=None)
     with caplog.at_level(logging.WARNING):
         await run_worker(settings, once=True, clock=clock)
     initial = await rows(sessionmaker, outage.id, stage="initial")

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.billing.answers import plain
 from core.clock import FrozenClock
 from core.config import Settings
-from core.customers.service import start_web_session
+from core.customers.service import IdentityService
 from core.db import session_scope
 from core.dialogue import MemoryStateBackend, NoticeResponder, build_conversations
 from core.models import (
@@ -29,7 +29,8 @@ from core.models import (
 )
 from core.ports import Entity, OutgoingMessage
 from core.templating import kwh, money
-from tests.core.dialogue.helpers import (
+from tests.fakes.nlu import FakeNlu
+from tests.support.dialogue import (
     PHRASES,
     Chat,
     DemoAccount,
@@ -39,7 +40,6 @@ from tests.core.dialogue.helpers import (
     demo_nlu,
     load_demo_data,
 )
-from tests.fakes.nlu import FakeNlu
 
 Maker = async_sessionmaker[AsyncSession]
 
@@ -59,7 +59,7 @@ async def new_chat(
 ) -> Chat:
     service = build_conversations(settings, clock, nlu, notices=notices)
     async with session_scope(sessionmaker) as session:
-        identity = await start_web_session(session, clock, language)
+        identity = await IdentityService(clock).start_web_session(session, language)
     return Chat(sessionmaker, service, identity.id, MemoryStateBackend(clock))
 
 
@@ -371,6 +371,29 @@ async def test_no_outage_offers_a_fault_report_and_planned_outages_in_local_time
     assert "湖墅线" in text and planned.reason in text
     text = await chat.text("下个月有检修停电吗")
     assert "2026年12月没有已发布的计划停电" in text
+
+
+@pytest.mark.parametrize("language", ["zh", "en"])
+async def test_an_outage_on_another_feeder_of_the_district_is_named(
+    sessionmaker: Maker, clock: FrozenClock, settings: Settings, demo: None, language: str
+) -> None:
+    """The demo fault is on BJ-F01 (江南线); an account on BJ-F02 is told of it, and that it is not on it."""
+    chat, _ = await bound_chat(sessionmaker, clock, settings, demo_nlu(), language, feeder="BJ-F02")
+    text = await chat.text(PHRASES[language]["outage_status"])
+    restoration = await restoration_local(sessionmaker, settings)
+    assert restoration in text and "intent:report_fault" in chat.payloads
+    if language == "zh":
+        assert "目前没有影响" in text and "所在区域目前正在停电" not in text
+        assert "滨江区的其他线路上正在停电" in text and "江南线：故障停电" in text
+        assert "您的地址不在这条线路上" in text and "浦沿线" not in text  # only the feeders with the outage
+    else:
+        assert "There is no power cut affecting" in text and "another feeder in Binjiang District" in text
+        assert "feeder BJ-F01 江南线: a fault" in text and "Your address is not on that feeder" in text
+        assert "BJ-F02" not in text
+
+    other, _ = await bound_chat(sessionmaker, clock, settings, demo_nlu(), language, feeder="GS-F02")
+    text = await other.text(PHRASES[language]["outage_status"])  # another district: nothing near
+    assert restoration not in text and "BJ-F01" not in text and "江南线" not in text
 
 
 async def test_outage_answers_before_binding_are_public_only(

@@ -34,7 +34,7 @@ def test_user_text_is_not_in_the_dialogue_code() -> None:
 
     root = Path(__file__).resolve().parents[3]
     cjk_string = re.compile(r"""["'][^"'\n]*[\u4e00-\u9fff][^"'\n]*["']""")
-    for path in [*(root / "core" / "dialogue").glob("*.py"), *(root / "bot").glob("*.py")]:
+    for path in [*(root / "core" / "dialogue").rglob("*.py"), *(root / "bot").glob("*.py")]:
         if path.name in {"keywords.py", "periods.py"}:  # what customers write, not what they read
             continue
         code = "\n".join(line for line in path.read_text().splitlines() if not line.strip().startswith(("#", '"""')))

@@ -11,25 +11,27 @@ import pytest
 
 from bot.channel import TelegramChannel
 from core.config import SettingsError, load_settings
+from core.models.enums import OutageKind, OutageStatus
 from core.notices.channels import PermanentFailure, RecipientBlocked, RetryAfter, TemporaryFailure
 from core.notices.email import EmailChannel
-from core.notices.render import FeederFacts, NoticeRenderer, OutageFacts, RenderedNotice
+from core.notices.render import NoticeRenderer, RenderedNotice
 from core.notices.sms import SmsWebhookChannel
+from core.outages.facts import AreaFacts, FeederFacts, OutageFacts
 from core.templating import Renderer
 from nlu.project import free_port
 from tests.fakes.telegram_api import FakeTelegramApi
-from tests.notices_support import TOKEN, SmtpServer
+from tests.support.notices import TOKEN, SmtpServer
 
 FACTS = OutageFacts(
     id=1,
-    status="published",
+    kind=OutageKind.PLANNED,
+    status=OutageStatus.PUBLISHED,
     starts_at=datetime(2026, 12, 10, 0, tzinfo=UTC),
     ends_at=datetime(2026, 12, 10, 6, tzinfo=UTC),
     reason='检修 "A&B" <x>',
     contact="95598",
-    areas_zh=("西湖区",),
-    areas_en=("Xihu District",),
-    feeders=(FeederFacts("XH-F01", "文三线", "10kV 文三线"),),
+    areas=(AreaFacts("XH", "西湖区", "Xihu District"),),
+    feeders=(FeederFacts("XH-F01", "文三线", "10kV 文三线", "XH"),),
 )
 
 

@@ -13,20 +13,13 @@ from core.clock import FrozenClock
 from core.db import session_scope
 from core.errors import Conflict, NotFound
 from core.models import Escalation, Identity, NoticeDelivery
-from core.notices.confirmations import (
-    NoticeConfirmationResponder,
-    acknowledge,
-    acknowledge_latest_open,
-    chase_unconfirmed,
-    report_problem,
-)
+from core.models.enums import Tier
 from core.notices.dispatcher import Dispatcher
 from core.notices.render import NoticeRenderer
-from core.outages import service
 from core.templating import Renderer
 from gridtalk.worker import build_channels
 from tests.fakes.telegram_api import FakeTelegramApi
-from tests.notices_support import (
+from tests.support.notices import (
     TOKEN,
     WANG_CHAT,
     SmtpServer,
@@ -39,6 +32,7 @@ from tests.notices_support import (
     staff_id,
     xh_identities,
 )
+from tests.support.services import confirmations, core_services
 
 CONTACT_A, CONTACT_B = 720_000_009, 720_000_010
 
@@ -55,10 +49,10 @@ async def outage_id(sessionmaker, clock: FrozenClock, database_url: str) -> int:
     await load_demo_world(sessionmaker, clock.now())
     settings = notice_settings(database_url, telegram_token=TOKEN, smtp_host="127.0.0.1")
     async with session_scope(sessionmaker) as session:
-        outage = await service.create_outage(
-            session, clock, settings, draft(clock.now() + timedelta(minutes=20)), actor_id=None
+        outage = await core_services(clock, settings).outages.create(
+            session, draft(clock.now() + timedelta(minutes=20)), actor_id=None
         )
-        await service.publish_outage(session, clock, settings, outage.id, actor_id=None)
+        await core_services(clock, settings).outages.publish(session, outage.id, actor_id=None)
         await session.flush()
         await session.execute(
             update(NoticeDelivery)
@@ -83,7 +77,7 @@ async def test_confirm_from_a_key_account_contacts_chat_sets_acked_at(
     final = await final_of(sessionmaker, outage_id, CONTACT_A)
     clock.advance(timedelta(minutes=3))
     async with session_scope(sessionmaker) as session:
-        done = await acknowledge(session, clock, final.id, chat_id=CONTACT_A)
+        done = await confirmations(clock).acknowledge(session, final.id, chat_id=CONTACT_A)
     assert not done.already and done.stage == "30m"
     assert done.key_account is not None and done.key_account.manager_name == "王建国"
     mine = [d for d in await rows(sessionmaker, outage_id, stage="30m") if d.key_contact_id == final.key_contact_id]
@@ -96,7 +90,7 @@ async def test_confirm_from_a_key_account_contacts_chat_sets_acked_at(
 
     clock.advance(timedelta(minutes=1))
     async with session_scope(sessionmaker) as session:
-        again = await acknowledge(session, clock, final.id, chat_id=CONTACT_A)
+        again = await confirmations(clock).acknowledge(session, final.id, chat_id=CONTACT_A)
     assert again.already
     assert (await final_of(sessionmaker, outage_id, CONTACT_A)).acked_at == clock.now() - timedelta(minutes=1)
 
@@ -107,43 +101,43 @@ async def test_only_the_recipient_may_confirm_and_only_what_was_sent(
     final = await final_of(sessionmaker, outage_id, CONTACT_A)
     with pytest.raises(NotFound):
         async with session_scope(sessionmaker) as session:
-            await acknowledge(session, clock, final.id, chat_id=CONTACT_B)
+            await confirmations(clock).acknowledge(session, final.id, chat_id=CONTACT_B)
     with pytest.raises(NotFound):
         async with session_scope(sessionmaker) as session:
-            await acknowledge(session, clock, 10**9, chat_id=CONTACT_A)
+            await confirmations(clock).acknowledge(session, 10**9, chat_id=CONTACT_A)
     async with session_scope(sessionmaker) as session:
         identity = (await xh_identities(session))[0]
     mine = next(d for d in await rows(sessionmaker, outage_id, stage="30m") if d.identity_id == identity.id)
     async with session_scope(sessionmaker) as session:  # an identity confirms by its id, whatever the chat
-        assert not (await acknowledge(session, clock, mine.id, identity_id=identity.id)).already
+        assert not (await confirmations(clock).acknowledge(session, mine.id, identity_id=identity.id)).already
     async with session_scope(sessionmaker) as session:
         await session.execute(update(NoticeDelivery).where(NoticeDelivery.id == final.id).values(status="pending"))
     with pytest.raises(Conflict):
         async with session_scope(sessionmaker) as session:
-            await acknowledge(session, clock, final.id, chat_id=CONTACT_A)
+            await confirmations(clock).acknowledge(session, final.id, chat_id=CONTACT_A)
     other = await final_of(sessionmaker, outage_id, CONTACT_B)
     async with session_scope(sessionmaker) as session:
-        await service.cancel_outage(session, clock, settings_for(database_url), outage_id, actor_id=None)
+        await core_services(clock, settings_for(database_url)).outages.cancel(session, outage_id, actor_id=None)
     with pytest.raises(Conflict):
         async with session_scope(sessionmaker) as session:
-            await acknowledge(session, clock, other.id, chat_id=CONTACT_B)
+            await confirmations(clock).acknowledge(session, other.id, chat_id=CONTACT_B)
 
 
 async def test_free_text_confirms_the_latest_open_final_confirmation(
     outage_id: int, sessionmaker, clock: FrozenClock
 ) -> None:
     async with session_scope(sessionmaker) as session:
-        done = await acknowledge_latest_open(session, clock, chat_id=CONTACT_B)
+        done = await confirmations(clock).acknowledge_latest_open(session, chat_id=CONTACT_B)
     assert done is not None and done.stage == "30m"
     assert (await final_of(sessionmaker, outage_id, CONTACT_B)).status == "acked"
     initial = [d for d in await rows(sessionmaker, outage_id, stage="initial") if d.telegram_chat_id == CONTACT_B]
     assert initial[0].status == "sent"
     async with session_scope(sessionmaker) as session:  # next: the initial notice is the latest open one
-        done = await acknowledge_latest_open(session, clock, chat_id=CONTACT_B)
+        done = await confirmations(clock).acknowledge_latest_open(session, chat_id=CONTACT_B)
     assert done is not None and done.stage == "initial"
     async with session_scope(sessionmaker) as session:
-        assert await acknowledge_latest_open(session, clock, chat_id=CONTACT_B) is None
-        assert await acknowledge_latest_open(session, clock, chat_id=799_999_999) is None
+        assert await confirmations(clock).acknowledge_latest_open(session, chat_id=CONTACT_B) is None
+        assert await confirmations(clock).acknowledge_latest_open(session, chat_id=799_999_999) is None
 
 
 async def test_problem_escalates_to_the_account_manager_and_alerts_them(
@@ -152,7 +146,7 @@ async def test_problem_escalates_to_the_account_manager_and_alerts_them(
     settings = settings_for(database_url)
     final = await final_of(sessionmaker, outage_id, CONTACT_A)
     async with session_scope(sessionmaker) as session:
-        done = await report_problem(session, clock, settings, final.id, chat_id=CONTACT_A)
+        done = await confirmations(clock, settings).report_problem(session, final.id, chat_id=CONTACT_A)
         wang = await staff_id(session, "manager.wang")
     async with sessionmaker() as session:
         [escalation] = list(await session.scalars(select(Escalation)))
@@ -160,13 +154,13 @@ async def test_problem_escalates_to_the_account_manager_and_alerts_them(
     assert (escalation.assigned_to_id, escalation.state) == (wang, "assigned")
     assert done.escalation_id == escalation.id
     alerts = await rows(sessionmaker, outage_id, stage="problem")
-    assert {(d.channel, d.address, d.segment) for d in alerts} == {
-        ("telegram", str(WANG_CHAT), "staff"),
-        ("email", "manager.wang@example.com", "staff"),
+    assert {(d.channel, d.address, d.tier) for d in alerts} == {
+        ("telegram", str(WANG_CHAT), Tier.STAFF),
+        ("email", "manager.wang@example.com", Tier.STAFF),
     }
     assert {d.next_attempt_at for d in alerts} == {clock.now()}  # due now
     async with session_scope(sessionmaker) as session:  # pressing again changes nothing
-        again = await report_problem(session, clock, settings, final.id, chat_id=CONTACT_A)
+        again = await confirmations(clock, settings).report_problem(session, final.id, chat_id=CONTACT_A)
     assert again.already and again.escalation_id == escalation.id
     assert len(await rows(sessionmaker, outage_id, stage="problem")) == 2
 
@@ -174,7 +168,7 @@ async def test_problem_escalates_to_the_account_manager_and_alerts_them(
         identity = (await xh_identities(session))[0]
     mine = next(d for d in await rows(sessionmaker, outage_id, stage="30m") if d.identity_id == identity.id)
     async with session_scope(sessionmaker) as session:
-        done = await report_problem(session, clock, settings, mine.id, identity_id=identity.id)
+        done = await confirmations(clock, settings).report_problem(session, mine.id, identity_id=identity.id)
         escalation_row = await session.get(Escalation, done.escalation_id)
         assert escalation_row is not None
         assert (escalation_row.state, escalation_row.assigned_to_id, escalation_row.identity_id) == (
@@ -191,10 +185,10 @@ async def test_unconfirmed_after_n_minutes_alerts_the_manager_once(
     settings = settings_for(database_url)
     clock.advance(timedelta(minutes=9, seconds=59))
     async with session_scope(sessionmaker) as session:
-        assert await chase_unconfirmed(session, clock, settings) == 0
+        assert await confirmations(clock, settings).chase_unconfirmed(session) == 0
     clock.advance(timedelta(seconds=1))
     async with session_scope(sessionmaker) as session:
-        assert await chase_unconfirmed(session, clock, settings) == 1  # the one key account in Xihu
+        assert await confirmations(clock, settings).chase_unconfirmed(session) == 1  # the one key account in Xihu
     final = [d for d in await rows(sessionmaker, outage_id, stage="30m") if d.segment == "key_account"]
     assert final and {d.unconfirmed_alerted_at for d in final} == {clock.now()}
     residential = [d for d in await rows(sessionmaker, outage_id, stage="30m") if d.segment != "key_account"]
@@ -206,7 +200,7 @@ async def test_unconfirmed_after_n_minutes_alerts_the_manager_once(
     }
     clock.advance(timedelta(minutes=5))
     async with session_scope(sessionmaker) as session:
-        assert await chase_unconfirmed(session, clock, settings) == 0
+        assert await confirmations(clock, settings).chase_unconfirmed(session) == 0
     assert len(await rows(sessionmaker, outage_id, stage="alert")) == 2
 
 
@@ -215,10 +209,10 @@ async def test_one_contact_confirming_confirms_the_key_account(
 ) -> None:
     final = await final_of(sessionmaker, outage_id, CONTACT_B)
     async with session_scope(sessionmaker) as session:
-        await acknowledge(session, clock, final.id, chat_id=CONTACT_B)
+        await confirmations(clock).acknowledge(session, final.id, chat_id=CONTACT_B)
     clock.advance(timedelta(minutes=30))
     async with session_scope(sessionmaker) as session:
-        assert await chase_unconfirmed(session, clock, settings_for(database_url)) == 0
+        assert await confirmations(clock, settings_for(database_url)).chase_unconfirmed(session) == 0
     assert await rows(sessionmaker, outage_id, stage="alert") == []
 
 
@@ -229,7 +223,7 @@ async def test_the_manager_alert_goes_out_on_telegram_and_by_email(
     settings = channel_settings(database_url, api, smtp)
     clock.advance(timedelta(minutes=10))
     async with session_scope(sessionmaker) as session:
-        await chase_unconfirmed(session, clock, settings)
+        await confirmations(clock, settings).chase_unconfirmed(session)
     dispatcher = Dispatcher(sessionmaker, clock, settings, build_channels(settings), NoticeRenderer(Renderer()))
     try:
         assert await dispatcher.run_once() == 2
@@ -247,7 +241,7 @@ async def test_the_manager_alert_goes_out_on_telegram_and_by_email(
 async def test_the_dialogue_responder_answers_buttons_and_free_text(
     outage_id: int, sessionmaker, clock: FrozenClock, database_url: str
 ) -> None:
-    responder = NoticeConfirmationResponder(clock, settings_for(database_url), Renderer())
+    responder = core_services(clock, settings_for(database_url)).notice_responder()
     final = await final_of(sessionmaker, outage_id, CONTACT_A)
     async with session_scope(sessionmaker) as session:  # the contact, as the bot knows them: an identity
         contact = Identity(

@@ -18,14 +18,14 @@ from core.db import session_scope
 from core.models import Identity, KeyAccountContact, NoticeDelivery
 from core.notices.channels import NoticeChannel
 from core.notices.dispatcher import Dispatcher
-from core.notices.planning import LEFT_AUDIENCE, NoticePlanner
+from core.notices.planning import LEFT_AUDIENCE
 from core.notices.render import NoticeRenderer, RenderedNotice
-from core.notices.repository import NoticeRepository
+from core.notices.repository import OutboxRepository
 from core.outages import service
 from core.templating import Renderer
 from gridtalk.worker import build_channels
 from tests.fakes.telegram_api import FakeTelegramApi
-from tests.notices_support import (
+from tests.support.notices import (
     XH_CONTACT_CHATS,
     SmtpServer,
     channel_settings,
@@ -34,6 +34,7 @@ from tests.notices_support import (
     rows,
     xh_identities,
 )
+from tests.support.services import core_services
 
 ALL_AREAS = ("XH", "GS", "SC", "BJ", "YH")
 
@@ -73,8 +74,8 @@ async def make_dispatcher(sessionmaker, clock: FrozenClock) -> AsyncIterator[Cal
 
 async def publish(sessionmaker, clock, settings, data: service.OutageInput) -> int:  # type: ignore[no-untyped-def]
     async with session_scope(sessionmaker) as session:
-        outage = await service.create_outage(session, clock, settings, data, actor_id=None)
-        await service.publish_outage(session, clock, settings, outage.id, actor_id=None)
+        outage = await core_services(clock, settings).outages.create(session, data, actor_id=None)
+        await core_services(clock, settings).outages.publish(session, outage.id, actor_id=None)
         return outage.id
 
 
@@ -233,7 +234,7 @@ async def test_403_marks_the_identity_blocked_and_it_is_not_told_again(
 
     clock.set(start - timedelta(days=7))
     async with session_scope(sessionmaker) as session:
-        await NoticePlanner(session, clock, settings).start_due_stages()
+        await core_services(clock, settings).planner.start_due_stages(session)
     [later] = [d for d in await rows(sessionmaker, outage_id, stage="7d") if d.identity_id == blocked.id]
     assert (later.status, later.last_error) == ("cancelled", LEFT_AUDIENCE)
 
@@ -270,7 +271,7 @@ async def test_403_from_a_key_account_contact_sends_the_notice_by_email_instead(
 
     clock.set(start - timedelta(days=7))  # the next stage goes to them by email from the start
     async with session_scope(sessionmaker) as session:
-        await NoticePlanner(session, clock, settings).start_due_stages()
+        await core_services(clock, settings).planner.start_due_stages(session)
     later = {
         d.channel: d.status for d in await rows(sessionmaker, outage_id, stage="7d") if d.key_contact_id == contact.id
     }
@@ -317,7 +318,7 @@ async def test_a_crashed_workers_claim_is_taken_over_when_its_lease_ends(
     settings = channel_settings(database_url, api, None, notice_lease_seconds=60)
     outage_id = await publish(sessionmaker, clock, settings, draft(clock.now() + timedelta(days=3)))
     async with session_scope(sessionmaker) as session:  # a worker claims a batch, then dies
-        claimed = await NoticeRepository(session).claim(
+        claimed = await OutboxRepository(session).claim(
             clock.now(), 5, ["telegram"], clock.now() + timedelta(seconds=60)
         )
     assert len(claimed) == 5
@@ -355,25 +356,25 @@ async def test_claims_exclude_each_other(
     lease = clock.now() + timedelta(minutes=5)
     if engine.dialect.name == "postgresql":
         async with sessionmaker() as first, sessionmaker() as second:
-            mine = await NoticeRepository(first).claim(clock.now(), 20, ["telegram"], lease)  # not committed
-            theirs = await asyncio.wait_for(NoticeRepository(second).claim(clock.now(), 20, ["telegram"], lease), 5)
+            mine = await OutboxRepository(first).claim(clock.now(), 20, ["telegram"], lease)  # not committed
+            theirs = await asyncio.wait_for(OutboxRepository(second).claim(clock.now(), 20, ["telegram"], lease), 5)
             assert len(mine) == len(theirs) == 20
             mine_ids, priorities = {d.id for d in mine}, [d.priority for d in mine]
             assert not mine_ids & {d.id for d in theirs}
             await second.commit()
             await first.rollback()
         async with session_scope(sessionmaker) as session:  # the rolled-back claim is free again
-            again = await NoticeRepository(session).claim(clock.now(), 20, ["telegram"], lease)
+            again = await OutboxRepository(session).claim(clock.now(), 20, ["telegram"], lease)
         assert {d.id for d in again} == mine_ids
     else:
         async with session_scope(sessionmaker) as session:
-            mine = await NoticeRepository(session).claim(clock.now(), 20, ["telegram"], lease)
+            mine = await OutboxRepository(session).claim(clock.now(), 20, ["telegram"], lease)
         async with session_scope(sessionmaker) as session:
-            theirs = await NoticeRepository(session).claim(clock.now(), 1000, ["telegram"], lease)
+            theirs = await OutboxRepository(session).claim(clock.now(), 1000, ["telegram"], lease)
         assert len(mine) == 20 and len(theirs) > 20
         assert not {d.id for d in mine} & {d.id for d in theirs}
         async with session_scope(sessionmaker) as session:
-            assert await NoticeRepository(session).claim(clock.now(), 1000, ["telegram"], lease) == []
+            assert await OutboxRepository(session).claim(clock.now(), 1000, ["telegram"], lease) == []
         priorities = [d.priority for d in mine]
     assert priorities == sorted(priorities, reverse=True) and priorities[0] > 0  # key accounts first
 

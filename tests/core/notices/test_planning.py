@@ -13,10 +13,10 @@ from core.clock import FrozenClock
 from core.db import session_scope
 from core.errors import Conflict, InvalidInput
 from core.models import Identity, IdentityAccount, NoticeDelivery, UtilityAccount
-from core.notices.planning import LEFT_AUDIENCE, NoticePlanner
-from core.notices.repository import NoticeRepository
+from core.notices.planning import LEFT_AUDIENCE
+from core.notices.repository import OutboxRepository
 from core.outages import service
-from tests.notices_support import (
+from tests.support.notices import (
     TOKEN,
     XH_CONTACT_CHATS,
     draft,
@@ -27,6 +27,7 @@ from tests.notices_support import (
     stages,
     xh_identities,
 )
+from tests.support.services import core_services
 
 
 @pytest.fixture
@@ -36,14 +37,14 @@ async def world(sessionmaker, clock: FrozenClock) -> None:  # type: ignore[no-un
 
 async def publish(sessionmaker, clock, settings, data: service.OutageInput) -> int:  # type: ignore[no-untyped-def]
     async with session_scope(sessionmaker) as session:
-        outage = await service.create_outage(session, clock, settings, data, actor_id=None)
-        await service.publish_outage(session, clock, settings, outage.id, actor_id=None)
+        outage = await core_services(clock, settings).outages.create(session, data, actor_id=None)
+        await core_services(clock, settings).outages.publish(session, outage.id, actor_id=None)
         return outage.id
 
 
 async def start_stages(sessionmaker, clock, settings) -> int:  # type: ignore[no-untyped-def]
     async with session_scope(sessionmaker) as session:
-        return await NoticePlanner(session, clock, settings).start_due_stages()
+        return await core_services(clock, settings).planner.start_due_stages(session)
 
 
 async def mark_sent(sessionmaker, outage_id: int, stage: str) -> None:  # type: ignore[no-untyped-def]
@@ -80,7 +81,7 @@ async def test_published_16_days_ahead_every_recipient_has_the_three_stages(
     assert all(d.status == "pending" and d.next_attempt_at is None for d in deliveries)  # not claimable before
 
     async with sessionmaker() as session:
-        listed, total, counts = await NoticeRepository(session).list_deliveries(
+        listed, total, counts = await OutboxRepository(session).list_deliveries(
             outage_id, stage="15d", status=None, segment=None, limit=100, offset=0
         )
     segments = [r.delivery.segment for r in listed]
@@ -170,10 +171,8 @@ async def test_reschedule_after_the_first_notice_change_to_those_told_and_replan
     clock.advance(timedelta(days=2))
     new_start = start + timedelta(days=2)
     async with session_scope(sessionmaker) as session:
-        await service.update_outage(
+        await core_services(clock, settings).outages.update(
             session,
-            clock,
-            settings,
             outage_id,
             service.OutageChanges(starts_at=new_start, ends_at=new_start + timedelta(hours=4)),
             actor_id=None,
@@ -190,8 +189,8 @@ async def test_reschedule_after_the_first_notice_change_to_those_told_and_replan
     await mark_sent(sessionmaker, outage_id, "change")  # a second reschedule: a second round of change notices
     clock.advance(timedelta(hours=2))
     async with session_scope(sessionmaker) as session:
-        await service.update_outage(
-            session, clock, settings, outage_id, service.OutageChanges(reason="设备更换"), actor_id=None
+        await core_services(clock, settings).outages.update(
+            session, outage_id, service.OutageChanges(reason="设备更换"), actor_id=None
         )
     rounds = {d.revision for d in await rows(sessionmaker, outage_id, stage="change")}
     assert len(rounds) == 2
@@ -211,7 +210,7 @@ async def test_cancel_tells_only_those_already_told(
 
     clock.advance(timedelta(hours=1))
     async with session_scope(sessionmaker) as session:
-        await service.cancel_outage(session, clock, settings, outage_id, actor_id=None)
+        await core_services(clock, settings).outages.cancel(session, outage_id, actor_id=None)
     cancel = await rows(sessionmaker, outage_id, stage="cancel")
     assert {d.contact_key for d in cancel} == told
     assert all(d.status == "pending" and d.next_attempt_at == clock.now() for d in cancel)
@@ -219,7 +218,7 @@ async def test_cancel_tells_only_those_already_told(
     assert others and {d.status for d in others} == {"cancelled"}  # nothing else will go out
     with pytest.raises(Conflict):
         async with session_scope(sessionmaker) as session:
-            await service.cancel_outage(session, clock, settings, outage_id, actor_id=None)
+            await core_services(clock, settings).outages.cancel(session, outage_id, actor_id=None)
 
 
 async def test_cancelling_a_draft_sends_nothing_and_completing_sends_the_restoration(
@@ -227,20 +226,20 @@ async def test_cancelling_a_draft_sends_nothing_and_completing_sends_the_restora
 ) -> None:
     settings = notice_settings(database_url)
     async with session_scope(sessionmaker) as session:
-        a_draft = await service.create_outage(
-            session, clock, settings, draft(clock.now() + timedelta(days=2)), actor_id=None
+        a_draft = await core_services(clock, settings).outages.create(
+            session, draft(clock.now() + timedelta(days=2)), actor_id=None
         )
-        await service.cancel_outage(session, clock, settings, a_draft.id, actor_id=None)
+        await core_services(clock, settings).outages.cancel(session, a_draft.id, actor_id=None)
     assert await rows(sessionmaker, a_draft.id) == []
 
     start = clock.now() + timedelta(days=2)
     outage_id = await publish(sessionmaker, clock, settings, draft(start))
     with pytest.raises(Conflict):
         async with session_scope(sessionmaker) as session:
-            await service.complete_outage(session, clock, settings, outage_id, actor_id=None)
+            await core_services(clock, settings).outages.complete(session, outage_id, actor_id=None)
     clock.set(start + timedelta(hours=5))
     async with session_scope(sessionmaker) as session:
-        await service.complete_outage(session, clock, settings, outage_id, actor_id=None)
+        await core_services(clock, settings).outages.complete(session, outage_id, actor_id=None)
     restored = await rows(sessionmaker, outage_id, stage="restored")
     initial = await rows(sessionmaker, outage_id, stage="initial")
     assert {d.contact_key for d in restored} == {d.contact_key for d in initial}
@@ -271,7 +270,7 @@ async def test_bad_input_names_the_field(world: None, sessionmaker, clock: Froze
     for data, field_name in cases:
         with pytest.raises(InvalidInput) as caught:
             async with session_scope(sessionmaker) as session:
-                await service.create_outage(session, clock, settings, data, actor_id=None)
+                await core_services(clock, settings).outages.create(session, data, actor_id=None)
         assert caught.value.field == field_name, (data, caught.value.message)
 
 
@@ -328,8 +327,8 @@ async def test_the_worker_plans_outages_published_as_data(sessionmaker, clock: F
     async with session_scope(sessionmaker) as session:
         await load_demo(session, clock.now())
     async with session_scope(sessionmaker) as session:
-        assert await NoticePlanner(session, clock, settings).plan_published() == 2  # the two planned demo outages
+        assert await core_services(clock, settings).planner.plan_published(session) == 2  # the two planned demo outages
     async with session_scope(sessionmaker) as session:
-        assert await NoticePlanner(session, clock, settings).plan_published() == 0
+        assert await core_services(clock, settings).planner.plan_published(session) == 0
     async with sessionmaker() as session:
         assert await session.scalar(select(NoticeDelivery.id).limit(1)) is not None

@@ -16,11 +16,11 @@ from redis.asyncio import Redis
 from core.clock import FrozenClock
 from core.db import session_scope
 from core.notices.shared_limiter import SharedTelegramLimiter
-from core.outages import service
 from gridtalk.worker import make_limiter, run_worker
 from tests.conftest import unavailable
 from tests.fakes.telegram_api import FakeTelegramApi
-from tests.notices_support import channel_settings, draft, load_demo_world, rows
+from tests.support.notices import channel_settings, draft, load_demo_world, rows
+from tests.support.services import core_services
 
 
 @pytest.fixture
@@ -88,10 +88,10 @@ async def test_the_worker_uses_the_shared_limits_when_redis_is_set(
         assert isinstance(make_limiter(settings), SharedTelegramLimiter)
         await load_demo_world(sessionmaker, clock.now())
         async with session_scope(sessionmaker) as session:
-            outage = await service.create_outage(
-                session, clock, settings, draft(clock.now() + timedelta(days=3)), actor_id=None
+            outage = await core_services(clock, settings).outages.create(
+                session, draft(clock.now() + timedelta(days=3)), actor_id=None
             )
-            await service.publish_outage(session, clock, settings, outage.id, actor_id=None)
+            await core_services(clock, settings).outages.publish(session, outage.id, actor_id=None)
         await run_worker(settings, once=True, clock=clock)
         initial = await rows(sessionmaker, outage.id, stage="initial")
         assert {d.status for d in initial} == {"sent"} and len(api.sent()) == len(initial)

@@ -1,0 +1,97 @@
+"""What the engine and every skill share: the dialogue's configuration, the domain services, one turn."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.billing.service import BillingService
+from core.config import Settings
+from core.customers.binding import BindingPolicy
+from core.customers.service import AccountBinding
+from core.dialogue.notices import NoticeResponder
+from core.dialogue.periods import MonthRange, normalise_period, parse_month_key, shift
+from core.dialogue.state import DialogueState
+from core.escalation.service import EscalationService
+from core.faults.service import FaultService
+from core.feedback.service import FeedbackService
+from core.models import Conversation, Identity
+from core.models.enums import Language, values
+from core.outages.queries import OutageQueries
+from core.ports import NluResult, OutgoingMessage
+
+Replies = list[OutgoingMessage]
+
+
+@dataclass(frozen=True, slots=True)
+class DialogueConfig:
+    timezone: ZoneInfo
+    hotline: str
+    payment_methods: tuple[str, ...]
+    fallbacks_before_handoff: int
+    usage_trend_months: int
+    binding: BindingPolicy
+    idle: timedelta
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DialogueConfig:
+        return cls(
+            timezone=settings.tz,
+            hotline=settings.service_hotline,
+            payment_methods=settings.payment_method_keys,
+            fallbacks_before_handoff=settings.fallbacks_before_handoff,
+            usage_trend_months=settings.usage_trend_months,
+            binding=BindingPolicy(
+                max_failures=settings.binding_max_failures,
+                window=timedelta(minutes=settings.binding_window_minutes),
+                lock=timedelta(minutes=settings.binding_lock_minutes),
+            ),
+            idle=timedelta(minutes=settings.conversation_idle_minutes),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DialogueServices:
+    """The domain services the skills call (built once, in build_conversations; a session per call)."""
+
+    binding: AccountBinding
+    billing: BillingService
+    outages: OutageQueries
+    faults: FaultService
+    escalation: EscalationService
+    feedback: FeedbackService
+    notices: NoticeResponder
+
+
+@dataclass(slots=True)
+class Turn:
+    """One message being answered."""
+
+    session: AsyncSession
+    identity: Identity
+    conversation: Conversation
+    state: DialogueState
+    text: str  # what the customer wrote; "" for a button
+    payload: str | None
+    nlu: NluResult
+    now: datetime
+
+    @property
+    def language(self) -> str:
+        return self.identity.language if self.identity.language in values(Language) else "zh"
+
+    def period(self, tz: ZoneInfo) -> MonthRange | None:
+        """The months the message is about ("上个月", "2026年3月", "last three months"), if any."""
+        return normalise_period(self.nlu.entity("period"), self.text, self.now.astimezone(tz).date())
+
+
+def period_bounds(period: MonthRange, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """The first month's start and the start of the month after the last, local time (aware)."""
+    first_year, first_month = parse_month_key(period.first)
+    end_year, end_month = shift(*parse_month_key(period.last), 1)
+    since = datetime.combine(datetime(first_year, first_month, 1).date(), time(0), tzinfo=tz)
+    until = datetime.combine(datetime(end_year, end_month, 1).date(), time(0), tzinfo=tz)
+    return since, until

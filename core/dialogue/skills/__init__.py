@@ -1,0 +1,34 @@
+"""What the bot can do, one skill per file; the engine (core.dialogue.engine) routes each turn to one.
+
+    binding.py        bind_account; bind, accounts, account:<id>, unbind:<id>; the "bind" form
+    billing.py        bill_amount, bill_explain, usage_query, tariff_query (only with an account bound)
+    outages.py        outage_status, planned_outage_query
+    faults.py         report_fault (and any message describing a hazard); fault:…; the "fault" form
+    subscriptions.py  subscribe_notices, unsubscribe_notices; outage_ack and notice:… (NoticeResponder)
+    faq.py            faq_*; greet, thanks, goodbye, payment_methods, feedback; menu, start, help, unsupported
+    handoff.py        human_handoff, complaint, the fallback streak → an escalation
+
+The order they are tried in is DialogueEngine.skills (a survey skill slots in there too).
+"""
+
+from core.dialogue.skills.base import Skill, SkillKit
+from core.dialogue.skills.billing import BillingSkill
+from core.dialogue.skills.binding import BindingSkill
+from core.dialogue.skills.faq import FaqSkill, SmallTalkSkill
+from core.dialogue.skills.faults import FaultSkill
+from core.dialogue.skills.handoff import HandoffSkill
+from core.dialogue.skills.outages import OutageSkill
+from core.dialogue.skills.subscriptions import SubscriptionSkill
+
+__all__ = [
+    "BillingSkill",
+    "BindingSkill",
+    "FaqSkill",
+    "FaultSkill",
+    "HandoffSkill",
+    "OutageSkill",
+    "Skill",
+    "SkillKit",
+    "SmallTalkSkill",
+    "SubscriptionSkill",
+]

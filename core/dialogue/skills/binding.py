@@ -1,0 +1,153 @@
+"""Binding: an account number, then the last four digits of its phone; several accounts, switch, unbind.
+
+Nothing about an account is shown before an attempt succeeds; a question asked before binding (an account
+question) is kept and answered once the account is bound.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Awaitable, Callable
+
+from core.customers.service import BindOutcome
+from core.dialogue import keywords
+from core.dialogue.context import Replies, Turn
+from core.dialogue.intents import ACCOUNT_INTENTS, NOT_AN_INTERRUPTION
+from core.dialogue.skills.base import CONFIDENT, Skill, SkillKit
+from core.ports import Button, NluResult
+from core.security import parse_id
+
+# How a question kept from before binding is answered: the engine's routing of an intent to its skill.
+Resume = Callable[[Turn, str], Awaitable[Replies]]
+
+
+class BindingSkill(Skill):
+    intents = frozenset({"bind_account"})
+    payloads = frozenset({"bind", "accounts", "account", "unbind"})
+    form = "bind"  # steps: account, phone
+
+    def __init__(self, kit: SkillKit, resume: Resume) -> None:
+        super().__init__(kit)
+        self.binding = kit.services.binding
+        self.resume = resume
+
+    async def bind_first(self, turn: Turn, intent: str) -> Replies:
+        """An account question before any account is bound: bind first, then the question is answered."""
+        turn.state.pending_intent = intent
+        turn.state.pending_text = turn.text
+        until = await self.binding.locked_until(turn.session, turn.identity)
+        if until is not None:
+            return [self.replies.say(turn, "bind_locked", until=until)]
+        turn.state.start_form("bind", "account")
+        return [self.replies.say(turn, "bind_required", (self.replies.cancel_button(turn),))]
+
+    async def on_intent(self, turn: Turn, intent: str) -> Replies:
+        if keywords.wants_unbind(turn.text):
+            return await self._accounts(turn, unbinding=True)
+        number = turn.nlu.entity("account_number") or keywords.account_number_in(turn.text)
+        last4 = turn.nlu.entity("phone_last4")
+        if number and last4:
+            return await self._verify(turn, number, last4)
+        return await self._start(turn, account_number=number)
+
+    async def on_payload(self, turn: Turn, kind: str, arg: str) -> Replies | None:
+        if kind == "bind":
+            turn.state.clear_form()
+            return await self._start(turn, account_number=keywords.account_number_in(arg))
+        if kind == "accounts":
+            return await self._accounts(turn)
+        account_id = parse_id(arg)
+        if kind == "account" and account_id is not None:
+            account = await self.binding.choose(turn.session, turn.identity, account_id)
+            return [self.replies.say(turn, "account_chosen", account=account), await self.replies.menu(turn)]
+        if kind == "unbind" and account_id is not None:
+            account = await self.binding.unbind(turn.session, turn.identity, account_id)
+            return [self.replies.say(turn, "unbound", account=account), await self.replies.menu(turn)]
+        return None
+
+    async def on_form(self, turn: Turn) -> Replies | None:
+        state, text, intent = turn.state, turn.text, turn.nlu.intent
+        number = turn.nlu.entity("account_number") or keywords.account_number_in(text)
+        cancel = (self.replies.cancel_button(turn),)
+        if state.step == "account":
+            if number:
+                return await self._start(turn, number)
+            if intent not in NOT_AN_INTERRUPTION and intent != "bind_account":
+                state.clear_form()
+                return None
+            template = "bind_bad_account" if keywords.has_digits(text) else "bind_ask_account"
+            return [self.replies.say(turn, template, cancel)]
+        if state.step == "phone":
+            if number and number != state.slots.get("account_number"):
+                return await self._start(turn, number)
+            last4 = turn.nlu.entity("phone_last4")
+            other_question = intent not in NOT_AN_INTERRUPTION and intent != "bind_account"
+            if last4 is None and not (other_question and turn.nlu.confidence >= CONFIDENT):
+                last4 = keywords.last4_in(text)
+            if last4:
+                return await self._verify(turn, state.slots["account_number"], last4)
+            if other_question:
+                state.clear_form()
+                return None
+            number_asked = state.slots.get("account_number", "")
+            return [self.replies.say(turn, "bind_ask_phone", cancel, account_number=number_asked, again=True)]
+        state.clear_form()
+        return None
+
+    async def _start(self, turn: Turn, account_number: str | None) -> Replies:
+        until = await self.binding.locked_until(turn.session, turn.identity)
+        if until is not None:
+            turn.state.clear_form()
+            return [self.replies.say(turn, "bind_locked", until=until)]
+        cancel = (self.replies.cancel_button(turn),)
+        if account_number is None:
+            turn.state.start_form("bind", "account")
+            return [self.replies.say(turn, "bind_ask_account", cancel)]
+        already = await self.binding.already_bound(turn.session, turn.identity, account_number)
+        if already is not None:
+            return await self._bound(turn, already)
+        turn.state.start_form("bind", "phone", account_number=account_number)
+        return [self.replies.say(turn, "bind_ask_phone", cancel, account_number=account_number)]
+
+    async def _verify(self, turn: Turn, account_number: str, last4: str) -> Replies:
+        already = await self.binding.already_bound(turn.session, turn.identity, account_number)
+        if already is not None:
+            return await self._bound(turn, already)
+        outcome = await self.binding.verify(turn.session, turn.identity, account_number, last4)
+        if outcome.status == "locked":
+            turn.state.clear_form()
+            return [self.replies.say(turn, "bind_locked", until=outcome.locked_until)]
+        if outcome.status == "failed":
+            turn.state.start_form("bind", "phone", account_number=account_number)
+            buttons = (self.replies.button(turn, "other_account", "bind"), self.replies.cancel_button(turn))
+            return [self.replies.say(turn, "bind_failed", buttons, left=outcome.failures_left)]
+        return await self._bound(turn, outcome)
+
+    async def _bound(self, turn: Turn, outcome: BindOutcome) -> Replies:
+        turn.state.clear_form()
+        assert outcome.account is not None
+        accounts = await self.binding.accounts(turn.session, turn.identity)
+        template = "bind_success" if outcome.status == "bound" else "bind_already"
+        replies = [self.replies.say(turn, template, account=outcome.account, count=len(accounts))]
+        pending, pending_text = turn.state.pending_intent, turn.state.pending_text or ""
+        turn.state.pending_intent = turn.state.pending_text = None
+        if pending in ACCOUNT_INTENTS:
+            nlu = NluResult(text=pending_text, intent=pending, confidence=1.0)
+            replies.extend(await self.resume(dataclasses.replace(turn, text=pending_text, nlu=nlu), pending))
+        else:
+            replies.append(await self.replies.menu(turn))
+        return replies
+
+    async def _accounts(self, turn: Turn, unbinding: bool = False) -> Replies:
+        accounts = await self.binding.accounts(turn.session, turn.identity)
+        if not accounts:
+            return await self._start(turn, None)
+        buttons: list[Button] = []
+        for bound in accounts:
+            number = bound.account.account_number
+            if not bound.current and not unbinding:
+                buttons.append(self.replies.button(turn, "use_account", f"account:{bound.account.id}", number))
+            buttons.append(self.replies.button(turn, "unbind_account", f"unbind:{bound.account.id}", number))
+        if not unbinding:
+            buttons.append(self.replies.button(turn, "bind_another", "bind"))
+        return [self.replies.say(turn, "accounts", tuple(buttons), accounts=accounts, unbinding=unbinding)]

@@ -1,0 +1,141 @@
+"""Fault reports (报修): what happened, where, any hazard; the safety instruction the moment a hazard is
+known; then a ticket with a reference. A message describing a hazard starts this form from anywhere."""
+
+from __future__ import annotations
+
+from core.dialogue import keywords
+from core.dialogue.context import Replies, Turn
+from core.dialogue.intents import ACCOUNT_INTENTS, FAQ_INTENTS
+from core.dialogue.skills.base import CONFIDENT, Skill, SkillKit
+from core.faults.hazards import hazards_in, is_generic_request, mentions_home
+from core.faults.service import FaultReport
+from core.ports import Button, OutgoingMessage
+
+# While the form asks where or what happened, only these read as a new question rather than an answer.
+LEAVES_FAULT_FORM = (
+    ACCOUNT_INTENTS
+    | FAQ_INTENTS
+    | {"payment_methods", "bind_account", "human_handoff", "complaint", "subscribe_notices", "unsubscribe_notices"}
+)
+
+
+class FaultSkill(Skill):
+    intents = frozenset({"report_fault"})
+    payloads = frozenset({"fault"})  # fault:home, fault:hazard:<yes|no>
+    form = "fault"  # steps: description, place, hazard
+
+    def __init__(self, kit: SkillKit) -> None:
+        super().__init__(kit)
+        self.faults = kit.services.faults
+
+    async def on_intent(self, turn: Turn, intent: str) -> Replies:
+        return await self.start(turn)
+
+    async def start(self, turn: Turn) -> Replies:
+        """A new report; the message itself is the description unless it only asks to report a fault."""
+        turn.state.start_form("fault", "description")
+        text = turn.text.strip()
+        if not text or is_generic_request(text):
+            return await self._next(turn)
+        return await self._next(turn, description=text)
+
+    async def on_payload(self, turn: Turn, kind: str, arg: str) -> Replies | None:
+        if turn.state.form != "fault":
+            return None  # a button of a report already finished or cancelled
+        if arg == "home":
+            account = await self.account(turn)
+            if account is not None:
+                return await self._next(turn, place=account.address, home=True)
+        if arg.startswith("hazard:"):
+            return await self._next(turn, hazard=arg == "hazard:yes")
+        return await self._next(turn)
+
+    async def on_form(self, turn: Turn) -> Replies | None:
+        state, text, intent = turn.state, turn.text, turn.nlu.intent
+        if (
+            intent in LEAVES_FAULT_FORM
+            and turn.nlu.confidence >= CONFIDENT
+            and (intent != "bind_account" or keywords.account_number_in(text))  # a place has digits too
+        ):
+            state.clear_form()
+            return None
+        if state.step == "description":
+            return await self._next(turn, description=text)
+        if state.step == "place":
+            return await self._next(turn, place=text)
+        if state.step == "hazard":
+            answer = keywords.yes_or_no(text)
+            if answer is None and hazards_in(text):
+                answer = True
+            if answer is None:
+                return [self._hazard_question(turn, again=True)]
+            return await self._next(turn, hazard=answer)
+        state.clear_form()
+        return None
+
+    def _hazard_question(self, turn: Turn, again: bool = False) -> OutgoingMessage:
+        buttons = (
+            self.replies.button(turn, "hazard_yes", "fault:hazard:yes"),
+            self.replies.button(turn, "hazard_no", "fault:hazard:no"),
+            self.replies.cancel_button(turn),
+        )
+        return self.replies.say(turn, "fault_ask_hazard", buttons, again=again)
+
+    async def _next(
+        self,
+        turn: Turn,
+        *,
+        description: str | None = None,
+        place: str | None = None,
+        hazard: bool | None = None,
+        home: bool = False,
+    ) -> Replies:
+        """Fill what the message gave, say the safety instruction the moment a hazard is known, ask what is
+        still missing (what happened, where, any hazard), and open the ticket once nothing is."""
+        slots = turn.state.slots
+        replies: Replies = []
+        account = await self.account(turn)
+        for said in (description, place):
+            if said and "hazard" not in slots:
+                found = hazards_in(said)
+                if found:
+                    slots["hazard"] = "yes"
+                    replies.append(self.replies.say(turn, "fault_safety", hazards=found))
+        if hazard is not None and "hazard" not in slots:
+            slots["hazard"] = "yes" if hazard else "no"
+            if hazard:
+                replies.append(self.replies.say(turn, "fault_safety", hazards=()))
+        if description:
+            slots["description"] = description.strip()
+            if "place" not in slots and account is not None and mentions_home(description):
+                slots["place"] = account.address
+                slots["home"] = "yes"
+        if place:
+            slots["place"] = place.strip()
+            if home:
+                slots["home"] = "yes"
+        if "description" not in slots:
+            turn.state.step = "description"
+            replies.append(self.replies.say(turn, "fault_ask_description", (self.replies.cancel_button(turn),)))
+            return replies
+        if "place" not in slots:
+            turn.state.step = "place"
+            buttons: tuple[Button, ...] = (self.replies.cancel_button(turn),)
+            if account is not None:
+                buttons = (self.replies.button(turn, "fault_home", "fault:home"), *buttons)
+            replies.append(self.replies.say(turn, "fault_ask_place", buttons, account=account))
+            return replies
+        if "hazard" not in slots:
+            turn.state.step = "hazard"
+            replies.append(self._hazard_question(turn))
+            return replies
+        report = FaultReport(
+            location=slots["place"],
+            description=slots["description"],
+            hazard=slots["hazard"] == "yes",
+            account_id=account.id if account is not None else None,
+        )
+        ticket = await self.faults.open_ticket(turn.session, turn.identity, report)
+        turn.state.clear_form()
+        replies.append(self.replies.say(turn, "fault_ticket", ticket=ticket))
+        return replies

@@ -1,0 +1,79 @@
+"""Outages in the chat: what is going on now (at the bound account's address, or every public one before
+binding), what is going on near it (another feeder of its district), and the planned outages to come.
+
+Every outage is rendered from core.outages.facts (OutageFacts.context), the same facts the notices use, so
+the chat and a notice never name different places.
+"""
+
+from __future__ import annotations
+
+from core.dialogue.context import Replies, Turn, period_bounds
+from core.dialogue.skills.base import Skill, SkillKit
+from core.models import UtilityAccount
+from core.outages.facts import OutageFacts
+from core.ports import Button, OutgoingMessage
+
+
+class OutageSkill(Skill):
+    intents = frozenset({"outage_status", "planned_outage_query"})
+
+    def __init__(self, kit: SkillKit) -> None:
+        super().__init__(kit)
+        self.outages = kit.services.outages
+
+    async def on_intent(self, turn: Turn, intent: str) -> Replies:
+        if intent == "planned_outage_query":
+            return await self._planned(turn)
+        return await self._now(turn)
+
+    async def _now(self, turn: Turn) -> Replies:
+        account = await self.account(turn)
+        report = self.replies.button(turn, "report_fault", "intent:report_fault")
+        if account is None:
+            public = await self.outages.current(turn.session, turn.now, None)
+            bind = self.replies.button(turn, "bind", "bind")
+            return [self.replies.say(turn, "outage_public", (bind, report), outages=self._contexts(turn, public))]
+        here = await self.outages.current(turn.session, turn.now, account)
+        if here:
+            contexts = self._contexts(turn, here)
+            return [self.replies.say(turn, "outage_current", (report,), account=account, outages=contexts)]
+        near = await self.outages.near(turn.session, turn.now, account)
+        if near:
+            return [self._near(turn, account, near, (report,))]
+        return [self.replies.say(turn, "outage_none", (report,), account=account)]
+
+    def _near(
+        self, turn: Turn, account: UtilityAccount, outages: list[OutageFacts], buttons: tuple[Button, ...]
+    ) -> OutgoingMessage:
+        """None at the account's address, but on another feeder of its district: which feeders, until when."""
+        district = ""
+        near: list[dict[str, object]] = []
+        for outage in outages:
+            area = next((a for a in outage.areas if a.code == account.area_code), None)
+            if area is not None:
+                district = area.named(turn.language)
+            feeders = outage.feeders_in_area(account.area_code)
+            near.append(
+                {
+                    "outage": outage.context(turn.language),
+                    "feeders": [{"code": f.code, "name": f.name, "lines": f.lines} for f in feeders],
+                }
+            )
+        return self.replies.say(turn, "outage_near", buttons, account=account, district=district, near=near)
+
+    async def _planned(self, turn: Turn) -> Replies:
+        account = await self.account(turn)
+        period = turn.period(self.config.timezone)
+        since, until = period_bounds(period, self.config.timezone) if period is not None else (None, None)
+        outages = await self.outages.upcoming(turn.session, turn.now, account, since=since, until=until)
+        buttons: tuple[Button, ...] = ()
+        if not turn.identity.subscribed_notices:
+            buttons = (self.replies.button(turn, "subscribe", "intent:subscribe_notices"),)
+        if account is None:
+            buttons = (self.replies.button(turn, "bind", "bind"), *buttons)
+        contexts = self._contexts(turn, outages)
+        return [self.replies.say(turn, "planned_outages", buttons, account=account, outages=contexts, period=period)]
+
+    @staticmethod
+    def _contexts(turn: Turn, outages: list[OutageFacts]) -> list[dict[str, object]]:
+        return [outage.context(turn.language) for outage in outages]

@@ -1,0 +1,206 @@
+"""The SQL of who is told: key-account contacts and subscribed customers in an outage's scope, the key
+accounts' managers, and the marks left by a 403 (blocked). Never commits."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, false, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from core.models import (
+    Customer,
+    Identity,
+    IdentityAccount,
+    KeyAccountContact,
+    KeyAccountProfile,
+    NoticeDelivery,
+    StaffUser,
+    UtilityAccount,
+)
+from core.models.enums import ChatChannel, DeliveryStatus, Language, Segment, Tier
+from core.outages.facts import Scope
+
+TOLD_STATUSES = (DeliveryStatus.SENDING, DeliveryStatus.SENT, DeliveryStatus.ACKED)  # has (or is being given) it
+
+
+def accounts_in(scope: Scope) -> ColumnElement[bool]:
+    """Accounts an outage affects: in its areas, on its feeders, or named."""
+    parts: list[ColumnElement[bool]] = []
+    if scope.area_codes:
+        parts.append(UtilityAccount.area_code.in_(scope.area_codes))
+    if scope.feeder_codes:
+        parts.append(UtilityAccount.feeder_code.in_(scope.feeder_codes))
+    if scope.account_ids:
+        parts.append(UtilityAccount.id.in_(scope.account_ids))
+    return or_(*parts) if parts else false()
+
+
+@dataclass(frozen=True, slots=True)
+class ContactRow:
+    id: int
+    account_id: int
+    name: str
+    telegram_chat_id: int | None
+    telegram_blocked: bool
+    email: str | None
+    phone: str | None
+    language: Language
+    priority: int  # the key account's priority: 1 = most critical
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityRow:
+    id: int
+    account_id: int
+    segment: Segment
+    telegram_chat_id: int
+    language: Language
+
+
+@dataclass(frozen=True, slots=True)
+class KeyAccountInfo:
+    account_id: int
+    account_number: str
+    customer_name: str
+    feeder_code: str
+    manager_id: int
+    manager_name: str
+    manager_phone: str | None
+    manager_email: str | None
+    manager_chat_id: int | None
+    manager_language: Language = Language.ZH
+
+
+class AudienceRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def key_contacts(self, scope: Scope, contact_ids: Collection[int] = ()) -> list[ContactRow]:
+        """Contacts of the key accounts in `scope`, plus the contacts named in `contact_ids`."""
+        where = accounts_in(scope)
+        if contact_ids:
+            where = or_(where, KeyAccountContact.id.in_(list(contact_ids)))
+        rows = await self.session.execute(
+            select(KeyAccountContact, KeyAccountProfile.priority)
+            .join(UtilityAccount, UtilityAccount.id == KeyAccountContact.account_id)
+            .join(KeyAccountProfile, KeyAccountProfile.account_id == UtilityAccount.id)
+            .where(where)
+            .order_by(KeyAccountProfile.priority, KeyAccountContact.id)
+        )
+        return [
+            ContactRow(
+                id=c.id,
+                account_id=c.account_id,
+                name=c.name,
+                telegram_chat_id=c.telegram_chat_id,
+                telegram_blocked=c.telegram_blocked_at is not None,
+                email=c.email,
+                phone=c.phone,
+                language=Language(c.language),
+                priority=priority,
+            )
+            for c, priority in rows
+        ]
+
+    async def subscribed_identities(self, scope: Scope, identity_ids: Collection[int] = ()) -> list[IdentityRow]:
+        """Telegram identities subscribed to notices, not blocked, bound to an account in `scope` (or named
+        in `identity_ids`): one row each, with the first such account."""
+        in_scope = accounts_in(scope)
+        if identity_ids:
+            in_scope = or_(in_scope, Identity.id.in_(list(identity_ids)))
+        rows = await self.session.execute(
+            select(Identity.id, func.min(UtilityAccount.id), Identity.telegram_chat_id, Identity.language)
+            .join(IdentityAccount, IdentityAccount.identity_id == Identity.id)
+            .join(UtilityAccount, UtilityAccount.id == IdentityAccount.account_id)
+            .where(
+                in_scope,
+                IdentityAccount.is_current.is_(True),
+                Identity.channel == ChatChannel.TELEGRAM,
+                Identity.subscribed_notices.is_(True),
+                Identity.blocked_at.is_(None),
+                Identity.telegram_chat_id.is_not(None),
+            )
+            .group_by(Identity.id, Identity.telegram_chat_id, Identity.language)
+            .order_by(Identity.id)
+        )
+        found = [(ident, account_id, chat or 0, language) for ident, account_id, chat, language in rows]
+        segments = await self._segments([account_id for _, account_id, _, _ in found])
+        return [
+            IdentityRow(ident, account_id, Segment(segments[account_id]), chat, Language(language))
+            for ident, account_id, chat, language in found
+        ]
+
+    async def _segments(self, account_ids: Sequence[int]) -> dict[int, str]:
+        segments: dict[int, str] = {}
+        ordered = sorted(set(account_ids))
+        for start in range(0, len(ordered), 5000):
+            rows = await self.session.execute(
+                select(UtilityAccount.id, Customer.segment)
+                .join(Customer, Customer.id == UtilityAccount.customer_id)
+                .where(UtilityAccount.id.in_(ordered[start : start + 5000]))
+            )
+            segments.update({account_id: segment for account_id, segment in rows})
+        return segments
+
+    async def told(self, outage_id: int) -> set[str]:
+        """Contact keys of every customer who has been (or is being) given a notice of this outage."""
+        rows = await self.session.scalars(
+            select(NoticeDelivery.contact_key)
+            .where(
+                NoticeDelivery.outage_id == outage_id,
+                NoticeDelivery.status.in_(TOLD_STATUSES),
+                NoticeDelivery.tier != Tier.STAFF,
+            )
+            .distinct()
+        )
+        return set(rows)
+
+    async def key_accounts(self, account_ids: Iterable[int]) -> dict[int, KeyAccountInfo]:
+        manager = aliased(StaffUser)
+        rows = await self.session.execute(
+            select(UtilityAccount, Customer.name, manager)
+            .join(Customer, Customer.id == UtilityAccount.customer_id)
+            .join(KeyAccountProfile, KeyAccountProfile.account_id == UtilityAccount.id)
+            .join(manager, manager.id == KeyAccountProfile.account_manager_id)
+            .where(UtilityAccount.id.in_(sorted(set(account_ids))))
+        )
+        return {
+            account.id: KeyAccountInfo(
+                account_id=account.id,
+                account_number=account.account_number,
+                customer_name=name,
+                feeder_code=account.feeder_code,
+                manager_id=staff.id,
+                manager_name=staff.display_name or staff.username,
+                manager_phone=staff.phone,
+                manager_email=staff.email,
+                manager_chat_id=staff.telegram_chat_id,
+            )
+            for account, name, staff in rows
+        }
+
+    async def contacts(self, ids: Collection[int]) -> dict[int, KeyAccountContact]:
+        rows = await self.session.scalars(select(KeyAccountContact).where(KeyAccountContact.id.in_(list(ids))))
+        return {c.id: c for c in rows}
+
+    async def mark_identities_blocked(self, chat_ids: Collection[int], at: datetime) -> None:
+        if chat_ids:
+            await self.session.execute(
+                update(Identity)
+                .where(Identity.telegram_chat_id.in_(list(chat_ids)), Identity.blocked_at.is_(None))
+                .values(blocked_at=at)
+                .execution_options(synchronize_session=False)
+            )
+
+    async def mark_contacts_blocked(self, contact_ids: Collection[int], at: datetime) -> None:
+        if contact_ids:
+            await self.session.execute(
+                update(KeyAccountContact)
+                .where(KeyAccountContact.id.in_(list(contact_ids)), KeyAccountContact.telegram_blocked_at.is_(None))
+                .values(telegram_blocked_at=at)
+                .execution_options(synchronize_session=False)
+            )
