@@ -1,15 +1,17 @@
-"""The api process: staff REST API, web chat, health and metrics."""
+"""The api process: staff REST API, staff console, web chat, health and metrics."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
-from api import errors
+from api import console, errors
 from api.conversations import conversation_services
-from api.routes import auth, chat, health, metrics, outages, telegram
+from api.routes import audit, auth, chat, escalations, health, metrics, outages, staff, telegram, tickets
 from core.clock import Clock, SystemClock
 from core.config import Settings
 from core.db import make_engine, make_sessionmaker
@@ -18,6 +20,8 @@ from core.observability import InstrumentedNlu, Metrics
 from core.ports import NluClient
 from core.services import CoreServices
 from nlu.client import RasaNluClient
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
 def create_app(
@@ -62,5 +66,11 @@ def create_app(
     app.include_router(telegram.router)
     app.include_router(auth.router)
     app.include_router(outages.router)
+    app.include_router(staff.router)
+    app.include_router(audit.router)
+    app.include_router(escalations.router)
+    app.include_router(tickets.router)
     app.include_router(metrics.router)
+    console.install(app, settings)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")  # htmx, the console's CSS
     return app

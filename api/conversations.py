@@ -33,6 +33,7 @@ async def conversation_services(
         renderer=renderer,
         notices=notices or services.notice_responder(),
         metrics=app.state.metrics,
+        core=services,
     )
     states: StateBackend = (
         RedisStateBackend(settings.redis_url) if settings.redis_url else MemoryStateBackend(app.state.clock)

@@ -145,7 +145,7 @@ async def run_bot(settings: Settings) -> None:
         threshold=settings.nlu_confidence_threshold,
         max_chars=settings.nlu_max_chars,
     )
-    conversations = build_conversations(settings, clock, nlu, renderer=renderer, notices=services.notice_responder())
+    conversations = build_conversations(settings, clock, nlu, renderer=renderer, core=services)
     telegram = build_telegram(
         settings, sessionmaker=make_sessionmaker(engine), conversations=conversations, clock=clock, renderer=renderer
     )

@@ -85,6 +85,16 @@ class Settings(BaseSettings):
     chat_rate_limit: int = Field(20, ge=1, description="messages one Telegram user may send per window")
     chat_rate_window: int = Field(60, ge=1, description="seconds of that window; more get one polite notice")
 
+    # --- handoff to a person: the escalation queue ---
+    escalation_first_response_minutes: int = Field(
+        5, ge=1, description="an escalation without a staff reply this long is overdue: supervisors are told"
+    )
+    escalation_reopen_minutes: int = Field(
+        30, ge=0, description="a customer writing again this soon after a resolved escalation reopens it"
+    )
+    duty_start: dt.time = Field(dt.time(8, 0), description="on-duty hours start (local): people answer the queue")
+    duty_end: dt.time = Field(dt.time(20, 0), description="on-duty hours end (local); equal to start: always on duty")
+
     @field_validator("payment_methods")
     @classmethod
     def _known_payment_methods(cls, value: str) -> str:
@@ -158,6 +168,20 @@ class Settings(BaseSettings):
     )
     sms_webhook_token: SecretStr | None = Field(None, description="bearer token sent to the SMS webhook")
     staff_token_minutes: int = Field(480, ge=1, description="lifetime of a staff API token")
+
+    # --- staff: console sessions, sign-in throttling ---
+    staff_session_minutes: int = Field(
+        480, ge=1, description="lifetime of a console session (signed in at /console/login); then sign in again"
+    )
+    staff_login_max_failures: int = Field(
+        5, ge=1, description="failed sign-ins of one username within the window before it is refused for a while"
+    )
+    staff_login_max_failures_per_client: int = Field(
+        20, ge=1, description="failed sign-ins from one address within the window before it is refused for a while"
+    )
+    staff_login_window_minutes: int = Field(
+        15, ge=1, description="the window failed sign-ins are counted in (a refused sign-in waits until they age out)"
+    )
 
     @field_validator("sms_webhook_body")
     @classmethod

@@ -9,13 +9,23 @@ from dataclasses import dataclass
 
 from core.clock import Clock
 from core.config import Settings
-from core.customers.service import IdentityService
+from core.conversations.outbound import CustomerMessenger
+from core.customers.service import CustomerAccounts, IdentityService
+from core.escalation.policy import EscalationRules
+from core.escalation.service import EscalationService
+from core.escalation.views import EscalationViews
+from core.faults.service import FaultTickets
 from core.notices.confirmations import ConfirmationService, NoticeConfirmationResponder
+from core.notices.outbox import available_channels
 from core.notices.planning import NoticePlanner
 from core.notices.render import NoticeRenderer
+from core.outages.overview import OutageOverview
 from core.outages.queries import OutageQueries
 from core.outages.service import OutageService
 from core.outages.views import OutageViews
+from core.staff.audit import AuditService
+from core.staff.auth import StaffAuth
+from core.staff.service import StaffService
 from core.templating import Renderer
 
 
@@ -29,25 +39,53 @@ class CoreServices:
     outages: OutageService
     outage_views: OutageViews
     outage_queries: OutageQueries
+    outage_overview: OutageOverview
     confirmations: ConfirmationService
     identities: IdentityService
+    audit: AuditService
+    staff_auth: StaffAuth
+    staff: StaffService
+    messenger: CustomerMessenger
+    escalations: EscalationService
+    escalation_views: EscalationViews
+    tickets: FaultTickets
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock, renderer: Renderer | None = None) -> CoreServices:
         renderer = renderer or Renderer(settings.timezone)
         notice_renderer = NoticeRenderer(renderer)
         planner = NoticePlanner(clock, settings)
+        audit = AuditService(clock)
+        messenger = CustomerMessenger(clock)
+        escalations = EscalationService(
+            clock,
+            EscalationRules.from_settings(settings),
+            CustomerAccounts(),
+            messenger,
+            renderer,
+            audit,
+            hotline=settings.service_hotline,
+            channels=available_channels(settings),
+        )
         return cls(
             settings=settings,
             clock=clock,
             renderer=renderer,
             notice_renderer=notice_renderer,
             planner=planner,
-            outages=OutageService(clock, settings, planner),
+            outages=OutageService(clock, settings, planner, audit),
             outage_views=OutageViews(clock, planner.rules, notice_renderer),
             outage_queries=OutageQueries(),
+            outage_overview=OutageOverview(),
             confirmations=ConfirmationService(clock, settings),
             identities=IdentityService(clock),
+            audit=audit,
+            staff_auth=StaffAuth(clock, settings, audit),
+            staff=StaffService(clock, audit),
+            messenger=messenger,
+            escalations=escalations,
+            escalation_views=EscalationViews(escalations),
+            tickets=FaultTickets(clock, audit),
         )
 
     def notice_responder(self) -> NoticeConfirmationResponder:

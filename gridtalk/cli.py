@@ -6,12 +6,15 @@ import asyncio
 import contextlib
 import json
 import sys
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
 
 from core.config import Settings, SettingsError, load_settings
+
+T = TypeVar("T")
 
 app = typer.Typer(help="gridtalk: chatbot and messaging service for electric power utilities.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -217,22 +220,69 @@ def nlu_eval(
         )
 
 
+ROLE_HELP = "admin, supervisor, agent or account_manager."
+
+
 @staff_app.command("create")
 def staff_create(
-    username: Annotated[str, typer.Option(help="Login name.")],
-    password: Annotated[str, typer.Option(help="At least 8 characters.")],
-    role: Annotated[str, typer.Option(help="admin, supervisor, agent or account_manager.")],
+    username: Annotated[str, typer.Option(help="Login name: 3–64 letters, digits, '.', '_' or '-'.")],
+    role: Annotated[str, typer.Option(help=ROLE_HELP)],
+    password: Annotated[
+        str,
+        typer.Option(
+            help="At least 8 characters (asked for when left out).",
+            prompt=True,
+            hide_input=True,
+            confirmation_prompt=True,
+        ),
+    ],
     name: Annotated[str, typer.Option(help="Display name.")] = "",
 ) -> None:
-    """Create a staff user who can sign in to the console and the API."""
-    from core.errors import DomainError
+    """Create a staff user who can sign in to the console and the API (audited)."""
     from gridtalk.tasks import create_staff_user
 
+    user_id = _staff_task(lambda cfg: create_staff_user(cfg, username, password, role, name))
+    progress(f"[gridtalk] staff user {username} ({role}) created with id {user_id}")
+
+
+@staff_app.command("disable")
+def staff_disable(username: Annotated[str, typer.Option(help="The staff user to disable.")]) -> None:
+    """Disable a staff user: they can no longer sign in, and their tokens and console sessions stop working."""
+    from gridtalk.tasks import disable_staff_user
+
+    _staff_task(lambda cfg: disable_staff_user(cfg, username))
+    progress(f"[gridtalk] staff user {username} disabled")
+
+
+@staff_app.command("reset-password")
+def staff_reset_password(
+    username: Annotated[str, typer.Option(help="The staff user whose password to set.")],
+    password: Annotated[
+        str,
+        typer.Option(
+            help="At least 8 characters (asked for when left out).",
+            prompt=True,
+            hide_input=True,
+            confirmation_prompt=True,
+        ),
+    ],
+) -> None:
+    """Set a staff user's password (stored as an argon2 hash); their console sessions end."""
+    from gridtalk.tasks import reset_staff_password
+
+    _staff_task(lambda cfg: reset_staff_password(cfg, username, password))
+    progress(f"[gridtalk] password of staff user {username} reset")
+
+
+def _staff_task(task: Callable[[Settings], Coroutine[Any, Any, T]]) -> T:
+    """Run one staff command; refused input (a bad name, role or password, an unknown or taken user) is one
+    line on stderr and exit code 2."""
+    from core.errors import DomainError
+
     try:
-        user_id = asyncio.run(create_staff_user(settings(), username, password, role, name))
+        return asyncio.run(task(settings()))
     except DomainError as exc:
         raise fail(exc.message) from None
-    progress(f"[gridtalk] staff user {username} ({role}) created with id {user_id}")
 
 
 def main() -> None:

@@ -161,8 +161,11 @@ def _print_ready(settings: Settings) -> None:
     say("ready")
     print(
         f"  web chat   {base}/chat  (English: {base}/chat?lang=en)\n"
+        f"  console    {base}/console  (demo staff: admin, agent.li, supervisor.zhou, manager.wang;"
+        " password gridtalk-demo)\n"
         f"  API docs   {base}/docs\n"
         f"  health     {base}/readyz\n"
+        f"  metrics    {base}/metrics\n"
         f"  NLU        {settings.rasa_url or f'http://127.0.0.1:{settings.rasa_port}'}\n"
         f"  accounts   .venv/bin/gridtalk demo accounts\n"
         "  Ctrl-C stops everything.",

@@ -45,14 +45,36 @@ async def demo_accounts(settings: Settings) -> list[dict[str, Any]]:
         return await list_demo_accounts(session)
 
 
-async def create_staff_user(settings: Settings, username: str, password: str, role: str, name: str) -> int:
-    from core.staff.service import create_staff
+def _staff_service(settings: Settings) -> Any:
+    from core.services import CoreServices
 
+    return CoreServices.build(settings, SystemClock()).staff
+
+
+async def create_staff_user(settings: Settings, username: str, password: str, role: str, name: str) -> int:
+    """`gridtalk staff create`: audited as done from the command line (no staff actor, client "cli")."""
+    staff = _staff_service(settings)
     async with unit_of_work(settings) as session:
-        user = await create_staff(
-            session, SystemClock(), username=username, password=password, role=role, display_name=name
+        user = await staff.create(
+            session, username=username, password=password, role=role, display_name=name, client="cli"
         )
-        return user.id
+        return int(user.id)
+
+
+async def disable_staff_user(settings: Settings, username: str) -> None:
+    """`gridtalk staff disable`: the user can no longer sign in; their sessions end."""
+    staff = _staff_service(settings)
+    async with unit_of_work(settings) as session:
+        user = await staff.by_username(session, username)
+        await staff.disable(session, user.id, client="cli")
+
+
+async def reset_staff_password(settings: Settings, username: str, password: str) -> None:
+    """`gridtalk staff reset-password`: a new password; the user's console sessions end."""
+    staff = _staff_service(settings)
+    async with unit_of_work(settings) as session:
+        user = await staff.by_username(session, username)
+        await staff.reset_password(session, user.id, password, client="cli")
 
 
 async def parse_lines(settings: Settings, stdin: IO[str], stdout: IO[str], progress: Callable[[str], None]) -> None:

@@ -4,6 +4,7 @@ Jobs, each in its own unit of work, each idempotent (running one twice changes n
   plan_notices    published planned outages without a notice plan get one (outages loaded as data)
   start_stages    notice stages whose time to start sending has come: audience resolved again, rows released
   chase_confirms  final confirmations unanswered for notice_confirm_minutes: the account manager is alerted
+  chase_escalations  escalations past the first-response target: supervisors alerted, the customer told again
   send_notices    the outbox dispatcher: claims due deliveries and sends them (Telegram, email, SMS)
 
 A tick runs them in that order. Running for good, the dispatcher keeps its own loop (a big stage takes
@@ -101,10 +102,15 @@ def notice_jobs(
         async with session_scope(sessionmaker) as session:
             return await services.confirmations.chase_unconfirmed(session)
 
+    async def chase_escalations() -> int:
+        async with session_scope(sessionmaker) as session:
+            return await services.escalations.chase_overdue(session)
+
     return {
         "plan_notices": plan_notices,
         "start_stages": start_stages,
         "chase_confirms": chase_confirms,
+        "chase_escalations": chase_escalations,
         "send_notices": dispatcher.run_once,
     }
 

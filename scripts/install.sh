@@ -2,6 +2,7 @@
 # Creates or updates the two virtual environments, each only when its lock changed:
 #   .venv       the app (uv.lock, installed with uv)
 #   .venv-rasa  Rasa 3.6 (nlu/requirements-rasa.lock; see scripts/install-rasa.sh)
+# and, when missing, Debian's Chromium and CJK fonts for the browser tests (scripts/install-browser.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 py=${PYTHON:-python3}
@@ -21,3 +22,5 @@ fi
 if ! stamp_ok .venv-rasa/.installed; then
   bash scripts/install-rasa.sh
 fi
+
+bash scripts/install-browser.sh

@@ -31,6 +31,8 @@ def test_every_command_has_help() -> None:
         ["nlu", "parse"],
         ["nlu", "eval"],
         ["staff", "create"],
+        ["staff", "disable"],
+        ["staff", "reset-password"],
     ):
         result = runner.invoke(app, [*args, "--help"])
         assert result.exit_code == 0, (args, result.output)
@@ -102,4 +104,73 @@ def test_staff_create_and_duplicate(env: None) -> None:
 def test_staff_create_bad_input(env: None, role: str, password: str, message: str) -> None:
     result = runner.invoke(app, ["staff", "create", "--username", "u.one", "--password", password, "--role", role])
     assert result.exit_code == 2
+    assert message in result.output
+
+
+async def staff_row(sessionmaker, username: str):  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from core.models import StaffUser
+
+    async with sessionmaker() as session:
+        return await session.scalar(select(StaffUser).where(StaffUser.username == username))
+
+
+async def test_staff_disable_and_reset_password(env: None, sessionmaker) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+
+    from sqlalchemy import select
+
+    from core.models import AuditLog
+    from core.security import verify_password
+
+    def invoke(*args: str):  # type: ignore[no-untyped-def]
+        return runner.invoke(app, list(args))
+
+    created = await asyncio.to_thread(
+        invoke, "staff", "create", "--username", "ops.li", "--password", "first-pass", "--role", "agent"
+    )
+    assert created.exit_code == 0, created.output
+    reset = await asyncio.to_thread(
+        invoke, "staff", "reset-password", "--username", "ops.li", "--password", "second-pass"
+    )
+    assert reset.exit_code == 0, reset.output
+    assert "password of staff user ops.li reset" in reset.output
+    user = await staff_row(sessionmaker, "ops.li")
+    assert user.password_hash.startswith("$argon2id$") and verify_password("second-pass", user.password_hash)
+
+    disabled = await asyncio.to_thread(invoke, "staff", "disable", "--username", "ops.li")
+    assert disabled.exit_code == 0, disabled.output
+    assert "staff user ops.li disabled" in disabled.output
+    assert (await staff_row(sessionmaker, "ops.li")).is_active is False
+    again = await asyncio.to_thread(invoke, "staff", "disable", "--username", "ops.li")
+    assert again.exit_code == 2 and "already disabled" in again.output
+
+    async with sessionmaker() as session:
+        rows = list(await session.scalars(select(AuditLog).order_by(AuditLog.id)))
+    assert [(r.action, r.staff_id, r.client) for r in rows] == [
+        ("staff.create", None, "cli"),
+        ("staff.password_reset", None, "cli"),
+        ("staff.disable", None, "cli"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["staff", "disable", "--username", "nobody"], "no staff user named 'nobody'"),
+        (["staff", "reset-password", "--username", "nobody", "--password", "long-enough"], "no staff user named"),
+        (["staff", "reset-password", "--username", "ops.wu", "--password", "short"], "at least 8 characters"),
+        (["staff", "disable"], "Missing option '--username'"),
+    ],
+)
+def test_staff_commands_refuse_bad_input_with_exit_code_2(env: None, args: list[str], message: str) -> None:
+    assert (
+        runner.invoke(
+            app, ["staff", "create", "--username", "ops.wu", "--password", "long-enough", "--role", "agent"]
+        ).exit_code
+        == 0
+    )
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
     assert message in result.output

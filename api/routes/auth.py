@@ -1,15 +1,16 @@
-"""Staff sign-in: OAuth2 password form → bearer token."""
+"""Staff sign-in for the API: OAuth2 password form → bearer token (the console signs in at /console/login)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel
 
-from api.deps import ClockDep, SessionDep, SettingsDep, StaffDep
-from core.staff.auth import NotAuthenticated, sign_in
+from api.deps import AnyStaffDep, ClockDep, ServicesDep, SessionDep, client_address
+from core.staff.auth import NotAuthenticated, Throttled
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
@@ -27,19 +28,33 @@ class Me(BaseModel):
     display_name: str
 
 
-@router.post("/token")
+@router.post(
+    "/token",
+    response_model=Token,
+    responses={401: {"description": "wrong username or password"}, 429: {"description": "too many failures"}},
+)
 async def token(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()], session: SessionDep, clock: ClockDep, settings: SettingsDep
-) -> Token:
-    """Sign in with a staff username and password (made with `gridtalk staff create`)."""
+    request: Request,
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    session: SessionDep,
+    services: ServicesDep,
+    clock: ClockDep,
+) -> Token | JSONResponse:
+    """Sign in with a staff username and password (made with `gridtalk staff create`). Failed sign-ins are
+    audited and throttled per username and per address (429 with Retry-After)."""
     try:
-        issued = await sign_in(session, clock, settings, form.username, form.password)
-    except NotAuthenticated as exc:
-        raise HTTPException(401, exc.message, headers={"WWW-Authenticate": "Bearer"}) from None
+        issued = await services.staff_auth.issue_token(
+            session, form.username, form.password, client=client_address(request)
+        )
+    except NotAuthenticated as exc:  # answered, not raised: the failure's audit row is committed
+        return JSONResponse({"detail": exc.message}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
+    except Throttled as exc:
+        return JSONResponse({"detail": exc.message}, status_code=429, headers={"Retry-After": str(exc.retry_after)})
     return Token(access_token=issued.access_token, expires_in=int((issued.expires_at - clock.now()).total_seconds()))
 
 
 @router.get("/me")
-async def me(staff: StaffDep) -> Me:
-    """Who the token belongs to."""
-    return Me(id=staff.id, username=staff.username, role=staff.role, display_name=staff.display_name)
+async def me(staff: AnyStaffDep) -> Me:
+    """Who the token (or the console session) belongs to."""
+    user = staff.user
+    return Me(id=user.id, username=user.username, role=user.role, display_name=user.display_name)

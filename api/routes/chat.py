@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Cookie, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field, model_validator
 
@@ -117,8 +117,23 @@ async def list_messages(
     )
 
 
+LANGUAGE_COOKIE = "gridtalk_lang"
+LANGUAGE_COOKIE_SECONDS = 365 * 24 * 3600
+
+
 @page_router.get("/chat", response_class=HTMLResponse, include_in_schema=False)
-async def chat_page(request: Request, settings: SettingsDep, lang: Language = Language.ZH) -> HTMLResponse:
-    """A plain HTML + JS page to try the web chat (no build step)."""
+async def chat_page(
+    request: Request,
+    settings: SettingsDep,
+    lang: Language | None = None,
+    remembered: Annotated[str | None, Cookie(alias=LANGUAGE_COOKIE)] = None,
+) -> HTMLResponse:
+    """A plain HTML + JS page to try the web chat (no build step). `?lang=` picks the language and is
+    remembered in a cookie; without it the remembered one is used, else Chinese."""
     renderer: Renderer = request.app.state.renderer
-    return HTMLResponse(renderer.render("chat/page", lang, html=True, lang=lang, hotline=settings.service_hotline))
+    chosen = lang or (Language(remembered) if remembered in set(Language) else Language.ZH)
+    page = renderer.render("chat/page", chosen, html=True, lang=chosen, hotline=settings.service_hotline)
+    response = HTMLResponse(page)
+    if lang is not None:
+        response.set_cookie(LANGUAGE_COOKIE, lang.value, max_age=LANGUAGE_COOKIE_SECONDS, samesite="lax")
+    return response

@@ -1,18 +1,25 @@
-"""Staff API for planned outages and their notices (the contract in DESIGN.md). Every route needs a staff
-token; each one parses input, makes one service call and shapes the answer."""
+"""Staff API for planned outages and their notices (the contract in DESIGN.md). Every route declares its
+permission (api.deps.require): managing planned outages, reading outages, or the deliveries (names and account
+numbers; an account manager sees only those of the key accounts they manage). Each route parses input, makes
+one service call and shapes the answer; changes are audited with the caller's address."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from pydantic import AwareDatetime, BaseModel, Field
 
-from api.deps import ServicesDep, SessionDep, StaffDep
+from api.deps import ServicesDep, SessionDep, StaffContext, require
 from core.models.enums import DeliveryStatus, Language, OutageKind, Segment, Stage
 from core.outages import service, views
+from core.staff.permissions import Permission
 
 router = APIRouter(prefix="/api/v1/outages", tags=["outages"])
+
+ManagerDep = Annotated[StaffContext, Depends(require(Permission.PLANNED_OUTAGES_MANAGE))]
+ReaderDep = Annotated[StaffContext, Depends(require(Permission.OUTAGES_READ))]
+DeliveriesDep = Annotated[StaffContext, Depends(require(Permission.DELIVERIES_PERSONAL))]
 
 
 class OutageIn(BaseModel):
@@ -43,7 +50,7 @@ class Previews(BaseModel):
 
 @router.post("", status_code=201)
 async def create(
-    body: OutageIn, session: SessionDep, services: ServicesDep, staff: StaffDep, publish: bool = False
+    body: OutageIn, session: SessionDep, services: ServicesDep, staff: ManagerDep, publish: bool = False
 ) -> views.OutageView:
     """A draft planned outage: areas and/or feeders and/or accounts (account numbers), start, end, reason,
     contact. Nothing is sent until it is published (`?publish=true` creates and publishes in one call)."""
@@ -59,29 +66,30 @@ async def create(
             reason=body.reason,
             contact=body.contact,
         ),
-        actor_id=staff.id,
+        actor_id=staff.user.id,
+        client=staff.client,
     )
     if publish:
-        await services.outages.publish(session, outage.id, actor_id=staff.id)
+        await services.outages.publish(session, outage.id, actor_id=staff.user.id, client=staff.client)
     return await services.outage_views.outage(session, outage.id)
 
 
 @router.get("/{outage_id}")
-async def get(outage_id: int, session: SessionDep, services: ServicesDep, staff: StaffDep) -> views.OutageView:
+async def get(outage_id: int, session: SessionDep, services: ServicesDep, staff: ReaderDep) -> views.OutageView:
     """An outage and its notice plan (stages, with when each starts sending and how many it reaches)."""
     return await services.outage_views.outage(session, outage_id)
 
 
 @router.post("/{outage_id}/publish")
-async def publish(outage_id: int, session: SessionDep, services: ServicesDep, staff: StaffDep) -> views.OutageView:
+async def publish(outage_id: int, session: SessionDep, services: ServicesDep, staff: ManagerDep) -> views.OutageView:
     """Publish a draft: its notices are planned (T-15d, T-7d, T-30m; an immediate initial notice when late)."""
-    await services.outages.publish(session, outage_id, actor_id=staff.id)
+    await services.outages.publish(session, outage_id, actor_id=staff.user.id, client=staff.client)
     return await services.outage_views.outage(session, outage_id)
 
 
 @router.patch("/{outage_id}")
 async def patch(
-    outage_id: int, body: OutagePatch, session: SessionDep, services: ServicesDep, staff: StaffDep
+    outage_id: int, body: OutagePatch, session: SessionDep, services: ServicesDep, staff: ManagerDep
 ) -> views.OutageView:
     """Reschedule or change. Published: a change notice now to everyone already told, the rest re-planned."""
     changes = service.OutageChanges(
@@ -93,21 +101,21 @@ async def patch(
         feeders=tuple(body.feeders) if body.feeders is not None else None,
         accounts=tuple(body.accounts) if body.accounts is not None else None,
     )
-    await services.outages.update(session, outage_id, changes, actor_id=staff.id)
+    await services.outages.update(session, outage_id, changes, actor_id=staff.user.id, client=staff.client)
     return await services.outage_views.outage(session, outage_id)
 
 
 @router.post("/{outage_id}/cancel")
-async def cancel(outage_id: int, session: SessionDep, services: ServicesDep, staff: StaffDep) -> views.OutageView:
+async def cancel(outage_id: int, session: SessionDep, services: ServicesDep, staff: ManagerDep) -> views.OutageView:
     """Cancel: a cancellation notice to those already told, and nothing else."""
-    await services.outages.cancel(session, outage_id, actor_id=staff.id)
+    await services.outages.cancel(session, outage_id, actor_id=staff.user.id, client=staff.client)
     return await services.outage_views.outage(session, outage_id)
 
 
 @router.post("/{outage_id}/complete")
-async def complete(outage_id: int, session: SessionDep, services: ServicesDep, staff: StaffDep) -> views.OutageView:
+async def complete(outage_id: int, session: SessionDep, services: ServicesDep, staff: ManagerDep) -> views.OutageView:
     """Power is restored: a restoration notice."""
-    await services.outages.complete(session, outage_id, actor_id=staff.id)
+    await services.outages.complete(session, outage_id, actor_id=staff.user.id, client=staff.client)
     return await services.outage_views.outage(session, outage_id)
 
 
@@ -116,7 +124,7 @@ async def deliveries(
     outage_id: int,
     session: SessionDep,
     services: ServicesDep,
-    staff: StaffDep,
+    staff: DeliveriesDep,
     stage: Stage | None = None,
     status: DeliveryStatus | None = None,
     segment: Segment | None = None,
@@ -124,15 +132,22 @@ async def deliveries(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> views.DeliveryPage:
     """Every planned and sent delivery of the outage, key accounts first; counts per status (under the stage
-    and segment filters)."""
+    and segment filters). An account manager sees only the deliveries of the key accounts they manage."""
     return await services.outage_views.deliveries(
-        session, outage_id, stage=stage, status=status, segment=segment, limit=limit, offset=offset
+        session,
+        outage_id,
+        stage=stage,
+        status=status,
+        segment=segment,
+        manager_id=staff.owner_id,
+        limit=limit,
+        offset=offset,
     )
 
 
 @router.get("/{outage_id}/preview")
 async def preview(
-    outage_id: int, session: SessionDep, services: ServicesDep, staff: StaffDep, language: Language | None = None
+    outage_id: int, session: SessionDep, services: ServicesDep, staff: ReaderDep, language: Language | None = None
 ) -> Previews:
     """The notices rendered as recipients will read them, per stage and language (and for a key account)."""
     languages = (language,) if language else tuple(Language)

@@ -37,6 +37,9 @@ class AccountRepository(RepositoryBase[UtilityAccount]):
             raise LookupError(f"customer {account.customer_id} of account {account.id} is missing")
         return customer
 
+    async def number_of(self, account_id: int) -> str | None:
+        return await self.session.scalar(select(UtilityAccount.account_number).where(UtilityAccount.id == account_id))
+
     async def is_key_account(self, account_id: int) -> bool:
         return await self.session.get(KeyAccountProfile, account_id) is not None
 

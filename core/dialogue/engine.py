@@ -68,9 +68,9 @@ class DialogueEngine:
         self.services = services
         self.replies = ReplyBuilder(config, renderer, services.binding)
         kit = SkillKit(config, self.replies, services)
-        self.handoff = HandoffSkill(kit)
+        self.handoff = HandoffSkill(kit, report_fault=lambda turn: self.faults.start(turn))
         self.binding = BindingSkill(kit, resume=self._answer)
-        self.faults = FaultSkill(kit)
+        self.faults = FaultSkill(kit, on_hazard=self.handoff.escalate_hazard)
         # The skills in the order they are tried: each turn every skill's intercept() is asked first, in this
         # order; then the first skill claiming the open form, the payload kind or the intent answers. The
         # skills of the next issues slot in here: the handoff skill stays first (while a person is on the

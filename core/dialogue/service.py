@@ -13,30 +13,32 @@ import dataclasses
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.billing.service import BillingService
 from core.clock import Clock
 from core.config import Settings
-from core.customers.service import AccountBinding, CustomerAccounts, IdentityService
+from core.conversations.repository import ConversationRepository, MessageRepository
+from core.customers.service import AccountBinding, IdentityService
 from core.dialogue.context import DialogueConfig, DialogueServices, Turn
 from core.dialogue.engine import DialogueEngine
 from core.dialogue.intents import FALLBACK
 from core.dialogue.keywords import match_intent
 from core.dialogue.notices import NoticeResponder
-from core.dialogue.repository import ConversationRepository, MessageRepository
 from core.dialogue.state import DialogueState, KeyValueStateStore, StateBackend, StateStore
 from core.errors import InvalidInput
-from core.escalation.service import EscalationService
 from core.faults.service import FaultService
 from core.feedback.service import FeedbackService
 from core.models import Conversation, Identity, Message
 from core.observability.metrics import Metrics
-from core.outages.queries import OutageQueries
 from core.ports import NluClient, NluResult, NluUnavailable, OutgoingMessage
 from core.security import mask_digits
 from core.templating import Renderer
+
+if TYPE_CHECKING:
+    from core.services import CoreServices
 
 log = logging.getLogger("gridtalk.dialogue")
 
@@ -220,23 +222,24 @@ def build_conversations(
     renderer: Renderer | None = None,
     notices: NoticeResponder | None = None,
     metrics: Metrics | None = None,
+    core: CoreServices | None = None,
 ) -> ConversationService:
     """The conversation service from Settings: the engine, its templates, the domain services its skills call
-    (built here, once) and the notice confirmations (the buttons of a final confirmation, and the outage_ack
-    intent in free text)."""
-    from core.notices.confirmations import ConfirmationService, NoticeConfirmationResponder
-    from core.notices.render import NoticeRenderer
+    (the process's CoreServices, or built here, once) and the notice confirmations (the buttons of a final
+    confirmation, and the outage_ack intent in free text)."""
+    from core.services import CoreServices
 
-    renderer = renderer or Renderer(settings.timezone)
+    core = core or CoreServices.build(settings, clock, renderer)
+    renderer = core.renderer
     config = DialogueConfig.from_settings(settings)
     services = DialogueServices(
         binding=AccountBinding(clock, config.binding),
         billing=BillingService(),
-        outages=OutageQueries(),
+        outages=core.outage_queries,
         faults=FaultService(clock, config.timezone),
-        escalation=EscalationService(clock, CustomerAccounts()),
+        escalation=core.escalations,
         feedback=FeedbackService(clock),
-        notices=notices or NoticeConfirmationResponder(ConfirmationService(clock, settings), NoticeRenderer(renderer)),
+        notices=notices or core.notice_responder(),
     )
     engine = DialogueEngine(config, renderer, services)
     return ConversationService(engine, nlu, clock, metrics=metrics)

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import Clock
+from core.customers.repository import AccountRepository
+from core.errors import InvalidInput, NotFound
 from core.faults.repository import FaultTicketRepository
-from core.models import FaultTicket, Identity
+from core.models import FaultTicket, Identity, StaffUser
 from core.models.enums import TicketStatus
+from core.staff.audit import AuditAction, AuditService
 
 # No 0/O, 1/I: a reference is read out over the phone.
 REFERENCE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
@@ -59,3 +63,81 @@ class FaultService:
         )
         await session.flush()
         return ticket
+
+
+@dataclass(frozen=True, slots=True)
+class TicketView:
+    id: int
+    reference: str
+    account_number: str | None
+    status: str
+    outage_id: int | None
+    hazard: bool
+    urgent: bool
+    location: str
+    description: str
+    created_at: datetime
+    updated_at: datetime | None
+
+
+class FaultTickets:
+    """Fault tickets as staff handle them: the list, and their status. Built once; a session per call."""
+
+    def __init__(self, clock: Clock, audit: AuditService) -> None:
+        self.clock = clock
+        self.audit = audit
+
+    async def page(
+        self, session: AsyncSession, *, status: str | None, owner_id: int | None, limit: int = 100, offset: int = 0
+    ) -> tuple[list[TicketView], int]:
+        """Urgent first, then newest; `owner_id`: only those of the key accounts that account manager owns."""
+        rows, total = await FaultTicketRepository(session).page(
+            status=status, manager_id=owner_id, limit=limit, offset=offset
+        )
+        return [_view(ticket, number) for ticket, number in rows], total
+
+    async def set_status(
+        self,
+        session: AsyncSession,
+        ticket_id: int,
+        status: TicketStatus,
+        note: str,
+        *,
+        actor: StaffUser,
+        owner_id: int | None,
+        client: str | None = None,
+    ) -> TicketView:
+        """Move a ticket to `status` (any order: a crew may be sent back), with a note; audited."""
+        repo = FaultTicketRepository(session)
+        ticket = await repo.get(ticket_id)
+        if ticket is None or (owner_id is not None and await repo.manager_of(ticket) != owner_id):
+            raise NotFound(f"no ticket {ticket_id}")
+        if len(note) > MAX_NOTE:
+            raise InvalidInput(f"a note has at most {MAX_NOTE} characters", field="note")
+        previous = ticket.status
+        ticket.status = TicketStatus(status)
+        ticket.updated_at = self.clock.now()
+        detail = {"from": previous, "to": ticket.status, "note": note.strip()}
+        self.audit.record(session, actor, AuditAction.TICKET_STATUS, "fault_ticket", ticket.id, detail, client)
+        await session.flush()
+        number = await AccountRepository(session).number_of(ticket.account_id) if ticket.account_id else None
+        return _view(ticket, number)
+
+
+MAX_NOTE = 2000
+
+
+def _view(ticket: FaultTicket, account_number: str | None) -> TicketView:
+    return TicketView(
+        id=ticket.id,
+        reference=ticket.reference,
+        account_number=account_number,
+        status=ticket.status,
+        outage_id=ticket.outage_id,
+        hazard=ticket.hazard,
+        urgent=ticket.urgent,
+        location=ticket.location,
+        description=ticket.description,
+        created_at=ticket.created_at,
+        updated_at=ticket.updated_at,
+    )

@@ -16,7 +16,7 @@ from core.models.customers import (
 )
 from core.models.notices import NoticeDelivery, NoticeStage
 from core.models.outages import FaultTicket, Outage, OutageAccount, OutageArea, OutageFeeder
-from core.models.staff import AuditLog, StaffUser
+from core.models.staff import AuditLog, StaffSession, StaffUser
 
 __all__ = [
     "Area",
@@ -42,6 +42,7 @@ __all__ = [
     "OutageAccount",
     "OutageArea",
     "OutageFeeder",
+    "StaffSession",
     "StaffUser",
     "Tariff",
     "UTCDateTime",

@@ -6,7 +6,7 @@ from sqlalchemy import JSON, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.models.base import Base, CreatedAt, EnumString, enum_check
-from core.models.enums import ChatChannel, ConversationState, Direction, EscalationState, Priority
+from core.models.enums import ChatChannel, ConversationState, Direction, EscalationReason, EscalationState, Priority
 
 
 class Conversation(CreatedAt, Base):
@@ -41,13 +41,18 @@ class Message(CreatedAt, Base):
 
 class Escalation(CreatedAt, Base):
     __tablename__ = "escalations"
-    __table_args__ = (enum_check("priority", Priority), enum_check("state", EscalationState))
+    __table_args__ = (
+        enum_check("priority", Priority),
+        enum_check("state", EscalationState),
+        enum_check("reason", EscalationReason),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"), index=True)
     identity_id: Mapped[int | None] = mapped_column(ForeignKey("identities.id"))
     delivery_id: Mapped[int | None] = mapped_column(ForeignKey("notice_deliveries.id"))
-    reason: Mapped[str] = mapped_column(String(40))
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("utility_accounts.id"), index=True)
+    reason: Mapped[EscalationReason] = mapped_column(EnumString(EscalationReason, 40))
     priority: Mapped[Priority] = mapped_column(EnumString(Priority, 10), default=Priority.NORMAL)
     state: Mapped[EscalationState] = mapped_column(
         EnumString(EscalationState, 10), default=EscalationState.PENDING, index=True
@@ -55,6 +60,10 @@ class Escalation(CreatedAt, Base):
     assigned_to_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
     claimed_at: Mapped[datetime | None]
     resolved_at: Mapped[datetime | None]
+    first_response_at: Mapped[datetime | None]  # the first staff reply
+    reopened_at: Mapped[datetime | None]  # the customer wrote again soon after it was resolved
+    overdue_alerted_at: Mapped[datetime | None]  # past the first-response target: supervisors told
+    waiting_told_at: Mapped[datetime | None]  # past the target: the customer told again they are waiting
 
 
 class Feedback(CreatedAt, Base):

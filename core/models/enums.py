@@ -70,10 +70,18 @@ class Stage(StrEnum):
 
 
 class AlertKind(StrEnum):
-    """A message to a key account's manager: a final confirmation unanswered, a problem reported."""
+    """A message to staff: a key account's final confirmation unanswered, a problem reported (to its
+    manager); an escalation waiting past the first-response target (to the supervisors)."""
 
     UNCONFIRMED = "alert"
     PROBLEM = "problem"
+    OVERDUE = "overdue"
+
+
+class MessagePurpose(StrEnum):
+    """Why a message of a conversation is sent out of turn."""
+
+    REPLY = "reply"  # a staff reply, or what the service says to a waiting customer
 
 
 class Audience(StrEnum):
@@ -101,18 +109,22 @@ class DeliveryStatus(StrEnum):
 
 
 class Tier(IntEnum):
-    """The outbox's order: staff alerts, then key accounts, then everybody else. A lower tier starts
-    sending only when every send of the tier above has finished."""
+    """The outbox's order: alerts to staff, then messages in a live conversation (a staff reply), then key
+    accounts, then everybody else. A lower tier starts sending only when every send of the tier above has
+    finished."""
 
     STAFF = 0
-    KEY_ACCOUNT = 1
-    EVERYONE = 2
+    CONVERSATION = 1
+    KEY_ACCOUNT = 2
+    EVERYONE = 3
 
 
 class SubjectKind(StrEnum):
     """What an outbox message is about (the subject's id is beside it)."""
 
-    OUTAGE = "outage"
+    OUTAGE = "outage"  # a notice of an outage (its stage is the purpose), or an alert about it to staff
+    MESSAGE = "message"  # a message of a conversation sent out of turn (a staff reply), by its transcript row
+    ESCALATION = "escalation"  # an alert to staff about an escalation (overdue)
 
 
 class ConversationState(StrEnum):
@@ -129,6 +141,14 @@ class EscalationState(StrEnum):
     PENDING = "pending"
     ASSIGNED = "assigned"
     RESOLVED = "resolved"
+
+
+class EscalationReason(StrEnum):
+    HUMAN_HANDOFF = "human_handoff"  # the customer asked for a person
+    COMPLAINT = "complaint"
+    REPEATED_FALLBACK = "repeated_fallback"  # the bot failed to understand several times in a row
+    HAZARD = "hazard"  # a fault report describing a danger
+    NOTICE_PROBLEM = "notice_problem"  # a Problem press on an outage notice
 
 
 class Priority(StrEnum):

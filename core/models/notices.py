@@ -12,6 +12,7 @@ from core.models.enums import (
     DeliveryChannel,
     DeliveryStatus,
     Language,
+    MessagePurpose,
     Segment,
     Stage,
     StageStatus,
@@ -19,23 +20,19 @@ from core.models.enums import (
     Tier,
 )
 
-# Deprecated: use the enums. Kept only until api/routes/outages.py switches its schemas; its Status Literal
-# predates DeliveryStatus.SKIPPED, so that value is left out here to keep its import-time assertion true.
-STAGES: tuple[str, ...] = tuple(s.value for s in Stage)
-DELIVERY_STATUSES: tuple[str, ...] = tuple(s.value for s in DeliveryStatus if s is not DeliveryStatus.SKIPPED)
-
 
 class NoticeDelivery(CreatedAt, Base):
-    """One notice to one contact on one channel: the outbox row the worker claims, sends and records.
+    """One message to one person on one channel: the outbox row the worker claims, sends and records.
 
-    The row is about a subject (subject_kind, subject_id: for now always an outage, whose id is also in
-    outage_id). contact_key names the person (e.g. "identity:12" or "contact:7") so that the row is unique
-    per subject × contact × stage × channel, whichever address the notice goes to. revision tells apart the
-    rounds of a stage that can be told more than once (a second reschedule sends a second change notice).
-    tier orders the outbox: staff alerts (0, stage an AlertKind, segment the key account's), key accounts
-    (1), everybody else (2). next_attempt_at is when the dispatcher may claim the row: the stage's fan-out
-    start, a retry's time, or, while the row is 'sending', the end of the claim's lease. After deadline_at
-    the row is not sent (it becomes 'skipped').
+    The row is about a subject (subject_kind, subject_id): an outage (its id is also in outage_id), a
+    message of a conversation (a staff reply to a Telegram customer), an escalation (an alert to staff).
+    contact_key names the person (e.g. "identity:12" or "contact:7") so that the row is unique per subject
+    × contact × stage × channel, whichever address it goes to. revision tells apart the rounds of a stage
+    that can be told more than once (a second reschedule sends a second change notice). tier orders the
+    outbox: staff alerts (0, stage an AlertKind), messages of a live conversation (1, stage 'reply'), key
+    accounts (2), everybody else (3). next_attempt_at is when the dispatcher may claim the row: the stage's
+    fan-out start, a retry's time, or, while the row is 'sending', the end of the claim's lease. After
+    deadline_at the row is not sent (it becomes 'skipped').
     """
 
     __tablename__ = "notice_deliveries"
@@ -54,7 +51,7 @@ class NoticeDelivery(CreatedAt, Base):
         enum_check("subject_kind", SubjectKind),
         enum_check("tier", Tier),
         enum_check("segment", Segment),
-        enum_check("stage", Stage, AlertKind),
+        enum_check("stage", Stage, AlertKind, MessagePurpose),
         enum_check("channel", DeliveryChannel),
         enum_check("language", Language),
         enum_check("status", DeliveryStatus),
@@ -72,7 +69,9 @@ class NoticeDelivery(CreatedAt, Base):
     key_contact_id: Mapped[int | None] = mapped_column(ForeignKey("key_account_contacts.id"))
     account_id: Mapped[int | None] = mapped_column(ForeignKey("utility_accounts.id"))
     segment: Mapped[Segment] = mapped_column(EnumString(Segment, 20))
-    stage: Mapped[Stage | AlertKind] = mapped_column(EnumString((Stage, AlertKind), 10))
+    stage: Mapped[Stage | AlertKind | MessagePurpose] = mapped_column(
+        EnumString((Stage, AlertKind, MessagePurpose), 10)
+    )
     revision: Mapped[int] = mapped_column(default=0)
     channel: Mapped[DeliveryChannel] = mapped_column(EnumString(DeliveryChannel, 10))
     address: Mapped[str] = mapped_column(String(255))

@@ -68,3 +68,5 @@ class FaultTicket(CreatedAt, Base):
     hazard: Mapped[bool] = mapped_column(default=False)
     urgent: Mapped[bool] = mapped_column(default=False)
     status: Mapped[TicketStatus] = mapped_column(EnumString(TicketStatus, 12), default=TicketStatus.RECEIVED)
+    outage_id: Mapped[int | None] = mapped_column(ForeignKey("outages.id"), index=True)  # the outage it is part of
+    updated_at: Mapped[datetime | None]  # the last change of status

@@ -29,8 +29,7 @@ from core.clock import Clock
 from core.config import Settings
 from core.db import session_scope
 from core.models import NoticeDelivery
-from core.models.enums import AlertKind, DeliveryStatus, Tier
-from core.notices.audiences import AudienceRepository, KeyAccountInfo
+from core.models.enums import DeliveryStatus, Tier
 from core.notices.blocked import after_blocked
 from core.notices.channels import (
     DeliveryError,
@@ -43,9 +42,8 @@ from core.notices.channels import (
 from core.notices.ratelimit import Limiter, TelegramLimiter, retry_delay
 from core.notices.render import NoticeRenderer, RenderedNotice
 from core.notices.repository import OutboxRepository
+from core.notices.subjects import Render, subject_renderers
 from core.observability.metrics import Metrics
-from core.outages.facts import OutageFacts
-from core.outages.repository import OutageRepository
 from core.security import mask_digits
 
 log = logging.getLogger("gridtalk.notices.dispatcher")
@@ -116,6 +114,7 @@ class Dispatcher:
         self.settings = settings
         self.channels = dict(channels)
         self.renderer = renderer
+        self.subjects = subject_renderers(renderer, settings)
         self.limiter: Limiter = limiter or TelegramLimiter(settings.notice_rate_limit, settings.notice_chat_interval)
         self.jitter = jitter
         self.metrics = metrics
@@ -203,25 +202,13 @@ class Dispatcher:
             self._results += [Outcome(r, DeliveryStatus.SKIPPED, now, error="deadline passed") for r in late]
             if not rows:
                 return []
-            outages = OutageRepository(session)
-            found = await outages.facts([o for i in {r.subject_id for r in rows} if (o := await outages.get(i))])
-            facts = {f.id: f for f in found}
-            keys = await AudienceRepository(session).key_accounts(
-                {r.account_id for r in rows if r.account_id and r.tier != Tier.EVERYONE}
-            )
-            contacts = await self._staff_context(session, rows)
+            renders: dict[str, Render] = {}
+            for kind in sorted({r.subject_kind for r in rows}):
+                renders[kind] = await self.subjects[kind].load(session, [r for r in rows if r.subject_kind == kind])
         jobs = []
-        rendered: dict[tuple[object, ...], RenderedNotice] = {}  # residential notices of a stage are alike
         for row in rows:
             try:
-                same = (row.subject_id, row.stage, row.language, row.channel, row.segment)
-                shared = row.tier == Tier.EVERYONE
-                notice = rendered.get(same) if shared else None
-                if notice is None:
-                    notice = self._render(row, facts[row.subject_id], keys.get(row.account_id or 0), contacts)
-                    if shared:
-                        rendered[same] = notice
-                notice = self.renderer.for_delivery(notice, row.id)
+                notice = renders[row.subject_kind](row)
             except Exception as exc:  # a template error must not stop the other notices
                 log.exception("cannot render delivery %s", row.id)
                 self._results.append(
@@ -230,49 +217,6 @@ class Dispatcher:
                 continue
             jobs.append(Job(row, notice))
         return jobs
-
-    @staticmethod
-    async def _staff_context(session: AsyncSession, rows: list[NoticeDelivery]) -> dict[int, list[str]]:
-        """For alerts to managers: the names of the contacts concerned, by delivery id."""
-        names: dict[int, list[str]] = {}
-        for row in rows:
-            if row.tier != Tier.STAFF or row.account_id is None:
-                continue
-            if row.stage == AlertKind.PROBLEM and row.key_contact_id is not None:
-                contact = (await AudienceRepository(session).contacts([row.key_contact_id])).get(row.key_contact_id)
-                names[row.id] = [contact.name] if contact else []
-            else:
-                names[row.id] = await OutboxRepository(session).unconfirmed_contact_names(
-                    row.subject_id, row.account_id, row.revision
-                )
-        return names
-
-    def _render(
-        self,
-        row: NoticeDelivery,
-        facts: OutageFacts,
-        key: KeyAccountInfo | None,
-        staff_names: Mapping[int, list[str]],
-    ) -> RenderedNotice:
-        if row.tier == Tier.STAFF:
-            assert key is not None, "an alert to a manager names the key account"
-            return self.renderer.manager_alert(
-                "problem" if row.stage == AlertKind.PROBLEM else "unconfirmed",
-                row.language,
-                facts,
-                key,
-                contacts=staff_names.get(row.id, []),
-                sent_at=None,
-                minutes=self.settings.notice_confirm_minutes,
-            )
-        return self.renderer.notice(
-            row.stage,
-            row.language,
-            facts,
-            key=key if row.tier == Tier.KEY_ACCOUNT else None,
-            delivery_id=row.id,
-            channel=row.channel,
-        )
 
     # ---------------------------------------------------------------------------------------- send
 

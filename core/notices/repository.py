@@ -13,7 +13,16 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from core.models import Customer, Escalation, KeyAccountContact, NoticeDelivery, NoticeStage, Outage, UtilityAccount
+from core.models import (
+    Customer,
+    Escalation,
+    KeyAccountContact,
+    KeyAccountProfile,
+    NoticeDelivery,
+    NoticeStage,
+    Outage,
+    UtilityAccount,
+)
 from core.models.enums import (
     Audience,
     DeliveryChannel,
@@ -258,14 +267,22 @@ class OutboxRepository:
         segment: str | None,
         limit: int,
         offset: int,
+        manager_id: int | None = None,
     ) -> tuple[list[DeliveryListRow], int, dict[str, int]]:
         """Customer deliveries of an outage, key accounts first; the total, and counts per status (under the
-        stage and segment filters, whatever the status filter)."""
+        stage, segment and manager filters, whatever the status filter). manager_id: only the deliveries of
+        the key accounts this account manager manages (key_account_profiles.account_manager_id)."""
         where = [NoticeDelivery.outage_id == outage_id, NoticeDelivery.tier != Tier.STAFF]
         if stage:
             where.append(NoticeDelivery.stage == stage)
         if segment:
             where.append(NoticeDelivery.segment == segment)
+        if manager_id is not None:
+            where.append(
+                NoticeDelivery.account_id.in_(
+                    select(KeyAccountProfile.account_id).where(KeyAccountProfile.account_manager_id == manager_id)
+                )
+            )
         counts = {
             str(name): int(n)
             for name, n in await self.session.execute(

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from math import ceil
 from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
+from core.clock import daily_window_end, in_daily_window
 from core.models.enums import Audience, Stage
 
 if TYPE_CHECKING:
@@ -104,24 +105,12 @@ class PlannedStage:
 
 
 def in_quiet_hours(at: datetime, rules: PlannerRules) -> bool:
-    if rules.quiet_start == rules.quiet_end:
-        return False
-    local = at.astimezone(rules.tz).time().replace(tzinfo=None)
-    if rules.quiet_start < rules.quiet_end:
-        return rules.quiet_start <= local < rules.quiet_end
-    return local >= rules.quiet_start or local < rules.quiet_end
+    return in_daily_window(at, rules.quiet_start, rules.quiet_end, rules.tz)
 
 
 def end_of_quiet_hours(at: datetime, rules: PlannerRules) -> datetime:
     """`at` itself outside quiet hours; inside them, the moment they end (in UTC)."""
-    if not in_quiet_hours(at, rules):
-        return at
-    local = at.astimezone(rules.tz)
-    day = local.date()
-    if local.time().replace(tzinfo=None) >= rules.quiet_end:  # the evening part: they end tomorrow
-        day += timedelta(days=1)
-    end = datetime.combine(day, rules.quiet_end, tzinfo=rules.tz).astimezone(UTC)
-    return max(end, at)
+    return daily_window_end(at, rules.quiet_start, rules.quiet_end, rules.tz)
 
 
 # ------------------------------------------------------------------------------------------ the plan

@@ -1,9 +1,10 @@
 """Planned outages, as staff manage them: a draft, published (the notice plan is made), changed or
 rescheduled (a change notice, the plan made again), cancelled (a cancellation notice to those told),
-completed (a restoration notice). Every action is written to the audit log.
+completed (a restoration notice). Every action is written to the audit log (through AuditService, with
+the address the request came from when the caller knows it: `client`).
 
-Built once per process (OutageService(clock, settings, planner)); each call takes the caller's session and
-never commits. What is read back (an outage with its plan, its deliveries, its notices previewed) is in
+Built once per process (OutageService(clock, settings, planner, audit)); each call takes the caller's session
+and never commits. What is read back (an outage with its plan, its deliveries, its notices previewed) is in
 core.outages.views.
 """
 
@@ -18,12 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.clock import Clock
 from core.config import Settings
 from core.errors import Conflict, InvalidInput, NotFound
-from core.models import AuditLog, NoticeStage, Outage, OutageAccount, OutageArea, OutageFeeder
+from core.models import NoticeStage, Outage, OutageAccount, OutageArea, OutageFeeder
 from core.models.enums import OutageKind, OutageStatus
 from core.notices.planning import Audiences, NoticePlanner
 from core.outages.facts import Scope
 from core.outages.repository import OutageRepository
-from core.staff.repository import AuditRepository
+from core.staff.audit import AuditAction, AuditService
 
 MAX_REASON = 2000
 MAX_CONTACT = 200
@@ -62,12 +63,17 @@ async def get_outage(session: AsyncSession, outage_id: int) -> Outage:
 
 
 class OutageService:
-    def __init__(self, clock: Clock, settings: Settings, planner: NoticePlanner) -> None:
+    def __init__(
+        self, clock: Clock, settings: Settings, planner: NoticePlanner, audit: AuditService | None = None
+    ) -> None:
         self.clock = clock
         self.settings = settings
         self.planner = planner
+        self.audit = audit or AuditService(clock)
 
-    async def create(self, session: AsyncSession, data: OutageInput, *, actor_id: int | None) -> Outage:
+    async def create(
+        self, session: AsyncSession, data: OutageInput, *, actor_id: int | None, client: str | None = None
+    ) -> Outage:
         """A draft planned outage. Refused (InvalidInput, naming the field): not planned, end not after
         start, start in the past, unknown area, feeder or account, nothing affected, or nobody to notify."""
         now = self.clock.now()
@@ -94,10 +100,14 @@ class OutageService:
             )
         )
         await session.flush()
-        _audit(session, now, actor_id, "outage.create", outage.id, _describe(outage, data.accounts))
+        self._audit(
+            session, now, actor_id, AuditAction.OUTAGE_CREATE, outage.id, _describe(outage, data.accounts), client
+        )
         return outage
 
-    async def publish(self, session: AsyncSession, outage_id: int, *, actor_id: int | None) -> Outage:
+    async def publish(
+        self, session: AsyncSession, outage_id: int, *, actor_id: int | None, client: str | None = None
+    ) -> Outage:
         """A draft goes out: its audience is resolved once and its notice plan made from it (a delivery
         per person, stage and channel)."""
         now = self.clock.now()
@@ -111,11 +121,19 @@ class OutageService:
         outage.published_at = now
         outage.updated_at = now
         stages = await self.planner.publish(session, outage, audiences)
-        _audit(session, now, actor_id, "outage.publish", outage.id, {"stages": _stage_list(stages)})
+        self._audit(
+            session, now, actor_id, AuditAction.OUTAGE_PUBLISH, outage.id, {"stages": _stage_list(stages)}, client
+        )
         return outage
 
     async def update(
-        self, session: AsyncSession, outage_id: int, changes: OutageChanges, *, actor_id: int | None
+        self,
+        session: AsyncSession,
+        outage_id: int,
+        changes: OutageChanges,
+        *,
+        actor_id: int | None,
+        client: str | None = None,
     ) -> Outage:
         """Change an outage. A published one that really changed gets a change notice now to everyone
         already told, and its stages not started yet planned again for the new times."""
@@ -174,10 +192,12 @@ class OutageService:
         if outage.status == OutageStatus.PUBLISHED:
             stages = await self.planner.reschedule(session, outage, start_changed=start_changed)
             detail["stages"] = _stage_list(stages)
-        _audit(session, now, actor_id, "outage.update", outage.id, detail)
+        self._audit(session, now, actor_id, AuditAction.OUTAGE_UPDATE, outage.id, detail, client)
         return outage
 
-    async def cancel(self, session: AsyncSession, outage_id: int, *, actor_id: int | None) -> Outage:
+    async def cancel(
+        self, session: AsyncSession, outage_id: int, *, actor_id: int | None, client: str | None = None
+    ) -> Outage:
         """Cancel: no more notices but a cancellation notice, to those already told only."""
         now = self.clock.now()
         outage = await get_outage(session, outage_id)
@@ -188,10 +208,14 @@ class OutageService:
         outage.cancelled_at = now
         outage.updated_at = now
         stages = await self.planner.cancel(session, outage) if was_published else []
-        _audit(session, now, actor_id, "outage.cancel", outage.id, {"stages": _stage_list(stages)})
+        self._audit(
+            session, now, actor_id, AuditAction.OUTAGE_CANCEL, outage.id, {"stages": _stage_list(stages)}, client
+        )
         return outage
 
-    async def complete(self, session: AsyncSession, outage_id: int, *, actor_id: int | None) -> Outage:
+    async def complete(
+        self, session: AsyncSession, outage_id: int, *, actor_id: int | None, client: str | None = None
+    ) -> Outage:
         """Power is back: a restoration notice to the outage's audience; nothing else is sent any more."""
         now = self.clock.now()
         outage = await get_outage(session, outage_id)
@@ -203,8 +227,22 @@ class OutageService:
         outage.completed_at = now
         outage.updated_at = now
         stages = await self.planner.restore(session, outage)
-        _audit(session, now, actor_id, "outage.complete", outage.id, {"stages": _stage_list(stages)})
+        self._audit(
+            session, now, actor_id, AuditAction.OUTAGE_COMPLETE, outage.id, {"stages": _stage_list(stages)}, client
+        )
         return outage
+
+    def _audit(
+        self,
+        session: AsyncSession,
+        at: datetime,
+        actor_id: int | None,
+        action: AuditAction,
+        outage_id: int,
+        detail: dict[str, Any],
+        client: str | None,
+    ) -> None:
+        self.audit.record(session, actor_id, action, "outage", outage_id, detail, client, at=at)
 
     async def _audience(self, session: AsyncSession, scope: Scope) -> Audiences:
         """Everyone the scope's notices would reach; refused when that is nobody."""
@@ -273,12 +311,6 @@ def _rescope(outage: Outage, old: Scope, new: Scope) -> None:
     outage.accounts = [a for a in outage.accounts if a.account_id in new.account_ids] + [
         OutageAccount(account_id=ident) for ident in new.account_ids if ident not in old.account_ids
     ]
-
-
-def _audit(session: AsyncSession, at: datetime, actor_id: int | None, action: str, outage_id: int, detail: Any) -> None:
-    AuditRepository(session).add(
-        AuditLog(at=at, staff_id=actor_id, action=action, target_type="outage", target_id=str(outage_id), detail=detail)
-    )
 
 
 def _describe(outage: Outage, accounts: tuple[str, ...]) -> dict[str, Any]:

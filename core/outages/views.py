@@ -164,14 +164,16 @@ class OutageViews:
         stage: str | None = None,
         status: str | None = None,
         segment: str | None = None,
+        manager_id: int | None = None,
         limit: int = 100,
         offset: int = 0,
     ) -> DeliveryPage:
         """Every planned and sent delivery of an outage, key accounts first, with counts per status. A final
-        confirmation is `unconfirmed` once its key account's manager was alerted and it is still unanswered."""
+        confirmation is `unconfirmed` once its key account's manager was alerted and it is still unanswered.
+        manager_id: only the deliveries of the key accounts this account manager manages."""
         await get_outage(session, outage_id)
         rows, total, counts = await OutboxRepository(session).list_deliveries(
-            outage_id, stage=stage, status=status, segment=segment, limit=limit, offset=offset
+            outage_id, stage=stage, status=status, segment=segment, manager_id=manager_id, limit=limit, offset=offset
         )
         return DeliveryPage(
             items=[

@@ -15,15 +15,16 @@ from core.clock import FrozenClock
 from core.config import Settings
 from core.db import session_scope
 from core.models import AuditLog, StaffUser
-from core.staff.service import create_staff
 from tests.fakes.nlu import FakeNlu
+from tests.support.staff import staff_service
 
 
 @pytest.fixture
 async def http(settings: Settings, sessionmaker, clock: FrozenClock) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[no-untyped-def]
     async with session_scope(sessionmaker) as session:
-        await create_staff(session, clock, username="li.na", password="s3cret-pass", role="agent", display_name="李娜")
-        await create_staff(session, clock, username="gone", password="s3cret-pass", role="agent")
+        staff = staff_service(clock)
+        await staff.create(session, username="li.na", password="s3cret-pass", role="agent", display_name="李娜")
+        await staff.create(session, username="gone", password="s3cret-pass", role="agent")
         gone = await session.scalar(select(StaffUser).where(StaffUser.username == "gone"))
         assert gone is not None
         gone.is_active = False

@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from api.app import create_app
 from core.clock import FrozenClock
 from core.db import session_scope
-from core.models import AuditLog, NoticeDelivery
+from core.models import AuditLog, KeyAccountProfile, NoticeDelivery, StaffUser, UtilityAccount
 from tests.fakes.nlu import FakeNlu
 from tests.support.notices import SHANGHAI, load_demo_world, notice_settings
 from tests.support.services import confirmations
@@ -39,9 +39,10 @@ class Staff:
         self.http = http
         self.headers: dict[str, str] = {}
 
-    async def sign_in(self) -> None:
-        """A fresh token (tests that move the clock by days outlive the last one)."""
-        token = await self.http.post("/api/v1/auth/token", data={"username": "admin", "password": "gridtalk-demo"})
+    async def sign_in(self, username: str = "admin") -> None:
+        """A fresh token (tests that move the clock by days outlive the last one), for a demo staff user (the
+        admin by default; agent.li, manager.wang, ... for the other roles)."""
+        token = await self.http.post("/api/v1/auth/token", data={"username": username, "password": "gridtalk-demo"})
         assert token.status_code == 200, token.text
         self.headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
 
@@ -318,3 +319,50 @@ async def test_preview_renders_each_stage_and_language_with_staff_text_as_data(
     assert all("线路&lt;i&gt;检修&lt;/i&gt; &amp; 更换" in i["text"] for i in items if i["stage"] in ("15d", "7d"))
     only_en = (await staff.get(f"/{created['id']}/preview", language="en")).json()["items"]
     assert {i["language"] for i in only_en} == {"en"}
+
+
+async def test_an_agent_may_not_publish_a_planned_outage(staff: Staff, clock: FrozenClock, sessionmaker) -> None:  # type: ignore[no-untyped-def]
+    outage_id = (await staff.create(clock.now() + timedelta(days=16)))["id"]
+    await staff.sign_in("agent.li")
+    assert (await staff.get(f"/{outage_id}")).status_code == 200  # reading is allowed
+    refused = await staff.post(f"/{outage_id}/publish")
+    assert refused.status_code == 403, refused.text
+    assert (await staff.get(f"/{outage_id}")).json()["status"] == "draft"
+    assert (await staff.get(f"/{outage_id}/deliveries")).status_code == 403  # names and account numbers: no
+    async with sessionmaker() as session:
+        actions = list(
+            await session.scalars(
+                select(AuditLog.action).where(AuditLog.target_type == "outage", AuditLog.target_id == str(outage_id))
+            )
+        )
+    assert actions == ["outage.create"]
+
+
+async def managed_accounts(sessionmaker, username: str) -> set[str]:  # type: ignore[no-untyped-def]
+    async with sessionmaker() as session:
+        rows = await session.scalars(
+            select(UtilityAccount.account_number)
+            .join(KeyAccountProfile, KeyAccountProfile.account_id == UtilityAccount.id)
+            .join(StaffUser, StaffUser.id == KeyAccountProfile.account_manager_id)
+            .where(StaffUser.username == username)
+        )
+        return set(rows)
+
+
+async def test_an_account_manager_sees_only_the_deliveries_of_their_own_key_accounts(
+    staff: Staff, clock: FrozenClock, sessionmaker
+) -> None:
+    # Xihu and Shangcheng: 城西自来水厂 and 市第一人民医院 (manager.wang), 市政务服务中心 (manager.zhao), residents
+    outage_id = await staff.published(clock.now() + timedelta(days=16), areas=["XH", "SC"])
+    everything = (await staff.deliveries(outage_id))["items"]
+    assert {i["segment"] for i in everything} >= {"key_account", "residential"}
+    for manager in ("manager.wang", "manager.zhao"):
+        own = await managed_accounts(sessionmaker, manager)
+        expected = [i for i in everything if i["account_number"] in own]
+        assert expected, manager
+        await staff.sign_in(manager)
+        page = await staff.deliveries(outage_id)
+        assert sorted(i["id"] for i in page["items"]) == sorted(i["id"] for i in expected), manager
+        assert page["total"] == len(expected) and sum(page["counts"].values()) == len(expected)
+        assert {i["segment"] for i in page["items"]} == {"key_account"}
+        assert (await staff.post(f"/{outage_id}/cancel")).status_code == 403

@@ -452,3 +452,44 @@ async def test_a_failed_turn_sends_nothing_and_keeps_the_form(
     async with sessionmaker() as session:
         [ticket] = list(await session.scalars(select(FaultTicket)))
     assert ticket.reference in texts(calls)
+
+
+async def test_handoff_for_a_telegram_customer_through_the_fake_bot_api(
+    telegram: Harness, sessionmaker: Maker, clock: FrozenClock, demo: None
+) -> None:
+    """转人工 in Telegram → the queue; the bot stops answering; the agent's reply and the resolution reach the
+    customer's chat through the outbox (the worker's dispatcher, against the fake Bot API); the bot is back."""
+    from sqlalchemy import select
+
+    from core.db import session_scope
+    from core.models import Escalation, StaffUser
+    from core.notices.dispatcher import Dispatcher
+    from core.staff.permissions import Access
+    from gridtalk.worker import build_channels
+    from tests.support.services import core_services
+
+    telegram.nlu.intents.update({"转人工": "human_handoff", "我的电费算错了": "bill_explain", "你好": "greet"})
+    customer = user(900_077)
+    assert "您排在第 1 位" in texts(await telegram.say(customer, "转人工"))
+    assert "已转给人工客服" in texts(await telegram.say(customer, "我的电费算错了"))
+    services = core_services(clock, telegram.settings)
+    async with session_scope(sessionmaker) as session:
+        [escalation] = list(await session.scalars(select(Escalation)))
+        agent = await session.scalar(select(StaffUser).where(StaffUser.username == "agent.li"))
+        assert agent is not None and escalation.state == "pending"
+        await services.escalations.reply(session, escalation.id, "您好，我是客服李娜。", agent, Access.ALL)
+    assert texts(await telegram.say(customer, "好的")) == ""  # a person has it now
+    dispatcher = Dispatcher(
+        sessionmaker, clock, telegram.settings, build_channels(telegram.settings), services.notice_renderer
+    )
+    try:
+        assert await dispatcher.run_once() == 1
+        [reply] = [c for c in telegram.api.sent() if c.chat_id == customer.id and "李娜" in c.text]
+        assert reply.text == "您好，我是客服李娜。"
+        async with session_scope(sessionmaker) as session:
+            await services.escalations.resolve(session, escalation.id, agent, Access.ALL)
+        assert await dispatcher.run_once() == 1
+        assert any("智能客服" in c.text for c in telegram.api.sent() if c.chat_id == customer.id)
+    finally:
+        await dispatcher.aclose()
+    assert "您好" in texts(await telegram.say(customer, "你好"))  # the bot answers again

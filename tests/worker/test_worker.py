@@ -52,7 +52,13 @@ async def test_each_stage_is_sent_on_time_and_an_unanswered_final_confirmation_i
     outage_id = outage.id
 
     ticks = await run_worker(settings, once=True, clock=clock)
-    assert ticks == {"plan_notices": 0, "start_stages": 0, "chase_confirms": 0, "send_notices": 0}
+    assert ticks == {
+        "plan_notices": 0,
+        "start_stages": 0,
+        "chase_confirms": 0,
+        "chase_escalations": 0,
+        "send_notices": 0,
+    }
     assert api.sent() == [] and smtp.messages == []
 
     plan = {(s.stage, s.audience): s for s in await stages(sessionmaker, outage_id)}
@@ -102,6 +108,7 @@ async def test_each_stage_is_sent_on_time_and_an_unanswered_final_confirmation_i
         "plan_notices": 0,
         "start_stages": 0,
         "chase_confirms": 0,
+        "chase_escalations": 0,
         "send_notices": 0,
     }
     assert len(api.calls) == calls  # a tick run twice changes nothing

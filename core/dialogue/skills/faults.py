@@ -1,7 +1,10 @@
 """Fault reports (报修): what happened, where, any hazard; the safety instruction the moment a hazard is
-known; then a ticket with a reference. A message describing a hazard starts this form from anywhere."""
+known; then a ticket with a reference (a hazard's is urgent, and a person follows it up: an escalation). A
+message describing a hazard starts this form from anywhere."""
 
 from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
 
 from core.dialogue import keywords
 from core.dialogue.context import Replies, Turn
@@ -24,9 +27,10 @@ class FaultSkill(Skill):
     payloads = frozenset({"fault"})  # fault:home, fault:hazard:<yes|no>
     form = "fault"  # steps: description, place, hazard
 
-    def __init__(self, kit: SkillKit) -> None:
+    def __init__(self, kit: SkillKit, *, on_hazard: Callable[[Turn], Awaitable[Replies]]) -> None:
         super().__init__(kit)
         self.faults = kit.services.faults
+        self.on_hazard = on_hazard  # the handoff skill's: a person follows a hazard up
 
     async def on_intent(self, turn: Turn, intent: str) -> Replies:
         return await self.start(turn)
@@ -137,5 +141,9 @@ class FaultSkill(Skill):
         )
         ticket = await self.faults.open_ticket(turn.session, turn.identity, report)
         turn.state.clear_form()
-        replies.append(self.replies.say(turn, "fault_ticket", ticket=ticket))
+        confirmation = self.replies.say(turn, "fault_ticket", ticket=ticket)
+        if report.hazard:  # one message: the ticket, then who follows it up
+            followed = "\n".join(reply.text for reply in await self.on_hazard(turn))
+            confirmation = OutgoingMessage(f"{confirmation.text}\n{followed}", confirmation.buttons)
+        replies.append(confirmation)
         return replies

@@ -6,13 +6,13 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from core.clock import FrozenClock
-from core.customers.service import CustomerAccounts, IdentityService
+from core.customers.service import IdentityService
 from core.db import session_scope
 from core.escalation.policy import EscalationDecision
-from core.escalation.service import EscalationService
 from core.models import Conversation, Escalation, KeyAccountProfile, UtilityAccount
 from core.models.enums import EscalationState, Priority
 from tests.support.dialogue import load_demo_data
+from tests.support.services import core_services
 
 
 async def web_conversation(session, clock: FrozenClock) -> Conversation:  # type: ignore[no-untyped-def]
@@ -23,8 +23,10 @@ async def web_conversation(session, clock: FrozenClock) -> Conversation:  # type
     return conversation
 
 
-async def test_one_open_escalation_per_conversation_priority_only_rises(sessionmaker, clock: FrozenClock) -> None:  # type: ignore[no-untyped-def]
-    service = EscalationService(clock, CustomerAccounts())
+async def test_one_open_escalation_per_conversation_priority_only_rises(
+    sessionmaker, clock: FrozenClock, settings
+) -> None:  # type: ignore[no-untyped-def]
+    service = core_services(clock, settings).escalations
     async with session_scope(sessionmaker) as session:
         conversation = await web_conversation(session, clock)
         first, created = await service.record(session, conversation, EscalationDecision("human_handoff", "normal"))
@@ -50,9 +52,9 @@ async def test_one_open_escalation_per_conversation_priority_only_rises(sessionm
     ]
 
 
-async def test_key_accounts_are_recognised(sessionmaker, clock: FrozenClock) -> None:  # type: ignore[no-untyped-def]
+async def test_key_accounts_are_recognised(sessionmaker, clock: FrozenClock, settings) -> None:  # type: ignore[no-untyped-def]
     await load_demo_data(sessionmaker, clock)
-    service = EscalationService(clock, CustomerAccounts())
+    service = core_services(clock, settings).escalations
     async with sessionmaker() as session:
         key = await session.scalar(
             select(UtilityAccount).join(KeyAccountProfile, KeyAccountProfile.account_id == UtilityAccount.id).limit(1)
@@ -64,3 +66,28 @@ async def test_key_accounts_are_recognised(sessionmaker, clock: FrozenClock) -> 
         assert await service.is_key_account(session, key)
         assert not await service.is_key_account(session, other)
         assert not await service.is_key_account(session, None)
+
+
+async def test_a_key_accounts_escalation_goes_to_its_account_manager(
+    sessionmaker, clock: FrozenClock, settings
+) -> None:  # type: ignore[no-untyped-def]
+    await load_demo_data(sessionmaker, clock)
+    service = core_services(clock, settings).escalations
+    async with session_scope(sessionmaker) as session:
+        key, manager = (
+            await session.execute(
+                select(UtilityAccount, KeyAccountProfile.account_manager_id)
+                .join(KeyAccountProfile, KeyAccountProfile.account_id == UtilityAccount.id)
+                .limit(1)
+            )
+        ).one()
+        conversation = await web_conversation(session, clock)
+        escalation, created = await service.record(
+            session, conversation, EscalationDecision("human_handoff", "high"), key
+        )
+        assert created and (escalation.state, escalation.assigned_to_id, escalation.account_id) == (
+            EscalationState.ASSIGNED,
+            manager,
+            key.id,
+        )
+        assert await service.place(session, escalation) == 0  # a person has it already

@@ -48,8 +48,10 @@ from core.models.enums import (
     DeliveryChannel,
     DeliveryStatus,
     Direction,
+    EscalationReason,
     EscalationState,
     Language,
+    MessagePurpose,
     OutageKind,
     OutageStatus,
     Priority,
@@ -109,11 +111,11 @@ def test_enum_string_of_two_enums_loads_members_of_each() -> None:
 def test_int_enum_type() -> None:
     kind = IntEnumType(Tier)
     assert kind.process_bind_param(Tier.STAFF, None) == 0  # type: ignore[arg-type]
-    assert kind.process_bind_param(2, None) == 2  # type: ignore[arg-type]
-    for bad in (3, -1, True, "1", 1.0):
+    assert kind.process_bind_param(3, None) == 3  # type: ignore[arg-type]
+    for bad in (4, -1, True, "1", 1.0):
         with pytest.raises(ValueError):
             kind.process_bind_param(bad, None)  # type: ignore[arg-type]
-    assert kind.process_result_value(1, None) is Tier.KEY_ACCOUNT  # type: ignore[arg-type]
+    assert kind.process_result_value(2, None) is Tier.KEY_ACCOUNT  # type: ignore[arg-type]
 
 
 def test_enum_check_is_named_after_its_table_and_column() -> None:
@@ -122,9 +124,9 @@ def test_enum_check_is_named_after_its_table_and_column() -> None:
     for table, constraint in CHECKS:  # ck_<table>_<column>, on that column
         column = str(constraint.name).removeprefix(f"ck_{table}_")
         assert column in Base.metadata.tables[table].c and str(constraint.sqltext).startswith(f"{column} IN (")
-    assert str(enum_check("tier", Tier).sqltext) == "tier IN (0, 1, 2)"
+    assert str(enum_check("tier", Tier).sqltext) == "tier IN (0, 1, 2, 3)"
     stage = next(c for t, c in CHECKS if c.name == "ck_notice_deliveries_stage")
-    assert _allowed(str(stage.sqltext)) == {*Stage, *AlertKind}
+    assert _allowed(str(stage.sqltext)) == {*Stage, *AlertKind, *MessagePurpose}
 
 
 # -- on the database ----------------------------------------------------------------------------------------
@@ -191,7 +193,9 @@ async def _graph(session: AsyncSession) -> dict[str, Any]:
         ]
     )
     await session.flush()
-    session.add(Escalation(conversation_id=conversation.id, delivery_id=delivery.id, reason="anything", created_at=NOW))
+    session.add(
+        Escalation(conversation_id=conversation.id, delivery_id=delivery.id, reason="notice_problem", created_at=NOW)
+    )
     await session.commit()
     return {"outage": outage.id, "delivery": delivery.id}
 
@@ -211,7 +215,7 @@ async def test_loaded_rows_give_enum_members(sessionmaker: async_sessionmaker[As
         assert (await session.scalars(select(Message))).one().direction is Direction.IN
         escalation = (await session.scalars(select(Escalation))).one()
         assert escalation.state is EscalationState.PENDING and escalation.priority is Priority.NORMAL
-        assert escalation.reason == "anything" and type(escalation.reason) is str
+        assert escalation.reason is EscalationReason.NOTICE_PROBLEM  # a closed set since revision 0005
         outage = await session.get(Outage, ids["outage"])
         assert outage is not None and outage.kind is OutageKind.PLANNED and outage.status is OutageStatus.PUBLISHED
         stage = (await session.scalars(select(NoticeStage))).one()
@@ -327,7 +331,7 @@ SEED_0002 = [
         )
     ),
     "INSERT INTO escalations (id, delivery_id, reason, priority, state, created_at)"
-    f" VALUES (1, 2, 'unconfirmed', 'high', 'pending', {TS})",
+    f" VALUES (1, 2, 'notice_problem', 'high', 'pending', {TS})",
     "INSERT INTO fault_tickets (id, reference, identity_id, account_id, location, description, hazard, urgent,"
     f" status, created_at) VALUES (1, 'F-1', 1, 2, 'l', 'd', false, false, 'open', {TS})",
     "INSERT INTO fault_tickets (id, reference, location, description, hazard, urgent, status, created_at)"
@@ -413,10 +417,10 @@ async def test_revision_0003_moves_old_rows_and_back(scratch_url: str) -> None:
     assert await _rows(url, "SELECT COUNT(*) FROM outage_areas") == [(1,)]
 
     await upgrade_async(url)  # and up again: the constraints' names come out the same
-    assert await _rows(url, deliveries) == [
-        (1, "outage", 1, 1, "key_account", 1),
+    assert await _rows(url, deliveries) == [  # (revision 0005 makes room for the conversation tier, 1)
+        (1, "outage", 1, 2, "key_account", 1),
         (2, "outage", 1, 0, "key_account", 1),
-        (3, "outage", 1, 2, "residential", 1),
+        (3, "outage", 1, 3, "residential", 1),
     ]
     engine = make_engine(url)
     try:

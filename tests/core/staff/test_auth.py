@@ -1,5 +1,6 @@
-"""Staff users and sign-in directly (no HTTP): create_staff's refusals and audit row, sign_in, and which tokens
-staff_for_token accepts on the injectable clock (expired, tampered, issued in the future, a disabled user)."""
+"""Staff users and sign-in directly (no HTTP): StaffService.create's refusals and audit row, StaffAuth.issue_token,
+and which tokens StaffAuth.staff_for_token accepts on the injectable clock (expired, tampered, issued in the future,
+a disabled user)."""
 
 from __future__ import annotations
 
@@ -20,8 +21,9 @@ from core.db import session_scope
 from core.errors import Conflict, InvalidInput
 from core.models import AuditLog, StaffUser
 from core.security import verify_password
-from core.staff.auth import ALGORITHM, ISSUER, IssuedToken, NotAuthenticated, _signing_key, sign_in, staff_for_token
-from core.staff.service import MIN_PASSWORD, create_staff
+from core.staff.auth import ALGORITHM, ISSUER, IssuedToken, NotAuthenticated, _signing_key
+from core.staff.service import MIN_PASSWORD
+from tests.support.staff import staff_auth, staff_service
 
 PASSWORD = "correct horse"
 
@@ -39,7 +41,8 @@ async def new_staff(
     **more: Any,
 ) -> StaffUser:
     user: StaffUser = await run(
-        sessionmaker, lambda s: create_staff(s, clock, username=username, password=PASSWORD, role=role, **more)
+        sessionmaker,
+        lambda s: staff_service(clock).create(s, username=username, password=PASSWORD, role=role, **more),
     )
     return user
 
@@ -47,14 +50,16 @@ async def new_staff(
 async def token_for(
     sessionmaker: async_sessionmaker[AsyncSession], clock: FrozenClock, settings: Settings, username: str
 ) -> IssuedToken:
-    issued: IssuedToken = await run(sessionmaker, lambda s: sign_in(s, clock, settings, username, PASSWORD))
+    issued: IssuedToken = await run(
+        sessionmaker, lambda s: staff_auth(clock, settings).issue_token(s, username, PASSWORD)
+    )
     return issued
 
 
 async def holder(
     sessionmaker: async_sessionmaker[AsyncSession], clock: FrozenClock, settings: Settings, token: str
 ) -> StaffUser:
-    user: StaffUser = await run(sessionmaker, lambda s: staff_for_token(s, clock, settings, token))
+    user: StaffUser = await run(sessionmaker, lambda s: staff_auth(clock, settings).staff_for_token(s, token))
     return user
 
 
@@ -90,7 +95,7 @@ async def test_create_staff_stores_a_hashed_password_and_writes_an_audit_row(
     sessionmaker: async_sessionmaker[AsyncSession], clock: FrozenClock
 ) -> None:
     admin = await new_staff(sessionmaker, clock, "admin", "admin")
-    user = await new_staff(sessionmaker, clock, "supervisor.qian", "supervisor", display_name="钱敏", actor_id=admin.id)
+    user = await new_staff(sessionmaker, clock, "supervisor.qian", "supervisor", display_name="钱敏", actor=admin)
     async with sessionmaker() as session:
         stored = await session.get(StaffUser, user.id)
     assert stored is not None
@@ -149,7 +154,10 @@ async def test_create_staff_refuses_naming_the_field(
     clock: FrozenClock,
 ) -> None:
     with pytest.raises(InvalidInput) as caught:
-        await run(sessionmaker, lambda s: create_staff(s, clock, username=username, password=password, role=role))
+        await run(
+            sessionmaker,
+            lambda s: staff_service(clock).create(s, username=username, password=password, role=role),
+        )
     assert caught.value.field == field
     assert await staff_count(sessionmaker) == 0
     assert await audit(sessionmaker) == []
@@ -159,7 +167,8 @@ async def test_a_password_of_the_minimum_length_is_accepted(
     sessionmaker: async_sessionmaker[AsyncSession], clock: FrozenClock
 ) -> None:
     user = await run(
-        sessionmaker, lambda s: create_staff(s, clock, username="agent.li", password="x" * MIN_PASSWORD, role="agent")
+        sessionmaker,
+        lambda s: staff_service(clock).create(s, username="agent.li", password="x" * MIN_PASSWORD, role="agent"),
     )
     assert verify_password("x" * MIN_PASSWORD, user.password_hash)
 
@@ -236,9 +245,10 @@ async def test_sign_in_with_a_wrong_password_or_an_unknown_user_is_not_authentic
 ) -> None:
     await new_staff(sessionmaker, clock)
     with pytest.raises(NotAuthenticated) as caught:
-        await run(sessionmaker, lambda s: sign_in(s, clock, settings, username, password))
+        await run(sessionmaker, lambda s: staff_auth(clock, settings).issue_token(s, username, password))
     assert caught.value.message == "incorrect username or password"  # the same for both: no user enumeration
-    assert [e.action for e in await audit(sessionmaker)] == ["staff.create"]  # no token, no auth.token row
+    # no token, no auth.token row (and the failure's row went with the rolled-back unit of work)
+    assert [e.action for e in await audit(sessionmaker)] == ["staff.create"]
 
 
 async def test_an_inactive_user_cannot_sign_in_even_with_the_right_password(

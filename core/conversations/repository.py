@@ -1,5 +1,4 @@
-"""The dialogue's SQL: conversations and their transcript (outages: core.outages.queries; feedback:
-core.feedback)."""
+"""The SQL of conversations and their transcript (every message in and out, with what the NLU understood)."""
 
 from __future__ import annotations
 
@@ -7,8 +6,7 @@ from sqlalchemy import select
 
 from core.db.repository import RepositoryBase
 from core.models import Conversation, Message
-
-OPEN = "open"
+from core.models.enums import Direction
 
 
 class ConversationRepository(RepositoryBase[Conversation]):
@@ -37,11 +35,18 @@ class MessageRepository(RepositoryBase[Message]):
         )
         return list(rows)
 
+    async def of_conversation(self, conversation_id: int, limit: int = 500) -> list[Message]:
+        """A conversation's transcript, oldest first (its latest `limit` messages)."""
+        rows = await self.session.scalars(
+            select(Message).where(Message.conversation_id == conversation_id).order_by(Message.id.desc()).limit(limit)
+        )
+        return list(reversed(list(rows)))
+
     async def recent_buttons(self, conversation_id: int, limit: int = 5) -> list[list[dict[str, str]]]:
         """The buttons of the conversation's latest outgoing messages, newest first."""
         rows = await self.session.scalars(
             select(Message.buttons)
-            .where(Message.conversation_id == conversation_id, Message.direction == "out")
+            .where(Message.conversation_id == conversation_id, Message.direction == Direction.OUT)
             .order_by(Message.id.desc())
             .limit(limit)
         )

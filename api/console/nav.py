@@ -1,0 +1,37 @@
+"""The console's navigation: one entry per page, with the permission that shows it. The layout's nav and the
+home page list the entries the signed-in user's role may see (the route itself still checks, with
+require_page). A new page adds its entry here, and `nav.<key>` and `home.<key>` strings to both locale files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from api.deps import ANY_STAFF, Guarded, StaffBadge
+from core.models import StaffUser
+from core.staff.permissions import Permission, access
+
+
+@dataclass(frozen=True, slots=True)
+class NavItem:
+    key: str  # nav.<key> is its label, home.<key> its line on the home page
+    path: str
+    permission: Guarded
+
+
+NAV: tuple[NavItem, ...] = (
+    NavItem("home", "/console", ANY_STAFF),
+    NavItem("queue", "/console/queue", Permission.ESCALATIONS_HANDLE),
+    NavItem("outages", "/console/outages", Permission.OUTAGES_READ),
+    NavItem("tickets", "/console/tickets", Permission.TICKETS_HANDLE),
+    NavItem("audit", "/console/audit", Permission.AUDIT_READ),
+)
+
+
+def visible_nav(user: StaffUser | StaffBadge | None) -> list[NavItem]:
+    if user is None:
+        return []
+    return [
+        item
+        for item in NAV
+        if item.permission == ANY_STAFF or access(user.role, Permission(item.permission)) is not None
+    ]

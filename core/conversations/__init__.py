@@ -1,0 +1,1 @@
+"""Conversations and their transcripts: what every channel's dialogue writes, what staff read and answer."""
