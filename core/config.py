@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import json
 from pathlib import Path
 from typing import Literal
@@ -61,6 +62,9 @@ class Settings(BaseSettings):
     secret_key: SecretStr = Field(SecretStr(DEV_SECRET), description="signs staff tokens; must be set outside dev")
     timezone: str = Field("Asia/Shanghai", description="the utility's timezone; times are shown in it")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="log level")
+    retention_days: int = Field(
+        0, ge=0, description="transcript text (and feedback comments) older than this many days is purged; 0: kept"
+    )
     test_database_url: str | None = Field(None, description="tests only: a PostgreSQL URL; the suite runs again on it")
 
     # --- conversations: dialogue, account binding, Telegram bot, web chat ---
@@ -73,6 +77,28 @@ class Settings(BaseSettings):
     binding_max_failures: int = Field(5, ge=1, description="failed account verifications that lock an identity")
     binding_window_minutes: int = Field(60, ge=1, description="the window those failures are counted in")
     binding_lock_minutes: int = Field(60, ge=1, description="how long a locked identity cannot try to bind")
+    binding_account_max_failures: int = Field(
+        10,
+        ge=1,
+        description="failed verifications of one account number (any identity, any channel) that lock it: "
+        "no new identity may bind it (those already bound keep it; the customer is sent to the hotline)",
+    )
+    binding_account_window_minutes: int = Field(1440, ge=1, description="the window those failures are counted in")
+    binding_account_lock_minutes: int = Field(1440, ge=1, description="how long a locked account cannot be bound")
+    binding_client_max_failures: int = Field(
+        20, ge=1, description="failed verifications from one web chat address that lock binding from it"
+    )
+    binding_client_window_minutes: int = Field(60, ge=1, description="the window those failures are counted in")
+    binding_client_lock_minutes: int = Field(60, ge=1, description="how long a locked address cannot try to bind")
+    trusted_proxy: str | None = Field(
+        None,
+        description="address(es) of the reverse proxy in front of the api, comma-separated: from them the "
+        "X-Forwarded-For header gives the web chat's client address; unset: the peer address, no header believed",
+    )
+    chat_session_rate_limit: int = Field(
+        20, ge=1, description="web chat sessions one address may start per window; then 429 with Retry-After"
+    )
+    chat_session_rate_window: int = Field(600, ge=1, description="seconds of that window (counters in memory or Redis)")
     fallbacks_before_handoff: int = Field(
         2, ge=1, description="messages in a row the bot did not understand before it hands over to a person"
     )
@@ -104,6 +130,17 @@ class Settings(BaseSettings):
         if not keys or unknown:
             raise ValueError(f"unknown payment method(s) {unknown}; known: {', '.join(sorted(known))}")
         return ",".join(keys)
+
+    @field_validator("trusted_proxy")
+    @classmethod
+    def _proxy_addresses(cls, value: str | None) -> str | None:
+        for part in (value or "").split(","):
+            if part.strip():
+                try:
+                    ipaddress.ip_network(part.strip(), strict=False)
+                except ValueError as exc:
+                    raise ValueError(f"not an address or network: {part.strip()!r}") from exc
+        return value or None
 
     @property
     def payment_method_keys(self) -> tuple[str, ...]:
@@ -138,7 +175,10 @@ class Settings(BaseSettings):
     notice_batch_size: int = Field(500, ge=1, le=5000, description="deliveries the dispatcher claims at once")
     notice_concurrency: int = Field(100, ge=1, le=2000, description="sends in flight at once per worker")
     notice_max_attempts: int = Field(
-        6, ge=1, description="attempts of one delivery (5xx, timeouts) before it is marked failed"
+        6,
+        ge=1,
+        description="attempts of a delivery without a deadline before it is marked failed (one with a deadline "
+        "is retried until the deadline)",
     )
     notice_retry_base_seconds: float = Field(
         5.0, gt=0, description="first retry delay; doubled each attempt, with jitter"
@@ -147,6 +187,9 @@ class Settings(BaseSettings):
     notice_send_timeout: float = Field(15.0, gt=0, description="seconds one send may take before it counts as failed")
     notice_lease_seconds: int = Field(
         300, ge=10, description="a claimed delivery whose result was not recorded this long is claimed again"
+    )
+    notice_channel_pause_seconds: float = Field(
+        60.0, gt=0, description="a channel that cannot send at all (Telegram 401, network down) pauses this long"
     )
     notice_email_key_accounts: bool = Field(
         True, description="key-account contacts get every notice by email too (off: only when Telegram cannot reach)"
@@ -181,6 +224,23 @@ class Settings(BaseSettings):
     )
     staff_login_window_minutes: int = Field(
         15, ge=1, description="the window failed sign-ins are counted in (a refused sign-in waits until they age out)"
+    )
+
+    # --- supervision: `gridtalk run` restarts what crashes; the worker's heartbeat in /readyz ---
+    supervisor_backoff_seconds: float = Field(
+        1.0, gt=0, description="`gridtalk run`: wait before restarting a crashed process; doubled per recent crash"
+    )
+    supervisor_backoff_max_seconds: float = Field(30.0, gt=0, description="`gridtalk run`: the longest such wait")
+    supervisor_max_crashes: int = Field(
+        5, ge=1, description="`gridtalk run` gives up (stops everything, exits 1) at this many crashes of one process…"
+    )
+    supervisor_crash_window_seconds: float = Field(300.0, gt=0, description="…within this many seconds")
+    worker_stale_seconds: float = Field(
+        60.0, gt=0, description="a worker whose last heartbeat (written each tick) is older than this is stale"
+    )
+    require_worker: bool = Field(
+        False,
+        description="/readyz answers 503 while no worker heartbeat is fresh; `gridtalk run` sets it for its api",
     )
 
     @field_validator("sms_webhook_body")

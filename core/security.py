@@ -92,18 +92,48 @@ def parse_id(text: str) -> int | None:
     return value if value <= MAX_ID else None
 
 
-_LONG_DIGITS = re.compile(r"(?<!\d)(\d{3})\d{4,}(\d{3})(?!\d)")
+# Phone numbers in the formats people write them: 13812345678, 138 1234 5678, 138-1234-5678, +86 138…,
+# 0086-138…, (+86)138…; and landlines with an area code (0571-88123456). Then any other run of 10+ digits.
+_PHONE = re.compile(
+    r"(?<![\d+])"
+    r"(?P<cc>(?:\(?(?:\+|00)86\)?|86)[\s.-]?)?"
+    r"(?P<number>1[3-9]\d[\s.-]?\d{4}[\s.-]?\d{4}|0\d{2,3}[\s-]\d{7,8})"
+    r"(?!\d)"
+)
+_LONG_DIGITS = re.compile(r"(?<!\d)\d{10,}(?!\d)")
 
 
 def mask_digits(text: str) -> str:
-    """Mask account and phone numbers (runs of 10+ digits) for logs: 3301234567 -> 330****567."""
-    return _LONG_DIGITS.sub(lambda m: m.group(1) + "*" * (len(m.group(0)) - 6) + m.group(2), text)
+    """Mask phone and account numbers in free text (log lines, error messages) the way staff see them:
+    a phone in any common format -> 138******** (its last four digits are the binding secret, never shown),
+    a 10-digit account number -> 33******67, any other run of 11+ digits like a phone."""
+    text = _PHONE.sub(_mask_phone_match, text)
+    return _LONG_DIGITS.sub(
+        lambda m: mask_account(m.group(0)) if len(m.group(0)) == 10 else mask_phone(m.group(0)), text
+    )
+
+
+_SHORT_DIGITS = re.compile(r"(?<!\d)\d{4,9}(?!\d)")
+
+
+def mask_customer_text(text: str) -> str:
+    """What a customer wrote, for a DEBUG log line: mask_digits, and every other run of 4+ digits hidden too
+    (a message may be the last four digits of a phone, the binding secret): 我的尾号5678 -> 我的尾号****."""
+    return _SHORT_DIGITS.sub(lambda m: "*" * len(m.group(0)), mask_digits(text))
+
+
+def _mask_phone_match(match: re.Match[str]) -> str:
+    return (match.group("cc") or "") + mask_phone(match.group("number"))
 
 
 def mask_phone(phone: str | None) -> str:
     """A phone as staff may see it: its first three digits (the carrier), the rest masked — the last four are
-    the binding secret: 13812345678 -> 138********."""
+    the binding secret: 13812345678 -> 138********. A country code (+86) is dropped."""
     digits = "".join(ch for ch in phone or "" if ch.isdigit())
+    for country in ("0086", "86"):
+        if len(digits) == 11 + len(country) and digits.startswith(country):
+            digits = digits[len(country) :]
+            break
     return digits[:3] + "*" * max(0, len(digits) - 3) if digits else ""
 
 

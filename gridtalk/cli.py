@@ -21,10 +21,20 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 demo_app = typer.Typer(help="Demo data to try gridtalk with.", no_args_is_help=True)
 nlu_app = typer.Typer(help="The Rasa NLU model: train, serve, parse, evaluate.", no_args_is_help=True)
 staff_app = typer.Typer(help="Staff users of the console and API.", no_args_is_help=True)
+customer_app = typer.Typer(help="One customer's personal data: export it, erase it.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
 app.add_typer(nlu_app, name="nlu")
 app.add_typer(staff_app, name="staff")
+app.add_typer(customer_app, name="customer")
+
+
+@app.callback()
+def _logging() -> None:
+    """Every command's log records go through the personal-data mask (core.logs)."""
+    from core.logs import install_masking
+
+    install_masking()
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
@@ -34,9 +44,13 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 
 def settings() -> Settings:
     try:
-        return load_settings()
+        cfg = load_settings()
     except SettingsError as exc:
         raise fail(f"invalid setting: {exc}") from None
+    from core.logs import configure_logging
+
+    configure_logging(cfg.log_level)
+    return cfg
 
 
 def progress(line: str) -> None:
@@ -65,7 +79,15 @@ def api() -> None:
     cfg = settings()
     if port_in_use(cfg.api_host, cfg.api_port):
         raise fail(f"port {cfg.api_port} is already in use; set GRIDTALK_API_PORT to another port")
-    uvicorn.run(create_app(cfg), host=cfg.api_host, port=cfg.api_port, log_level=cfg.log_level.lower())
+    from core.logs import uvicorn_log_config
+
+    uvicorn.run(
+        create_app(cfg),
+        host=cfg.api_host,
+        port=cfg.api_port,
+        log_level=cfg.log_level.lower(),
+        log_config=uvicorn_log_config(cfg.log_level),
+    )
 
 
 @app.command()
@@ -119,6 +141,109 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")]
     cfg = settings()
     upgrade(cfg.database_url, revision)
     progress(f"[gridtalk] database at {revision}")
+
+
+@db_app.command("purge-transcripts")
+def db_purge_transcripts(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Count what would be purged; change nothing.")] = False,
+) -> None:
+    """Purge the text of chat messages older than GRIDTALK_RETENTION_DAYS (audited); the worker does it daily."""
+    from gridtalk.tasks import purge_transcripts
+
+    cfg = settings()
+    if not cfg.retention_days:
+        progress("[gridtalk] GRIDTALK_RETENTION_DAYS is 0 (unset): transcripts are kept, nothing purged")
+        return
+    report = asyncio.run(purge_transcripts(cfg, dry_run=dry_run))
+    verb = "would purge" if dry_run else "purged"
+    progress(
+        f"[gridtalk] {verb} the text of {report.messages} messages and {report.comments} feedback comments "
+        f"older than {report.cutoff.isoformat()} ({cfg.retention_days} days)"
+    )
+
+
+@db_app.command("backup")
+def db_backup(
+    file: Annotated[Path, typer.Argument(help="The backup file to write (it holds personal data: mode 600).")],
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Back up the SQLite database with SQLite's online backup API (PostgreSQL: use pg_dump)."""
+    from core.errors import DomainError
+    from core.privacy.backup import backup
+
+    cfg = settings()
+    try:
+        pages = backup(cfg.database_url, file, overwrite=force)
+    except DomainError as exc:
+        raise fail(exc.message) from None
+    progress(f"[gridtalk] database backed up to {file} ({pages} pages)")
+
+
+@db_app.command("restore")
+def db_restore(
+    file: Annotated[Path, typer.Argument(help="A backup file made by `gridtalk db backup`.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Replace the SQLite database's contents with a backup (stop the api and worker first; PostgreSQL: pg_restore)."""
+    from core.errors import DomainError
+    from core.privacy.backup import restore, sqlite_path
+
+    cfg = settings()
+    try:
+        target = sqlite_path(cfg.database_url)
+    except DomainError as exc:
+        raise fail(exc.message) from None
+    if not yes:
+        typer.confirm(f"Replace everything in {target} with {file}?", abort=True)
+    try:
+        restore(cfg.database_url, file)
+    except DomainError as exc:
+        raise fail(exc.message) from None
+    progress(f"[gridtalk] database {target} restored from {file}")
+
+
+AccountOption = Annotated[str | None, typer.Option("--account", help="A 10-digit account number.")]
+TelegramOption = Annotated[str | None, typer.Option("--telegram-user", help="A Telegram user id.")]
+WebSessionOption = Annotated[str | None, typer.Option("--web-session", help="A web chat session id.")]
+
+
+@customer_app.command("export")
+def customer_export(
+    account: AccountOption = None, telegram_user: TelegramOption = None, web_session: WebSessionOption = None
+) -> None:
+    """Print as JSON everything held about one person (audited)."""
+    from core.privacy import Subject
+    from gridtalk.tasks import export_customer
+
+    subject = Subject(account=account, telegram_user=telegram_user, web_session=web_session)
+    data = _staff_task(lambda cfg: export_customer(cfg, subject))
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+@customer_app.command("erase")
+def customer_erase(
+    account: AccountOption = None,
+    telegram_user: TelegramOption = None,
+    web_session: WebSessionOption = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Erase one person's personal data (names, phones, addresses, message text, ids); statistics stay (audited)."""
+    from core.errors import DomainError
+    from core.privacy import Subject
+    from gridtalk.tasks import erase_customer
+
+    subject = Subject(account=account, telegram_user=telegram_user, web_session=web_session)
+    try:
+        subject.kind()
+    except DomainError as exc:
+        raise fail(exc.message) from None
+    if not yes:
+        typer.confirm("Erase this person's personal data? This cannot be undone", abort=True)
+    report = _staff_task(lambda cfg: erase_customer(cfg, subject))
+    progress(
+        f"[gridtalk] erased: {report.customers} customers, {report.accounts} accounts, {report.identities} "
+        f"identities, {report.messages} messages, {report.tickets} tickets, {report.deliveries} deliveries"
+    )
 
 
 @demo_app.command("load")

@@ -2,31 +2,52 @@
 
 Order: check ports → migrate → demo data into an empty database → train the NLU model if nlu/ changed →
 start Rasa (unless GRIDTALK_RASA_URL points at one), api, worker, and the bot when a token is set →
-print the URLs once the api answers and Rasa has loaded. SIGINT/SIGTERM stop every child (each runs in
-its own process group, so nothing it started is left behind).
+print the URLs once /readyz answers 200 (database, NLU model loaded, a fresh worker heartbeat).
+
+Supervision: a child that exits is reaped, its exit code or signal logged, and it is started again after a
+backoff that doubles with each crash of it within GRIDTALK_SUPERVISOR_CRASH_WINDOW_SECONDS (from
+GRIDTALK_SUPERVISOR_BACKOFF_SECONDS up to GRIDTALK_SUPERVISOR_BACKOFF_MAX_SECONDS); at
+GRIDTALK_SUPERVISOR_MAX_CRASHES crashes within the window `run` gives up: an ERROR line, every other child
+stopped, exit code 1. SIGINT/SIGTERM stop every child (each runs in its own process group, so nothing it
+started is left behind). On Linux each child also asks the kernel for SIGTERM when the supervisor dies
+(PR_SET_PDEATHSIG), so a supervisor killed with SIGKILL leaves no child behind either. Rasa itself starts no
+child processes (checked with Rasa 3.6: one process, threads only).
+
+The api started here gets GRIDTALK_REQUIRE_WORKER=true (unless it is set): its /readyz needs the worker.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import FrameType
 
 import httpx
 
 from core.config import Settings
 from core.db.migrate import upgrade
-from nlu.project import ROOT, NluError, RasaServer, port_in_use, train
+from core.operations.restarts import RestartPolicy
+from nlu.project import NLU_DIR, ROOT, NluError, RasaServer, port_in_use, rasa_env, rasa_executable, train
+
+START_TIMEOUT = 240.0  # seconds until /readyz must first answer 200 (Rasa loads its model in 30-60 s)
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 class RunError(Exception):
     """Start-up cannot go on; the message says why and what to change."""
+
+
+class GaveUp(Exception):
+    """A child crashed too often: `gridtalk run` stops everything."""
 
 
 def say(line: str) -> None:
@@ -37,37 +58,135 @@ def print_flush(line: str) -> None:
     print(line, flush=True)
 
 
+def describe_exit(returncode: int) -> str:
+    """ "exited with code 3", "was killed by signal SIGKILL"."""
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = str(-returncode)
+        return f"was killed by signal {name}"
+    return f"exited with code {returncode}"
+
+
+def _prctl() -> Callable[..., int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_PRCTL = _prctl()  # looked up in the parent: nothing is loaded between fork and exec
+
+
+def _die_with_parent() -> Callable[[], None]:
+    """A preexec_fn: the child gets SIGTERM when the supervisor dies, even by SIGKILL (Linux). The death signal
+    belongs to the thread that forks: children are only ever started from the supervisor's main thread."""
+    parent = os.getpid()
+
+    def preexec() -> None:
+        if _PRCTL is not None:
+            _PRCTL(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the supervisor died before prctl took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return preexec
+
+
+def start_child(
+    cmd: Sequence[str],
+    *,
+    cwd: Path = ROOT,
+    env: Mapping[str, str] | None = None,
+    log: Path | None = None,
+) -> subprocess.Popen[bytes]:
+    """One child: its own process group (the terminal's Ctrl-C reaches only the supervisor, which stops the
+    groups), SIGTERM when the supervisor dies, output to ours or to `log`."""
+    out = open(log, "ab") if log else None  # noqa: SIM115 - Popen keeps its own copy of the descriptor
+    try:
+        return subprocess.Popen(
+            list(cmd),
+            cwd=cwd,
+            env=dict(env) if env is not None else None,
+            stdout=out,
+            stderr=subprocess.STDOUT if out else None,
+            start_new_session=True,
+            preexec_fn=_die_with_parent(),  # the supervisor is single-threaded
+        )
+    finally:
+        if out is not None:
+            out.close()
+
+
+@dataclass
+class Child:
+    name: str
+    launch: Callable[[], subprocess.Popen[bytes]]
+    proc: subprocess.Popen[bytes] | None = None
+    crashes: list[float] = field(default_factory=list)  # monotonic times of its recent exits
+    restart_at: float | None = None  # set while it waits for its backoff
+
+
 @dataclass
 class Supervisor:
-    children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-    rasa: RasaServer | None = None
+    policy: RestartPolicy
+    children: dict[str, Child] = field(default_factory=dict)
     stopping: bool = False
 
-    def spawn(self, name: str, *args: str) -> None:
-        self.children[name] = subprocess.Popen(
-            [sys.executable, "-m", "gridtalk", *args], cwd=ROOT, start_new_session=True
-        )
+    def add(self, name: str, launch: Callable[[], subprocess.Popen[bytes]]) -> None:
+        child = Child(name, launch)
+        self.children[name] = child
+        child.proc = launch()
+
+    def spawn(self, name: str, *args: str, env: Mapping[str, str] | None = None) -> None:
+        self.add(name, lambda: start_child([sys.executable, "-m", "gridtalk", *args], env=env))
+
+    def check(self, now: float | None = None) -> list[str]:
+        """Reap children that exited and schedule their restart; start those whose backoff is over (their
+        names are returned). Raises GaveUp when one crashed too often."""
+        now = time.monotonic() if now is None else now
+        restarted: list[str] = []
+        for child in self.children.values():
+            if child.restart_at is not None:
+                if now >= child.restart_at:
+                    child.restart_at = None
+                    child.proc = child.launch()
+                    say(f"restarted the {child.name} process (pid {child.proc.pid})")
+                    restarted.append(child.name)
+                continue
+            assert child.proc is not None
+            code = child.proc.poll()
+            if code is None:
+                continue
+            child.crashes = [*self.policy.recent(child.crashes, now), now]
+            crashes = len(child.crashes)
+            why = f"the {child.name} process {describe_exit(code)}"
+            window = f"{self.policy.window:g} s"
+            if self.policy.gives_up(crashes):
+                raise GaveUp(f"{why}: {crashes} crashes within {window}; giving up and stopping everything")
+            delay = self.policy.delay(crashes)
+            say(f"{why}; restarting it in {delay:.1f} s (crash {crashes} of {self.policy.max_crashes} within {window})")
+            child.restart_at = now + delay
+        return restarted
 
     def stop(self, grace: float = 10.0) -> None:
         self.stopping = True
-        for proc in self.children.values():
+        running = [c.proc for c in self.children.values() if c.proc is not None and c.restart_at is None]
+        for proc in running:
             _signal_group(proc, signal.SIGTERM)
         deadline = time.monotonic() + grace
-        for proc in self.children.values():
+        for proc in running:
             try:
                 proc.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 _signal_group(proc, signal.SIGKILL)
                 proc.wait()
-        if self.rasa is not None:
-            self.rasa.stop(grace)
-
-    def exited(self) -> str | None:
-        return next((name for name, proc in self.children.items() if proc.poll() is not None), None)
 
 
 def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError):
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, sig)
 
 
@@ -100,51 +219,101 @@ def _prepare_database(settings: Settings) -> None:
         say(f"demo data loaded: {summary}")
 
 
-def _wait_http(url: str, timeout: float, sup: Supervisor) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if (name := sup.exited()) is not None:
-            raise RunError(f"the {name} process exited during start-up (see its output above)")
+def _rasa_launcher(settings: Settings, model: Path, log: Path) -> Callable[[], subprocess.Popen[bytes]]:
+    """How Rasa is started (and started again): the command of nlu.project.RasaServer, supervised."""
+    cmd = [str(rasa_executable(settings.rasa_venv)), "run", "--enable-api", "-i", "127.0.0.1"]
+    cmd += ["-p", str(settings.rasa_port), "-m", str(model)]
+    return lambda: start_child(cmd, cwd=NLU_DIR, env=rasa_env(), log=log)
+
+
+@dataclass
+class RasaProbe:
+    """Whether the Rasa child has loaded its model, asked without blocking the supervisor for long; once it
+    has, one parse warms it up (jieba loads its dictionary) before it counts as loaded."""
+
+    url: str
+    since: float = field(default_factory=time.monotonic)
+    last_report: float = field(default_factory=time.monotonic)
+    loaded: bool = False
+
+    def restarted(self) -> None:
+        self.since = self.last_report = time.monotonic()
+        self.loaded = False
+
+    def poll(self) -> float | None:
+        """Seconds it took to load, the first time it is found loaded; else None."""
+        if self.loaded:
+            return None
         try:
-            if httpx.get(url, timeout=2.0).status_code == 200:
-                return
-        except httpx.HTTPError:
+            status = httpx.get(f"{self.url}/status", timeout=1.0)
+            if status.status_code == 200 and status.json().get("model_file"):
+                httpx.post(f"{self.url}/model/parse", json={"text": "你好"}, timeout=60.0).raise_for_status()
+                self.loaded = True
+                return time.monotonic() - self.since
+        except (httpx.HTTPError, ValueError):
             pass
-        time.sleep(0.3)
-    raise RunError(f"{url} did not answer within {timeout:.0f} s")
+        if time.monotonic() - self.last_report >= 10:
+            print_flush(f"[nlu] Rasa is loading the model… {time.monotonic() - self.since:.0f} s")
+            self.last_report = time.monotonic()
+        return None
+
+
+def _readyz(settings: Settings) -> tuple[int, str]:
+    try:
+        response = httpx.get(f"http://127.0.0.1:{settings.api_port}/readyz", timeout=2.0)
+    except httpx.HTTPError as exc:
+        return 0, type(exc).__name__
+    return response.status_code, response.text
+
+
+def child_env(settings: Settings) -> dict[str, str]:
+    """The environment of the gridtalk children: ours, and readiness requires the worker unless told otherwise."""
+    env = dict(os.environ)
+    if "require_worker" not in settings.model_fields_set:
+        env["GRIDTALK_REQUIRE_WORKER"] = "true"
+    return env
 
 
 def run_all(settings: Settings) -> int:
     _check_ports(settings)
     _prepare_database(settings)
-    sup = Supervisor()
+    sup = Supervisor(RestartPolicy.from_settings(settings))
 
     _stop_on_signals()
     try:
-        env_rasa = settings.rasa_url
-        if env_rasa is None:
+        rasa: RasaProbe | None = None
+        if settings.rasa_url is None:
             model, _ = train(settings.rasa_model_dir, settings.rasa_venv, progress=print_flush)
             log = ROOT / "var" / "log" / "rasa.log"
             log.parent.mkdir(parents=True, exist_ok=True)
-            sup.rasa = RasaServer(model, settings.rasa_port, settings.rasa_venv, log_path=log)
             say(f"starting Rasa on 127.0.0.1:{settings.rasa_port} (log: {log.relative_to(ROOT)})")
-            sup.rasa.start()
+            sup.add("rasa", _rasa_launcher(settings, model, log))
+            rasa = RasaProbe(f"http://127.0.0.1:{settings.rasa_port}")
         say("starting api and worker")
-        sup.spawn("api", "api")
-        sup.spawn("worker", "worker")
+        env = child_env(settings)
+        sup.spawn("api", "api", env=env)
+        sup.spawn("worker", "worker", env=env)
         if settings.telegram_token is not None:
             say("starting the Telegram bot")
-            sup.spawn("bot", "bot")
+            sup.spawn("bot", "bot", env=env)
         else:
             say("GRIDTALK_TELEGRAM_TOKEN is not set: the Telegram bot is not started")
-        _wait_http(f"http://127.0.0.1:{settings.api_port}/healthz", 60, sup)
-        if sup.rasa is not None:
-            loaded_in = sup.rasa.wait_ready(progress=print_flush)
-            say(f"Rasa loaded its model in {loaded_in:.1f} s")
-        _print_ready(settings)
-        while (name := sup.exited()) is None:
+        started, ready = time.monotonic(), False
+        while True:
+            if "rasa" in sup.check() and rasa is not None:
+                rasa.restarted()
+            if rasa is not None and (loaded_in := rasa.poll()) is not None:
+                say(f"Rasa loaded its model in {loaded_in:.1f} s")
+            if not ready:
+                status, body = _readyz(settings)
+                if status == 200 and (rasa is None or rasa.loaded):
+                    _print_ready(settings)
+                    ready = True
+                elif time.monotonic() - started > START_TIMEOUT:
+                    raise RunError(f"not ready within {START_TIMEOUT:.0f} s; /readyz: {status} {body}")
             time.sleep(0.5)
-        say(f"the {name} process exited; stopping everything")
+    except GaveUp as exc:
+        print(f"[gridtalk] ERROR: {exc}", file=sys.stderr, flush=True)
         return 1
     except KeyboardInterrupt:
         say("stopping…")

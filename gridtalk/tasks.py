@@ -122,3 +122,32 @@ async def parse_lines(settings: Settings, stdin: IO[str], stdout: IO[str], progr
         await client.aclose()
         if server is not None:
             server.stop()
+
+
+def _privacy_service() -> Any:
+    from core.privacy import PrivacyService
+    from core.staff.audit import AuditService
+
+    clock = SystemClock()
+    return PrivacyService(clock, AuditService(clock))
+
+
+async def purge_transcripts(settings: Settings, *, dry_run: bool = False) -> Any:
+    """`gridtalk db purge-transcripts`: GRIDTALK_RETENTION_DAYS applied now (audited as done from the command line)."""
+    async with unit_of_work(settings) as session:
+        return await _privacy_service().purge_transcripts(
+            session, settings.retention_days, dry_run=dry_run, client="cli"
+        )
+
+
+async def export_customer(settings: Settings, subject: Any) -> dict[str, Any]:
+    """`gridtalk customer export`: everything held about one person (audited, actor None = command line)."""
+    async with unit_of_work(settings) as session:
+        data: dict[str, Any] = await _privacy_service().export(session, subject, client="cli")
+        return data
+
+
+async def erase_customer(settings: Settings, subject: Any) -> Any:
+    """`gridtalk customer erase`: one person's personal fields cleared (audited, actor None = command line)."""
+    async with unit_of_work(settings) as session:
+        return await _privacy_service().erase(session, subject, client="cli")

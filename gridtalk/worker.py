@@ -6,6 +6,7 @@ Jobs, each in its own unit of work, each idempotent (running one twice changes n
   chase_confirms  final confirmations unanswered for notice_confirm_minutes: the account manager is alerted
   chase_escalations  escalations past the first-response target: supervisors alerted, the customer told again
   send_notices    the outbox dispatcher: claims due deliveries and sends them (Telegram, email, SMS)
+  purge_transcripts  once a day: message text older than GRIDTALK_RETENTION_DAYS cleared (core.privacy); 0: off
 
 A tick runs them in that order. Running for good, the dispatcher keeps its own loop (a big stage takes
 audience ÷ rate seconds to send) while the others tick every `interval` seconds beside it.
@@ -14,6 +15,9 @@ Channels come from the settings: Telegram with GRIDTALK_TELEGRAM_TOKEN (and GRID
 email with GRIDTALK_SMTP_HOST, SMS with GRIDTALK_SMS_WEBHOOK_URL. Deliveries on a channel that is not
 configured wait in the outbox (pending, shown by the API) and go out once it is; the worker says so once.
 Telegram's limits are kept per worker, or by all workers together through Redis with GRIDTALK_REDIS_URL.
+
+Each tick of the jobs records this worker's heartbeat (`worker@host:pid`, table worker_heartbeats): /readyz
+reports a worker whose last beat is older than GRIDTALK_WORKER_STALE_SECONDS as stale.
 
 Running for good, the worker serves Prometheus /metrics on GRIDTALK_API_HOST:GRIDTALK_WORKER_METRICS_PORT
 (send results as they are recorded; outbox and escalation gauges read from the database at each scrape).
@@ -25,6 +29,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -38,6 +43,7 @@ from core.notices.ratelimit import Limiter, TelegramLimiter
 from core.notices.shared_limiter import SharedTelegramLimiter
 from core.notices.sms import SmsWebhookChannel
 from core.observability import Metrics, serve_metrics
+from core.operations.heartbeat import Heartbeats, worker_name
 from core.services import CoreServices
 
 log = logging.getLogger("gridtalk.worker")
@@ -138,9 +144,13 @@ async def run_worker(
     if "telegram" not in channels:
         log.warning("GRIDTALK_TELEGRAM_TOKEN is not set: Telegram notices wait in the outbox until it is")
     jobs = notice_jobs(sessionmaker, services, dispatcher)
+    if settings.retention_days:
+        jobs["purge_transcripts"] = purge_transcripts_job(sessionmaker, settings, clock)
+    beat = heartbeat(sessionmaker, Heartbeats(clock, timedelta(seconds=settings.worker_stale_seconds)))
     try:
         if once:
             done = await run_jobs_once(jobs)
+            await beat()
             log.info("worker tick: %s", done)
             return done
         log.info("worker started with jobs: %s; channels: %s", ", ".join(jobs), ", ".join(channels) or "none")
@@ -148,7 +158,7 @@ async def run_worker(
         async with contextlib.AsyncExitStack() as stack:
             if settings.worker_metrics_port:
                 await _serve_metrics(stack, metrics, sessionmaker, clock, settings)
-            await asyncio.gather(_loop({"send_notices": send}, interval), _loop(jobs, interval))
+            await asyncio.gather(_loop({"send_notices": send}, interval), _loop(jobs, interval, after=beat))
         return None
     finally:
         await dispatcher.aclose()
@@ -171,7 +181,45 @@ async def _serve_metrics(
         log.error("cannot serve /metrics on %s:%d (GRIDTALK_WORKER_METRICS_PORT): %s", host, port, exc)
 
 
-async def _loop(jobs: dict[str, Job], interval: float) -> None:
+def purge_transcripts_job(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, clock: Clock) -> Job:
+    """GRIDTALK_RETENTION_DAYS applied at most once a day per worker (the first tick, then 24 h later); the
+    purge is idempotent, so workers running it side by side change nothing twice. Audited as a system action."""
+    from datetime import datetime
+
+    from core.privacy import PrivacyService
+    from core.staff.audit import AuditService
+
+    privacy = PrivacyService(clock, AuditService(clock))
+    last: list[datetime] = []
+
+    async def purge_transcripts() -> int:
+        if not settings.retention_days or (last and clock.now() - last[0] < timedelta(days=1)):
+            return 0
+        async with session_scope(sessionmaker) as session:
+            report = await privacy.purge_transcripts(session, settings.retention_days, client="worker")
+        last[:] = [clock.now()]
+        return report.messages + report.comments
+
+    return purge_transcripts
+
+
+def heartbeat(sessionmaker: async_sessionmaker[AsyncSession], heartbeats: Heartbeats) -> Callable[[], Awaitable[None]]:
+    """Record this worker's heartbeat in its own unit of work; a failure is logged (the next tick tries again)."""
+    name = worker_name()
+
+    async def beat() -> None:
+        try:
+            async with session_scope(sessionmaker) as session:
+                await heartbeats.beat(session, name)
+        except Exception:
+            log.exception("worker heartbeat failed")
+
+    return beat
+
+
+async def _loop(jobs: dict[str, Job], interval: float, after: Callable[[], Awaitable[None]] | None = None) -> None:
     while True:
         await run_jobs_once(jobs)
+        if after is not None:
+            await after()
         await asyncio.sleep(interval)

@@ -174,3 +174,125 @@ def test_staff_commands_refuse_bad_input_with_exit_code_2(env: None, args: list[
     result = runner.invoke(app, args)
     assert result.exit_code == 2, result.output
     assert message in result.output
+
+
+# --- personal data: logging mask, purge, customer export / erase, backup / restore ---------------------------
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging():  # type: ignore[no-untyped-def]
+    """Each command installs the log mask for its process; in this one test process, undo it afterwards."""
+    import logging
+
+    from core.logs import QUIET_LOGGERS
+
+    factory = logging.getLogRecordFactory()
+    levels = {name: logging.getLogger(name).level for name in QUIET_LOGGERS}
+    yield
+    logging.setLogRecordFactory(factory)
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
+
+
+def test_privacy_commands_have_help() -> None:
+    for args in (
+        ["db", "purge-transcripts"],
+        ["db", "backup"],
+        ["db", "restore"],
+        ["customer", "export"],
+        ["customer", "erase"],
+    ):
+        result = runner.invoke(app, [*args, "--help"])
+        assert result.exit_code == 0, (args, result.output)
+        assert "Usage:" in result.output
+
+
+def test_purge_transcripts_without_retention_keeps_everything(env: None) -> None:
+    result = runner.invoke(app, ["db", "purge-transcripts"])
+    assert result.exit_code == 0, result.output
+    assert "GRIDTALK_RETENTION_DAYS is 0" in result.output
+
+
+def test_purge_transcripts_dry_run_then_for_real(env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GRIDTALK_RETENTION_DAYS", "30")
+    dry = runner.invoke(app, ["db", "purge-transcripts", "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert "would purge the text of 0 messages" in dry.output
+    done = runner.invoke(app, ["db", "purge-transcripts"])
+    assert done.exit_code == 0 and "purged the text of 0 messages" in done.output
+
+
+async def test_customer_export_and_erase_by_account(env: None, sessionmaker) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+
+    from sqlalchemy import select
+
+    from core.models import AuditLog, Customer, UtilityAccount
+
+    def invoke(*args: str, input: str | None = None):  # type: ignore[no-untyped-def]
+        return runner.invoke(app, list(args), input=input)
+
+    assert (await asyncio.to_thread(invoke, "demo", "load")).exit_code == 0
+    listed = await asyncio.to_thread(invoke, "demo", "accounts", "--json")
+    number = json.loads(listed.stdout)[0]["account_number"]
+
+    exported = await asyncio.to_thread(invoke, "customer", "export", "--account", number)
+    assert exported.exit_code == 0, exported.output
+    data = json.loads(exported.stdout)
+    assert number in [a["account_number"] for a in data["accounts"]] and data["customers"][0]["name"] != "erased"
+
+    refused = await asyncio.to_thread(invoke, "customer", "erase", "--account", number, input="n\n")
+    assert refused.exit_code == 1  # not confirmed: nothing erased
+    async with sessionmaker() as session:
+        account = await session.scalar(select(UtilityAccount).where(UtilityAccount.account_number == number))
+        assert account is not None and account.phone
+    erased = await asyncio.to_thread(invoke, "customer", "erase", "--account", number, "--yes")
+    assert erased.exit_code == 0, erased.output
+    assert "erased: 1 customers" in erased.output
+    async with sessionmaker() as session:
+        account = await session.scalar(select(UtilityAccount).where(UtilityAccount.account_number == number))
+        assert account is not None and account.phone == ""
+        customer = await session.get(Customer, account.customer_id)
+        assert customer is not None and customer.name == "erased"
+        rows = list(await session.scalars(select(AuditLog).order_by(AuditLog.id)))
+    assert [(r.action, r.staff_id, r.client) for r in rows] == [
+        ("customer.export", None, "cli"),
+        ("customer.erase", None, "cli"),
+    ]
+
+    unknown = await asyncio.to_thread(invoke, "customer", "export", "--web-session", "nope")
+    assert unknown.exit_code == 2 and "no such web session" in unknown.output
+    both = await asyncio.to_thread(invoke, "customer", "erase", "--account", number, "--telegram-user", "1", "--yes")
+    assert both.exit_code == 2 and "exactly one of" in both.output
+
+
+def test_db_backup_and_restore_round_trip_on_sqlite(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    import sqlite3
+
+    from core.db.migrate import upgrade
+
+    db = tmp_path / "gridtalk.db"
+    url = f"sqlite+aiosqlite:///{db}"
+    upgrade(url)
+    monkeypatch.setenv("GRIDTALK_DATABASE_URL", url)
+    with sqlite3.connect(db) as conn:
+        conn.execute("INSERT INTO areas (code, name, name_en) VALUES ('XH', '西湖', 'Xihu')")
+    saved = runner.invoke(app, ["db", "backup", str(tmp_path / "b.db")])
+    assert saved.exit_code == 0, saved.output
+    assert "backed up" in saved.output
+    assert runner.invoke(app, ["db", "backup", str(tmp_path / "b.db")]).exit_code == 2  # no overwrite
+    with sqlite3.connect(db) as conn:
+        conn.execute("DELETE FROM areas")
+    assert runner.invoke(app, ["db", "restore", str(tmp_path / "b.db")], input="n\n").exit_code == 1
+    restored = runner.invoke(app, ["db", "restore", str(tmp_path / "b.db"), "--yes"])
+    assert restored.exit_code == 0, restored.output
+    with sqlite3.connect(db) as conn:
+        assert list(conn.execute("SELECT code FROM areas")) == [("XH",)]
+
+
+def test_db_backup_on_postgresql_points_to_pg_dump(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("GRIDTALK_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/gridtalk")
+    for args in (["db", "backup", str(tmp_path / "b.dump")], ["db", "restore", str(tmp_path / "b.dump"), "--yes"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2
+        assert "pg_dump" in result.output and "pg_restore" in result.output

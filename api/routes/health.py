@@ -1,10 +1,16 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
+from core.operations.heartbeat import Heartbeats, WorkerState
+
 router = APIRouter(tags=["health"])
+
+NOT_REQUIRED = "not required"
 
 
 @router.get("/healthz")
@@ -15,14 +21,33 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 async def readyz(request: Request) -> JSONResponse:
-    """Ready: the database answers and the NLU server has a model loaded (503 otherwise)."""
-    checks = {"database": "ok", "nlu": "ok"}
+    """Ready: the database answers, the NLU server has a model loaded and (with GRIDTALK_REQUIRE_WORKER, which
+    `gridtalk run` sets) some worker beat within GRIDTALK_WORKER_STALE_SECONDS; 503 otherwise.
+
+    "worker" is "ok" or "stale"; when no worker is required (an api on its own) a stale one reads
+    "not required" and does not make the api unready."""
+    state = request.app.state
+    settings = state.settings
+    checks = {"database": "ok", "nlu": "ok", "worker": "ok"}
     try:
-        async with request.app.state.engine.connect() as conn:
+        async with state.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
     except Exception as exc:
         checks["database"] = f"error: {type(exc).__name__}"
-    if not await request.app.state.nlu.ready():
+    if not await state.nlu.ready():
         checks["nlu"] = "unavailable"
-    ok = all(value == "ok" for value in checks.values())
+    checks["worker"] = await _worker(request) if checks["database"] == "ok" else WorkerState.STALE
+    if checks["worker"] != WorkerState.OK and not settings.require_worker:
+        checks["worker"] = NOT_REQUIRED
+    ok = all(value in ("ok", NOT_REQUIRED) for value in checks.values())
     return JSONResponse(checks, status_code=200 if ok else 503)
+
+
+async def _worker(request: Request) -> str:
+    state = request.app.state
+    heartbeats = Heartbeats(state.clock, timedelta(seconds=state.settings.worker_stale_seconds))
+    try:
+        async with state.sessionmaker() as session:
+            return str(await heartbeats.worker_state(session))
+    except Exception as exc:
+        return f"error: {type(exc).__name__}"

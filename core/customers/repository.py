@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import ColumnElement, delete, func, select, update
 
 from core.db.repository import RepositoryBase
 from core.models import BindingAttempt, Customer, Identity, IdentityAccount, KeyAccountProfile, Tariff, UtilityAccount
@@ -76,16 +77,51 @@ class BindingRepository(RepositoryBase[IdentityAccount]):
         )
 
     async def failures_since(self, identity_id: int, since: datetime) -> list[datetime]:
+        return await self._failures(BindingAttempt.identity_id == identity_id, since)
+
+    async def account_failures_since(self, account_number: str, since: datetime) -> list[datetime]:
+        """Failed attempts on an account number from every identity (the index on (account_number, at))."""
+        return await self._failures(BindingAttempt.account_number == account_number, since)
+
+    async def client_failures_since(self, client: str, since: datetime) -> list[datetime]:
+        """Failed attempts from a client address, on any account (the index on (client, at))."""
+        return await self._failures(BindingAttempt.client == client, since)
+
+    async def _failures(self, where: ColumnElement[bool], since: datetime) -> list[datetime]:
         rows = await self.session.scalars(
-            select(BindingAttempt.at).where(
-                BindingAttempt.identity_id == identity_id,
-                BindingAttempt.succeeded.is_(False),
-                BindingAttempt.at >= since,
-            )
+            select(BindingAttempt.at).where(where, BindingAttempt.succeeded.is_(False), BindingAttempt.at >= since)
         )
         return list(rows)
 
-    def record_attempt(self, identity_id: int, account_number: str, succeeded: bool, at: datetime) -> None:
+    async def serialize_attempt(self, identity_id: int, account_number: str, client: str | None) -> None:
+        """Hold, until the transaction ends, what makes the check and the record of an attempt one step: two
+        attempts on the same identity, account number or client address run one after the other, so each
+        counts the other's failure. PostgreSQL: the identity row FOR UPDATE, then transaction-scoped advisory
+        locks on the account number and the client address (always in this order, so no deadlock). SQLite:
+        a write to the identity row takes the database's one write lock (pysqlite begins the transaction
+        there, so what is read afterwards is what the previous attempt committed)."""
+        if self.session.get_bind().dialect.name == "postgresql":
+            await self.session.execute(select(Identity.id).where(Identity.id == identity_id).with_for_update())
+            keys = [f"gridtalk:bind:account:{account_number}"]
+            if client:
+                keys.append(f"gridtalk:bind:client:{client}")
+            for key in keys:
+                await self.session.execute(select(func.pg_advisory_xact_lock(advisory_key(key))))
+        else:
+            await self.session.execute(
+                update(Identity).where(Identity.id == identity_id).values(last_seen_at=Identity.last_seen_at)
+            )
+
+    def record_attempt(
+        self, identity_id: int, account_number: str, succeeded: bool, at: datetime, client: str | None = None
+    ) -> None:
         self.session.add(
-            BindingAttempt(identity_id=identity_id, account_number=account_number, succeeded=succeeded, at=at)
+            BindingAttempt(
+                identity_id=identity_id, account_number=account_number, succeeded=succeeded, at=at, client=client
+            )
         )
+
+
+def advisory_key(name: str) -> int:
+    """A stable signed 64-bit key for pg_advisory_xact_lock (the same in every process)."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)

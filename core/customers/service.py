@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -11,7 +14,7 @@ from typing import Literal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import Clock
-from core.customers.binding import BindingPolicy, failures_left, locked_until
+from core.customers.binding import BindingPolicy, LockedBy, failures_left, locked_until
 from core.customers.repository import AccountRepository, BindingRepository, IdentityRepository
 from core.errors import InvalidInput, NotFound
 from core.models import Conversation, Identity, IdentityAccount, UtilityAccount
@@ -93,18 +96,49 @@ class BoundAccount:
 
 
 @dataclass(frozen=True, slots=True)
+class BindLock:
+    """Binding is refused until `until`, because of the identity's, the account number's or the address's
+    failures (`by`). An account lock stops new identities only: those already bound keep the account."""
+
+    until: datetime
+    by: LockedBy
+
+
+@dataclass(frozen=True, slots=True)
 class BindOutcome:
     status: Literal["bound", "already_bound", "failed", "locked"]
     account: UtilityAccount | None = None
     locked_until: datetime | None = None
     failures_left: int = 0
+    locked_by: LockedBy | None = None
+
+
+# The client address of the attempt being made (the web chat's request address; None on Telegram). The web chat
+# route sets it around the turn (`attempts_from`), the binding skill reads it (`current_client`) and hands it
+# to AccountBinding explicitly; the dialogue layers in between need not carry it.
+_CLIENT: ContextVar[str | None] = ContextVar("gridtalk_binding_client", default=None)
+
+
+@contextmanager
+def attempts_from(client: str | None) -> Iterator[None]:
+    token = _CLIENT.set(client[:64] if client else None)
+    try:
+        yield
+    finally:
+        _CLIENT.reset(token)
+
+
+def current_client() -> str | None:
+    return _CLIENT.get()
 
 
 class AccountBinding:
     """Binding with verification: the account number, then the last four digits of its registered phone.
 
-    Every check is recorded (BindingAttempt). An unknown account number fails exactly like a wrong phone, so
-    nobody can find out which numbers exist. Repeated failures lock the identity (BindingPolicy).
+    Every check is recorded (BindingAttempt, with the client address when there is one). An unknown account
+    number fails exactly like a wrong phone, so nobody can find out which numbers exist. Failures lock binding
+    per identity, per account number and per client address (BindingPolicy). The check and its record are
+    serialized (BindingRepository.serialize_attempt), so parallel attempts cannot all slip under a limit.
     """
 
     def __init__(self, clock: Clock, policy: BindingPolicy) -> None:
@@ -112,30 +146,68 @@ class AccountBinding:
         self.policy = policy
 
     async def locked_until(self, session: AsyncSession, identity: Identity) -> datetime | None:
+        """When the identity's own lock ends (None: not locked)."""
         now = self.clock.now()
-        failures = await BindingRepository(session).failures_since(identity.id, now - self.policy.lookback)
-        return locked_until(failures, now, self.policy)
+        failures = await BindingRepository(session).failures_since(identity.id, now - self.policy.identity.lookback)
+        return locked_until(failures, now, self.policy.identity)
 
-    async def verify(self, session: AsyncSession, identity: Identity, account_number: str, last4: str) -> BindOutcome:
+    async def lock(
+        self, session: AsyncSession, identity: Identity, account_number: str | None = None, client: str | None = None
+    ) -> BindLock | None:
+        """Whether a new binding is refused now: the account number's lock first (it tells the customer to
+        verify another way), then the identity's and the address's (the later end)."""
+        now = self.clock.now()
+        repo = BindingRepository(session)
+        if account_number is not None:
+            limit = self.policy.account
+            until = locked_until(await repo.account_failures_since(account_number, now - limit.lookback), now, limit)
+            if until is not None:
+                return BindLock(until, "account")
+        found: BindLock | None = None
+        until = await self.locked_until(session, identity)
+        if until is not None:
+            found = BindLock(until, "identity")
+        if client:
+            limit = self.policy.client
+            until = locked_until(await repo.client_failures_since(client, now - limit.lookback), now, limit)
+            if until is not None and (found is None or until > found.until):
+                found = BindLock(until, "client")
+        return found
+
+    async def _left(self, session: AsyncSession, identity: Identity, account_number: str, client: str | None) -> int:
+        now = self.clock.now()
+        repo = BindingRepository(session)
+        policy = self.policy
+        left = failures_left(await repo.failures_since(identity.id, now - policy.window), now, policy.identity)
+        account = await repo.account_failures_since(account_number, now - policy.account_window)
+        left = min(left, failures_left(account, now, policy.account))
+        if client:
+            from_client = await repo.client_failures_since(client, now - policy.client_window)
+            left = min(left, failures_left(from_client, now, policy.client))
+        return left
+
+    async def verify(
+        self, session: AsyncSession, identity: Identity, account_number: str, last4: str, client: str | None = None
+    ) -> BindOutcome:
         if not ACCOUNT_NUMBER.match(account_number):
             raise InvalidInput("an account number has 10 digits", field="account_number")
         if not PHONE_LAST4.match(last4):
             raise InvalidInput("the last four digits of the phone", field="phone_last4")
-        until = await self.locked_until(session, identity)
-        if until is not None:
-            return BindOutcome("locked", locked_until=until)
-        now = self.clock.now()
         bindings = BindingRepository(session)
+        await bindings.serialize_attempt(identity.id, account_number, client)
+        lock = await self.lock(session, identity, account_number, client)
+        if lock is not None:
+            return BindOutcome("locked", locked_until=lock.until, locked_by=lock.by)
+        now = self.clock.now()
         account = await AccountRepository(session).by_number(account_number)
         ok = account is not None and account.phone[-4:] == last4
-        bindings.record_attempt(identity.id, account_number, ok, now)
+        bindings.record_attempt(identity.id, account_number, ok, now, client)
         await session.flush()
         if not ok or account is None:
-            failures = await bindings.failures_since(identity.id, now - self.policy.lookback)
-            until = locked_until(failures, now, self.policy)
-            if until is not None:
-                return BindOutcome("locked", locked_until=until)
-            return BindOutcome("failed", failures_left=failures_left(failures, now, self.policy))
+            lock = await self.lock(session, identity, account_number, client)
+            if lock is not None:
+                return BindOutcome("locked", locked_until=lock.until, locked_by=lock.by)
+            return BindOutcome("failed", failures_left=await self._left(session, identity, account_number, client))
         if await bindings.binding(identity.id, account.id) is None:
             bindings.add(IdentityAccount(identity_id=identity.id, account_id=account.id, verified_at=now))
             await session.flush()

@@ -44,11 +44,7 @@ class DialogueConfig:
             payment_methods=settings.payment_method_keys,
             fallbacks_before_handoff=settings.fallbacks_before_handoff,
             usage_trend_months=settings.usage_trend_months,
-            binding=BindingPolicy(
-                max_failures=settings.binding_max_failures,
-                window=timedelta(minutes=settings.binding_window_minutes),
-                lock=timedelta(minutes=settings.binding_lock_minutes),
-            ),
+            binding=BindingPolicy.from_settings(settings),
             idle=timedelta(minutes=settings.conversation_idle_minutes),
         )
 

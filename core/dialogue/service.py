@@ -34,7 +34,7 @@ from core.feedback.service import FeedbackService
 from core.models import Conversation, Identity, Message
 from core.observability.metrics import Metrics
 from core.ports import NluClient, NluResult, NluUnavailable, OutgoingMessage
-from core.security import mask_digits
+from core.security import mask_customer_text
 from core.templating import Renderer
 
 if TYPE_CHECKING:
@@ -131,7 +131,8 @@ class ConversationService:
                 created_at=now,
             )
         )
-        log.info("turn identity=%s intent=%s source=%s text=%s", identity.id, intent, source, mask_digits(text)[:80])
+        log.info("turn identity=%s intent=%s source=%s", identity.id, intent, source)
+        log.debug("turn identity=%s text=%s", identity.id, mask_customer_text(text)[:80])  # customer text: DEBUG only
         turn = Turn(
             session=session,
             identity=identity,

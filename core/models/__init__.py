@@ -15,6 +15,7 @@ from core.models.customers import (
     UtilityAccount,
 )
 from core.models.notices import NoticeDelivery, NoticeStage
+from core.models.operations import WorkerHeartbeat
 from core.models.outages import FaultTicket, Outage, OutageAccount, OutageArea, OutageFeeder
 from core.models.staff import AuditLog, StaffSession, StaffUser
 
@@ -47,4 +48,5 @@ __all__ = [
     "Tariff",
     "UTCDateTime",
     "UtilityAccount",
+    "WorkerHeartbeat",
 ]

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.models.base import Base, CreatedAt, EnumString, enum_check
@@ -114,9 +114,14 @@ class BindingAttempt(Base):
     """Each verification attempt, kept to lock out guessing (several failures within an hour)."""
 
     __tablename__ = "binding_attempts"
+    __table_args__ = (
+        Index("ix_binding_attempts_account", "account_number", "at"),
+        Index("ix_binding_attempts_client", "client", "at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     identity_id: Mapped[int] = mapped_column(ForeignKey("identities.id"), index=True)
     account_number: Mapped[str] = mapped_column(String(10))
     succeeded: Mapped[bool]
     at: Mapped[datetime]
+    client: Mapped[str | None] = mapped_column(String(64))  # the address the attempt came from

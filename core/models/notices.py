@@ -87,6 +87,7 @@ class NoticeDelivery(CreatedAt, Base):
     acked_at: Mapped[datetime | None]
     unconfirmed_alerted_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+    claim_token: Mapped[str | None] = mapped_column(String(32))  # the claim (batch) that holds a 'sending' row
 
 
 class NoticeStage(CreatedAt, Base):

@@ -28,6 +28,11 @@ class TemporaryFailure(DeliveryError):
     """Worth trying again later: a 5xx, a timeout, a dropped connection, an SMTP 4xx."""
 
 
+class ChannelDown(TemporaryFailure):
+    """The channel cannot send to anybody (a 401: wrong or revoked bot token; the network down): the
+    dispatcher pauses the channel instead of spending the recipients' attempts."""
+
+
 class RecipientBlocked(DeliveryError):
     """The recipient cannot be reached on this channel any more (the user blocked the bot: Telegram 403)."""
 

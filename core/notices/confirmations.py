@@ -31,6 +31,7 @@ from core.models.enums import (
     Tier,
 )
 from core.notices.audiences import AudienceRepository, KeyAccountInfo
+from core.notices.confirmation_repository import ConfirmationRepository
 from core.notices.outbox import (
     ContactKey,
     ContactPoint,
@@ -88,7 +89,7 @@ class ConfirmationService:
     ) -> Confirmation | None:
         """ "已收到" in free text (the outage_ack intent): the latest open final confirmation is acked, or else
         the latest open notice. None when nothing is waiting for this person's confirmation."""
-        open_notices = await OutboxRepository(session).open_for(
+        open_notices = await ConfirmationRepository(session).open_for(
             identity_id=identity_id, chat_id=chat_id, stages=None, now=self.clock.now()
         )
         if not open_notices:
@@ -105,7 +106,7 @@ class ConfirmationService:
         outbox = OutboxRepository(session)
         key = await self._key_account(session, delivery)
         outage_id = delivery.subject_id
-        existing = await outbox.open_problem(delivery.id)
+        existing = await ConfirmationRepository(session).open_problem(delivery.id)
         if existing is not None:
             return Confirmation(delivery.id, outage_id, delivery.stage, delivery.acked_at, True, key, existing.id)
         now = self.clock.now()
@@ -134,7 +135,9 @@ class ConfirmationService:
         Once per account and round. Returns how many accounts were chased."""
         now = self.clock.now()
         outbox = OutboxRepository(session)
-        rows = await outbox.unconfirmed(now - timedelta(minutes=self.settings.notice_confirm_minutes))
+        rows = await ConfirmationRepository(session).unconfirmed(
+            now - timedelta(minutes=self.settings.notice_confirm_minutes)
+        )
         by_account: dict[tuple[int, int, int], list[NoticeDelivery]] = defaultdict(list)
         for row in rows:
             if row.account_id is not None:
@@ -185,7 +188,7 @@ class ConfirmationService:
         now = self.clock.now()
         already = delivery.status == DeliveryStatus.ACKED
         if not already:
-            for row in await OutboxRepository(session).same_notice(delivery):
+            for row in await ConfirmationRepository(session).same_notice(delivery):
                 if row.status in (DeliveryStatus.SENDING, DeliveryStatus.SENT):
                     row.status = DeliveryStatus.ACKED
                     row.acked_at = now

@@ -8,9 +8,20 @@ and repeats at most the rows claimed but not recorded, once their lease runs out
 
 Telegram sends share one TelegramLimiter (the global rate, one message a second per chat, 429 pauses).
 Results: sent; a temporary failure (5xx, timeout) goes back to pending with an exponential, jittered
-delay until `notice_max_attempts`, then failed; a 403 marks the identity (or the key-account contact's
-Telegram) blocked and, for a contact, queues the same notice on the routes left to them (email, SMS); a
-permanent failure is failed. A row claimed after its deadline is skipped, not sent late.
+delay until the row's deadline (rows without one: until `notice_max_attempts`), then failed; a 403 marks the
+identity (or the key-account contact's Telegram) blocked and, for a contact, queues the same notice on the
+routes left to them (email, SMS); a permanent failure is failed. A channel that cannot send at all (a 401:
+wrong bot token; the network down) is paused for `notice_channel_pause_seconds` without using up attempts.
+
+Promises kept at claim time: a row past its deadline is skipped, not sent late; an advance notice whose
+later stage (same outage and audience) has started is skipped (superseded); a residential advance notice
+claimed inside the quiet hours goes back to pending until they end. A final confirmation sent after its
+due time says so in last_error ("late: ...").
+
+Exactly once as far as the outside allows: each claim has a random token stored on its rows, and a result
+is recorded only on rows still 'sending' under that token (a row cancelled meanwhile, or claimed again by
+another worker after the lease ran out, is left alone). The leases of the rows a tick holds are renewed
+while it waits (a long 429 pause, slow sends), so they are not claimed by another worker meanwhile.
 """
 
 from __future__ import annotations
@@ -19,8 +30,9 @@ import asyncio
 import contextlib
 import logging
 import random
+import secrets
+import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -32,6 +44,7 @@ from core.models import NoticeDelivery
 from core.models.enums import DeliveryStatus, Tier
 from core.notices.blocked import after_blocked
 from core.notices.channels import (
+    ChannelDown,
     DeliveryError,
     NoticeChannel,
     PermanentFailure,
@@ -39,59 +52,28 @@ from core.notices.channels import (
     RetryAfter,
     TemporaryFailure,
 )
+from core.notices.jobs import InFlight, Job, Outcome
 from core.notices.ratelimit import Limiter, TelegramLimiter, retry_delay
-from core.notices.render import NoticeRenderer, RenderedNotice
+from core.notices.render import NoticeRenderer
 from core.notices.repository import OutboxRepository
+from core.notices.send_rules import (
+    SETTING_OF_CHANNEL,
+    ChannelPauses,
+    advance_outages,
+    channel_down,
+    late_note,
+    superseded_rows,
+    waits_for_quiet_hours,
+)
 from core.notices.subjects import Render, subject_renderers
 from core.observability.metrics import Metrics
+from core.outages.planner import PlannerRules, end_of_quiet_hours
 from core.security import mask_digits
 
 log = logging.getLogger("gridtalk.notices.dispatcher")
 
 FLUSH_SECONDS = 0.1
 MAX_INLINE_429 = 5  # 429s waited out in place before the row goes back to the outbox
-SETTING_OF_CHANNEL = {
-    "telegram": "GRIDTALK_TELEGRAM_TOKEN",
-    "email": "GRIDTALK_SMTP_HOST",
-    "sms": "GRIDTALK_SMS_WEBHOOK_URL",
-}
-
-
-@dataclass(slots=True)
-class Job:
-    delivery: NoticeDelivery
-    notice: RenderedNotice
-    flight: InFlight | None = None
-
-
-class InFlight:
-    """Deliveries of one tier in flight (staff alerts, then key accounts, then everybody else). A lower
-    tier starts only when every send of the tier above has finished, so that at any rate and concurrency
-    every key-account notice goes before any residential one."""
-
-    def __init__(self, tier: Tier) -> None:
-        self.tier = tier
-        self.remaining = 0
-        self.done = asyncio.Event()
-        self.done.set()
-
-    def started(self) -> None:
-        self.remaining += 1
-        self.done.clear()
-
-    def finished(self) -> None:
-        self.remaining -= 1
-        if self.remaining == 0:
-            self.done.set()
-
-
-@dataclass(slots=True)
-class Outcome:
-    delivery: NoticeDelivery
-    status: DeliveryStatus
-    at: datetime
-    next_attempt_at: datetime | None = None
-    error: str | None = None
 
 
 class Dispatcher:
@@ -121,6 +103,10 @@ class Dispatcher:
         self._results: list[Outcome] = []
         self._flush_now = asyncio.Event()
         self._waiting_logged: set[str] = set()
+        self.rules = PlannerRules.from_settings(settings)
+        self.pauses = ChannelPauses(settings.notice_channel_pause_seconds, metrics)
+        self._held: set[str] = set()  # claim tokens of this tick (their 'sending' rows have their lease renewed)
+        self._renewed_at = time.monotonic()
 
     # ------------------------------------------------------------------------------------ one tick
 
@@ -138,7 +124,7 @@ class Dispatcher:
             try:
                 while True:
                     jobs = await self._claim()
-                    if not jobs:
+                    if jobs is None:
                         return
                     handled += len(jobs)
                     for job in jobs:
@@ -158,6 +144,9 @@ class Dispatcher:
             while (job := await queue.get()) is not None:
                 try:
                     outcome = await self._send(job)  # (not inside append(): a flush swaps the list meanwhile)
+                except Exception as exc:  # never let one row stop the tick
+                    log.exception("delivery %s: unexpected error", job.delivery.id)
+                    outcome = self._retry(job.delivery, f"{type(exc).__name__}: {exc}", counts=False)
                 finally:
                     if job.flight is not None:
                         job.flight.finished()
@@ -171,6 +160,8 @@ class Dispatcher:
                     await asyncio.wait_for(self._flush_now.wait(), FLUSH_SECONDS)
                 self._flush_now.clear()
                 await self._flush()
+                if time.monotonic() - self._renewed_at >= self.settings.notice_lease_seconds / 3:
+                    await self._renew()
 
         record_task = asyncio.create_task(recorder())
         try:
@@ -182,6 +173,7 @@ class Dispatcher:
             claiming_done.set()
             self._flush_now.set()
             await record_task
+            self._held.clear()
         return handled
 
     async def aclose(self) -> None:
@@ -191,16 +183,32 @@ class Dispatcher:
 
     # --------------------------------------------------------------------------------------- claim
 
-    async def _claim(self) -> list[Job]:
+    async def _claim(self) -> list[Job] | None:
+        """The jobs of one claim; None when nothing was due (an empty list: all were settled without a send)."""
         now = self.clock.now()
         lease = now + timedelta(seconds=self.settings.notice_lease_seconds)
+        channels = [c for c in self.channels if not self.pauses.paused(c, now)]
+        token = secrets.token_hex(16)
         async with session_scope(self.sessionmaker) as session:
             repo = OutboxRepository(session)
-            rows = await repo.claim(now, self.settings.notice_batch_size, self.channels.keys(), lease)
-            late = [r for r in rows if r.deadline_at is not None and r.deadline_at <= now]
-            rows = [r for r in rows if r.deadline_at is None or r.deadline_at > now]
-            self._results += [Outcome(r, DeliveryStatus.SKIPPED, now, error="deadline passed") for r in late]
+            claimed = await repo.claim(now, self.settings.notice_batch_size, channels, lease, token)
+            if not claimed:
+                return None
+            self._held.add(token)
+            superseded = superseded_rows(claimed, await repo.started_stages(advance_outages(claimed), now))
+            rows = []
+            for r in claimed:
+                if r.deadline_at is not None and r.deadline_at <= now:
+                    self._results.append(self._not_tried(r, DeliveryStatus.SKIPPED, "deadline passed"))
+                elif r.id in superseded:
+                    self._results.append(self._not_tried(r, DeliveryStatus.SKIPPED, superseded[r.id]))
+                elif waits_for_quiet_hours(r, now, self.rules):
+                    later = end_of_quiet_hours(now, self.rules)
+                    self._results.append(self._not_tried(r, DeliveryStatus.PENDING, "quiet hours", later))
+                else:
+                    rows.append(r)
             if not rows:
+                self._flush_now.set()
                 return []
             renders: dict[str, Render] = {}
             for kind in sorted({r.subject_kind for r in rows}):
@@ -218,6 +226,24 @@ class Dispatcher:
             jobs.append(Job(row, notice))
         return jobs
 
+    def _not_tried(
+        self, row: NoticeDelivery, status: DeliveryStatus, error: str, later: datetime | None = None
+    ) -> Outcome:
+        """An outcome decided without a send: the claim's attempt does not count."""
+        return Outcome(row, status, self.clock.now(), next_attempt_at=later, error=error, attempts=row.attempts - 1)
+
+    async def _renew(self, extra: float = 0.0) -> None:
+        """Extend the leases of the rows this tick holds (still 'sending' under its claims)."""
+        self._renewed_at = time.monotonic()
+        if not self._held:
+            return
+        until = self.clock.now() + timedelta(seconds=self.settings.notice_lease_seconds + extra)
+        try:
+            async with session_scope(self.sessionmaker) as session:
+                await OutboxRepository(session).renew(list(self._held), until)
+        except Exception:  # the lease runs out then: at worst a row is sent again, as after a crash
+            log.exception("cannot renew the leases of claimed deliveries")
+
     # ---------------------------------------------------------------------------------------- send
 
     async def _send(self, job: Job) -> Outcome:
@@ -225,15 +251,27 @@ class Dispatcher:
         channel = self.channels[row.channel]
         telegram = row.channel == "telegram"
         for _ in range(MAX_INLINE_429 + 1):
+            now = self.clock.now()
+            if self.pauses.paused(row.channel, now):
+                return self._not_tried(row, DeliveryStatus.PENDING, "channel paused", self.pauses.until(row.channel))
+            if row.deadline_at is not None and row.deadline_at <= now:
+                return self._not_tried(row, DeliveryStatus.SKIPPED, "deadline passed")
             if telegram:
-                await self.limiter.acquire(row.telegram_chat_id or row.address)
+                try:
+                    await self.limiter.acquire(row.telegram_chat_id or row.address)
+                except Exception as exc:  # the shared limiter (Redis) is down: this row waits, the tick goes on
+                    log.warning("rate limiter unavailable (%s: %s): delivery %s later", type(exc).__name__, exc, row.id)
+                    return self._retry(row, f"limiter: {type(exc).__name__}: {exc}", counts=False)
             try:
                 async with asyncio.timeout(self.settings.notice_send_timeout):  # (no extra task, unlike wait_for)
                     await channel.deliver(row.address, job.notice)
             except RetryAfter as exc:
                 if telegram:
-                    await self.limiter.pause(exc.retry_after)
+                    with contextlib.suppress(Exception):  # (a limiter that is down: the acquire above says so)
+                        await self.limiter.pause(exc.retry_after)
                 log.warning("%s asks to wait %.0f s (delivery %s)", row.channel, exc.retry_after, row.id)
+                if exc.retry_after > self.settings.notice_lease_seconds / 4:
+                    await self._renew(extra=exc.retry_after)  # the rows waiting behind the pause stay ours
                 if not telegram or exc.retry_after > self.settings.notice_lease_seconds / 4:
                     later = self.clock.now() + timedelta(seconds=exc.retry_after)
                     return Outcome(row, DeliveryStatus.PENDING, self.clock.now(), next_attempt_at=later, error=str(exc))
@@ -242,7 +280,13 @@ class Dispatcher:
                 return Outcome(row, DeliveryStatus.BLOCKED, self.clock.now(), error=str(exc))
             except PermanentFailure as exc:
                 return Outcome(row, DeliveryStatus.FAILED, self.clock.now(), error=str(exc))
+            except ChannelDown as exc:
+                until = self.pauses.pause(row.channel, str(exc), self.clock.now())
+                return self._not_tried(row, DeliveryStatus.PENDING, str(exc), until)
             except (TemporaryFailure, TimeoutError) as exc:
+                if channel_down(exc):
+                    until = self.pauses.pause(row.channel, str(exc), self.clock.now())
+                    return self._not_tried(row, DeliveryStatus.PENDING, str(exc), until)
                 return self._retry(row, f"{type(exc).__name__}: {exc}" if isinstance(exc, TimeoutError) else str(exc))
             except DeliveryError as exc:
                 return self._retry(row, str(exc))
@@ -250,18 +294,35 @@ class Dispatcher:
                 log.exception("delivery %s on %s failed unexpectedly", row.id, row.channel)
                 return self._retry(row, f"{type(exc).__name__}: {exc}")
             else:
-                return Outcome(row, DeliveryStatus.SENT, self.clock.now())
+                return Outcome(row, DeliveryStatus.SENT, self.clock.now(), error=late_note(row, self.clock.now()))
         later = self.clock.now() + timedelta(seconds=max(self.limiter.paused_for(), 1.0))
         return Outcome(row, DeliveryStatus.PENDING, self.clock.now(), next_attempt_at=later, error="repeated 429")
 
-    def _retry(self, row: NoticeDelivery, error: str) -> Outcome:
+    def _retry(self, row: NoticeDelivery, error: str, *, counts: bool = True) -> Outcome:
+        """Try again later, with exponential backoff and jitter: until the row's deadline (a retry that
+        would come after it gives up now), or, without a deadline, until `notice_max_attempts`.
+        counts=False: the attempt was not really made (the limiter was down) and is given back."""
         now = self.clock.now()
-        if row.attempts >= self.settings.notice_max_attempts:
-            return Outcome(row, DeliveryStatus.FAILED, now, error=f"{error} (after {row.attempts} attempts)")
+        attempts = row.attempts if counts else max(row.attempts - 1, 0)
         delay = retry_delay(
-            row.attempts, self.settings.notice_retry_base_seconds, self.settings.notice_retry_max_seconds, self.jitter()
+            max(attempts, 1),
+            self.settings.notice_retry_base_seconds,
+            self.settings.notice_retry_max_seconds,
+            self.jitter(),
         )
-        return Outcome(row, DeliveryStatus.PENDING, now, next_attempt_at=now + timedelta(seconds=delay), error=error)
+        later = now + timedelta(seconds=delay)
+        if row.deadline_at is not None:
+            if later >= row.deadline_at:
+                return Outcome(
+                    row,
+                    DeliveryStatus.FAILED,
+                    now,
+                    error=f"{error} (deadline reached after {attempts} attempts)",
+                    attempts=attempts,
+                )
+        elif counts and attempts >= self.settings.notice_max_attempts:
+            return Outcome(row, DeliveryStatus.FAILED, now, error=f"{error} (after {attempts} attempts)")
+        return Outcome(row, DeliveryStatus.PENDING, now, next_attempt_at=later, error=error, attempts=attempts)
 
     # -------------------------------------------------------------------------------------- record
 
@@ -274,6 +335,8 @@ class Dispatcher:
                 [
                     {
                         "b_id": o.delivery.id,
+                        "b_token": o.delivery.claim_token,
+                        "b_attempts": o.delivery.attempts if o.attempts is None else o.attempts,
                         "b_status": o.status,
                         "b_next": o.next_attempt_at,
                         "b_sent": o.at if o.status == DeliveryStatus.SENT else o.delivery.sent_at,

@@ -43,9 +43,11 @@ from core.outages.planner import (
     FINAL,
     REGULAR,
     RESTORED,
+    SUPERSEDED,
     PlannedStage,
     PlannerRules,
     Recipients,
+    earlier_stages,
     fanout_starts,
     plan_publication,
     plan_reschedule,
@@ -206,7 +208,7 @@ class NoticePlanner:
         for stage in stages:
             if stage.status == StageStatus.PLANNED:
                 stage.status = StageStatus.CANCELLED
-        await OutboxRepository(session).cancel_pending(outage.id, reason)
+        await OutboxRepository(session).cancel_pending(outage.id, reason, sending=True)
         plan = [PlannedStage(final_stage, audience, now) for audience in AUDIENCES]
         revision = max((s.revision for s in stages), default=0) + 1
         return await self._create(session, outage, plan, revision=revision)
@@ -283,6 +285,21 @@ class NoticePlanner:
                 session, outage.id, [PlannedStage(stage.stage, stage.audience, now)], scope
             )
             await self._sync(session, outage, stage, people[(stage.stage, stage.audience)], now)
+            skipped = await OutboxRepository(session).skip_superseded(
+                outage.id,
+                stage.audience,
+                earlier_stages(stage.stage),
+                stage.due_at,
+                SUPERSEDED.format(stage=stage.stage),
+            )
+            if skipped:
+                log.info(
+                    "outage %s, %s: %d earlier notices superseded by %s",
+                    outage.id,
+                    stage.audience,
+                    skipped,
+                    stage.stage,
+                )
             started += 1
         return started
 

@@ -25,6 +25,7 @@ from core.templating import Renderer
 ACK_PREFIX = "notice:ack:"
 PROBLEM_PREFIX = "notice:problem:"
 _TAG = re.compile(r"</?[a-zA-Z][^>]*>")
+TELEGRAM_LIMIT = 4096  # characters of one Telegram message (after its HTML entities are parsed)
 
 
 def ack_payload(delivery_id: int) -> str:
@@ -109,8 +110,43 @@ class NoticeRenderer:
             "channel": channel,
         }
         text = self.renderer.render(f"notices/{template}", language, html=True, **context)
+        if channel == "telegram" and len(plain_text(text)) > TELEGRAM_LIMIT:
+            text = self._shortened(f"notices/{template}", language, context)
         subject = self._text("notices/subject", language, **context)
         return RenderedNotice(text, subject, buttons)
+
+    def _shortened(self, template: str, language: str, context: dict[str, Any]) -> str:
+        """A notice too long for one Telegram message (4096 characters): the reason (what staff typed, the
+        part that grows) is cut short, the times, areas, contact and buttons' text stay, and a note says the
+        full details are at the contact (and the account manager). If even that is too long (a huge scope),
+        whole lines are dropped from the end of the details."""
+        note = self.renderer.render("notices/truncated", language, html=True, **context).strip()
+        room = TELEGRAM_LIMIT - len(plain_text(note)) - 2  # Telegram counts characters after parsing
+        outage = dict(context["outage"])
+        reason = str(outage.get("reason", ""))
+
+        def render(cut: int) -> str:
+            shown = reason if cut >= len(reason) else reason[:cut].rstrip() + "…"
+            return self.renderer.render(
+                template, language, html=True, **{**context, "outage": {**outage, "reason": shown}}
+            )
+
+        low, high = 0, len(reason)  # the longest part of the reason that fits (binary search: a few renders)
+        while low < high:
+            middle = (low + high + 1) // 2
+            if len(plain_text(render(middle)).rstrip()) <= room:
+                low = middle
+            else:
+                high = middle - 1
+        text = render(low).rstrip()
+        if len(plain_text(text)) > room:
+            lines: list[str] = []
+            for line in text.splitlines():
+                if len("\n".join([*lines, line])) > room - 1:
+                    break
+                lines.append(line)
+            text = "\n".join([*lines, "…"])
+        return f"{text}\n\n{note}"
 
     @staticmethod
     def for_delivery(notice: RenderedNotice, delivery_id: int) -> RenderedNotice:

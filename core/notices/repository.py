@@ -8,14 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, bindparam, case, func, or_, select, update
+from sqlalchemy import ColumnElement, Table, and_, bindparam, case, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from core.models import (
     Customer,
-    Escalation,
     KeyAccountContact,
     KeyAccountProfile,
     NoticeDelivery,
@@ -25,12 +23,9 @@ from core.models import (
 )
 from core.models.enums import (
     Audience,
-    DeliveryChannel,
     DeliveryStatus,
-    EscalationState,
     OutageKind,
     OutageStatus,
-    Stage,
     StageStatus,
     Tier,
 )
@@ -157,12 +152,21 @@ class OutboxRepository:
         )
 
     async def cancel_pending(
-        self, outage_id: int, reason: str, *, stage: NoticeStage | None = None, stages: Collection[str] | None = None
+        self,
+        outage_id: int,
+        reason: str,
+        *,
+        stage: NoticeStage | None = None,
+        stages: Collection[str] | None = None,
+        sending: bool = False,
     ) -> int:
-        """Pending customer deliveries of an outage (of one stage, or of some stage names) will never be sent."""
+        """Pending customer deliveries of an outage (of one stage, or of some stage names) will never be sent.
+        sending: rows claimed by a dispatcher ('sending') are cancelled too; its result is then not recorded
+        (record changes only rows still 'sending'), so a cancelled notice is never brought back."""
+        statuses = (DeliveryStatus.PENDING, DeliveryStatus.SENDING) if sending else (DeliveryStatus.PENDING,)
         where = [
             NoticeDelivery.outage_id == outage_id,
-            NoticeDelivery.status == DeliveryStatus.PENDING,
+            NoticeDelivery.status.in_(statuses),
             NoticeDelivery.tier != Tier.STAFF,
         ]
         if stage is not None:
@@ -176,15 +180,63 @@ class OutboxRepository:
         result = await self.session.execute(
             update(NoticeDelivery)
             .where(*where)
-            .values(status=DeliveryStatus.CANCELLED, last_error=reason, next_attempt_at=None)
+            .values(status=DeliveryStatus.CANCELLED, last_error=reason, next_attempt_at=None, claim_token=None)
+            .execution_options(synchronize_session=False)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def skip_superseded(
+        self, outage_id: int, audience: str, stages: Collection[str], due_before: datetime, reason: str
+    ) -> int:
+        """Pending rows of earlier regular stages of an outage and audience, due before a later stage that
+        has started: they are skipped (one notice, the latest, instead of several at once)."""
+        if not stages:
+            return 0
+        result = await self.session.execute(
+            update(NoticeDelivery)
+            .where(
+                NoticeDelivery.outage_id == outage_id,
+                NoticeDelivery.status == DeliveryStatus.PENDING,
+                NoticeDelivery.stage.in_(list(stages)),
+                NoticeDelivery.due_at < due_before,
+                in_group(audience),
+            )
+            .values(status=DeliveryStatus.SKIPPED, last_error=reason, next_attempt_at=None)
+            .execution_options(synchronize_session=False)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def started_stages(self, outage_ids: Collection[int], now: datetime) -> list[tuple[int, str, str, datetime]]:
+        """(outage id, stage, audience, due_at) of the stages of these outages that have started sending (not
+        cancelled)."""
+        if not outage_ids:
+            return []
+        rows = await self.session.execute(
+            select(NoticeStage.outage_id, NoticeStage.stage, NoticeStage.audience, NoticeStage.due_at).where(
+                NoticeStage.outage_id.in_(list(outage_ids)),
+                NoticeStage.status != StageStatus.CANCELLED,
+                NoticeStage.send_from <= now,
+            )
+        )
+        return [(int(o), str(s), str(a), d) for o, s, a, d in rows]
+
+    async def renew(self, tokens: Collection[str], lease_until: datetime) -> int:
+        """Extend the lease of the rows these claims still hold ('sending')."""
+        if not tokens:
+            return 0
+        result = await self.session.execute(
+            update(NoticeDelivery)
+            .where(NoticeDelivery.claim_token.in_(list(tokens)), NoticeDelivery.status == DeliveryStatus.SENDING)
+            .values(next_attempt_at=lease_until)
             .execution_options(synchronize_session=False)
         )
         return int(getattr(result, "rowcount", 0) or 0)
 
     async def claim(
-        self, now: datetime, limit: int, channels: Collection[str], lease_until: datetime
+        self, now: datetime, limit: int, channels: Collection[str], lease_until: datetime, token: str | None = None
     ) -> list[NoticeDelivery]:
-        """Claim up to `limit` due deliveries on `channels`: 'sending' until `lease_until`, one more attempt.
+        """Claim up to `limit` due deliveries on `channels`: 'sending' until `lease_until`, one more attempt,
+        held by the claim `token` (only that claim may record their result).
 
         By tier (staff alerts, key accounts, everybody else), then priority, then due time. On PostgreSQL the
         rows are picked FOR UPDATE SKIP LOCKED, so several workers claim different rows; elsewhere the guarded
@@ -212,7 +264,12 @@ class OutboxRepository:
         claimed = await self.session.scalars(
             update(NoticeDelivery)
             .where(target, due)
-            .values(status=DeliveryStatus.SENDING, next_attempt_at=lease_until, attempts=NoticeDelivery.attempts + 1)
+            .values(
+                status=DeliveryStatus.SENDING,
+                next_attempt_at=lease_until,
+                attempts=NoticeDelivery.attempts + 1,
+                claim_token=token,
+            )
             .returning(NoticeDelivery)
             .execution_options(synchronize_session=False)
         )
@@ -221,21 +278,29 @@ class OutboxRepository:
         return rows
 
     async def record(self, results: Sequence[Mapping[str, Any]]) -> None:
-        """Record send results in one statement per shape: each mapping has b_id and the new status,
-        next_attempt_at, sent_at and last_error. Only rows still 'sending' change (an acknowledgement
-        that raced ahead of the record stays)."""
+        """Record send results in one statement per shape: each mapping has b_id, b_token (the claim that
+        holds the row) and the new status, next_attempt_at, sent_at, last_error and attempts. Only rows still
+        'sending' under that very claim change: an acknowledgement that raced ahead of the record stays, a
+        row cancelled meanwhile stays cancelled, a row another worker claimed after the lease ran out is
+        that worker's."""
         if not results:
             return
         table = NoticeDelivery.__table__
         assert isinstance(table, Table)
         statement = (
             update(table)
-            .where(table.c.id == bindparam("b_id"), table.c.status == DeliveryStatus.SENDING)
+            .where(
+                table.c.id == bindparam("b_id"),
+                table.c.status == DeliveryStatus.SENDING,
+                table.c.claim_token == bindparam("b_token"),
+            )
             .values(
                 status=bindparam("b_status"),
                 next_attempt_at=bindparam("b_next"),
                 sent_at=bindparam("b_sent"),
                 last_error=bindparam("b_error"),
+                attempts=bindparam("b_attempts"),
+                claim_token=None,
             )
         )
         for chunk in _chunks(list(results), 1000):
@@ -310,107 +375,3 @@ class OutboxRepository:
         )
         items = [DeliveryListRow(d, name or "", number) for d, name, number in rows]
         return items, total, counts
-
-    # ------------------------------------------------------------------------------- confirmations
-
-    async def open_for(
-        self, *, identity_id: int | None, chat_id: int | None, stages: Collection[str] | None, now: datetime
-    ) -> list[NoticeDelivery]:
-        """Notices sent to this person, not acknowledged, of outages still to come or under way; newest first."""
-        who: list[ColumnElement[bool]] = []
-        if identity_id is not None:
-            who.append(NoticeDelivery.identity_id == identity_id)
-        if chat_id is not None:
-            who.append(
-                and_(NoticeDelivery.telegram_chat_id == chat_id, NoticeDelivery.channel == DeliveryChannel.TELEGRAM)
-            )
-        if not who:
-            return []
-        where = [
-            or_(*who),
-            NoticeDelivery.status.in_((DeliveryStatus.SENT, DeliveryStatus.SENDING)),
-            NoticeDelivery.tier != Tier.STAFF,
-            Outage.status == OutageStatus.PUBLISHED,
-            Outage.ends_at > now,
-        ]
-        if stages is not None:
-            where.append(NoticeDelivery.stage.in_(list(stages)))
-        rows = await self.session.scalars(
-            select(NoticeDelivery)
-            .join(Outage, Outage.id == NoticeDelivery.outage_id)
-            .where(*where)
-            .order_by(NoticeDelivery.sent_at.desc(), NoticeDelivery.id.desc())
-        )
-        return list(rows)
-
-    async def open_problem(self, delivery_id: int) -> Escalation | None:
-        return await self.session.scalar(
-            select(Escalation).where(
-                Escalation.delivery_id == delivery_id,
-                Escalation.reason == "notice_problem",
-                Escalation.state.in_((EscalationState.PENDING, EscalationState.ASSIGNED)),
-            )
-        )
-
-    async def unconfirmed_contact_names(self, outage_id: int, account_id: int, revision: int) -> list[str]:
-        """Names of a key account's contacts whose final confirmation (of that round) is unanswered."""
-        rows = await self.session.scalars(
-            select(KeyAccountContact.name)
-            .join(NoticeDelivery, NoticeDelivery.key_contact_id == KeyAccountContact.id)
-            .where(
-                NoticeDelivery.outage_id == outage_id,
-                NoticeDelivery.account_id == account_id,
-                NoticeDelivery.revision == revision,
-                NoticeDelivery.tier == Tier.KEY_ACCOUNT,
-                NoticeDelivery.status == DeliveryStatus.SENT,
-                NoticeDelivery.stage == Stage.FINAL,
-            )
-            .distinct()
-            .order_by(KeyAccountContact.name)
-        )
-        return list(rows)
-
-    async def same_notice(self, delivery: NoticeDelivery) -> list[NoticeDelivery]:
-        """The rows of one notice to one person (every channel it went on)."""
-        return list(
-            await self.session.scalars(
-                select(NoticeDelivery).where(
-                    NoticeDelivery.subject_kind == delivery.subject_kind,
-                    NoticeDelivery.subject_id == delivery.subject_id,
-                    NoticeDelivery.contact_key == delivery.contact_key,
-                    NoticeDelivery.stage == delivery.stage,
-                    NoticeDelivery.revision == delivery.revision,
-                )
-            )
-        )
-
-    async def unconfirmed(self, sent_before: datetime) -> list[NoticeDelivery]:
-        """Key-account final confirmations sent before `sent_before`, still unanswered and not chased yet,
-        of published outages; an account that confirmed on any of its rows is not unconfirmed."""
-        acked = aliased(NoticeDelivery)
-        confirmed = (
-            select(acked.id)
-            .where(
-                acked.outage_id == NoticeDelivery.outage_id,
-                acked.account_id == NoticeDelivery.account_id,
-                acked.stage == NoticeDelivery.stage,
-                acked.revision == NoticeDelivery.revision,
-                acked.status == DeliveryStatus.ACKED,
-            )
-            .exists()
-        )
-        rows = await self.session.scalars(
-            select(NoticeDelivery)
-            .join(Outage, Outage.id == NoticeDelivery.outage_id)
-            .where(
-                NoticeDelivery.tier == Tier.KEY_ACCOUNT,
-                NoticeDelivery.stage == Stage.FINAL,
-                NoticeDelivery.status == DeliveryStatus.SENT,
-                NoticeDelivery.sent_at <= sent_before,
-                NoticeDelivery.unconfirmed_alerted_at.is_(None),
-                Outage.status == OutageStatus.PUBLISHED,
-                ~confirmed,
-            )
-            .order_by(NoticeDelivery.outage_id, NoticeDelivery.account_id, NoticeDelivery.id)
-        )
-        return list(rows)

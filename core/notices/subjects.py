@@ -21,8 +21,8 @@ from core.config import Settings
 from core.models import Escalation, Identity, Message, NoticeDelivery, StaffUser, UtilityAccount
 from core.models.enums import AlertKind, SubjectKind, Tier
 from core.notices.audiences import AudienceRepository
+from core.notices.confirmation_repository import ConfirmationRepository
 from core.notices.render import NoticeRenderer, RenderedNotice
-from core.notices.repository import OutboxRepository
 from core.outages.repository import OutageRepository
 from core.ports import Button
 from core.security import mask_digits
@@ -92,7 +92,7 @@ class OutageNotices:
                 contact = (await AudienceRepository(session).contacts([row.key_contact_id])).get(row.key_contact_id)
                 names[row.id] = [contact.name] if contact else []
             else:
-                names[row.id] = await OutboxRepository(session).unconfirmed_contact_names(
+                names[row.id] = await ConfirmationRepository(session).unconfirmed_contact_names(
                     row.subject_id, row.account_id, row.revision
                 )
         return names

@@ -40,6 +40,10 @@ IMMEDIATE = (INITIAL, CHANGE, CANCEL, RESTORED)
 
 Recipients = Literal["all", "told", "untold"]
 
+# The regular stages in the order they reach a person: one that has started supersedes the earlier ones.
+SEQUENCE = (INITIAL, FIRST, SECOND, FINAL)
+SUPERSEDED = "superseded by the {stage} notice"
+
 # Which stage uses which template (templates/notices/<name>.<lang>.j2).
 TEMPLATE_OF_STAGE: dict[str, str] = {
     FIRST: "initial",
@@ -50,6 +54,20 @@ TEMPLATE_OF_STAGE: dict[str, str] = {
     CANCEL: "cancel",
     RESTORED: "restored",
 }
+
+
+def earlier_stages(stage: str) -> tuple[str, ...]:
+    """The regular stages a started `stage` supersedes: their notices still waiting are not sent any more
+    (a worker down for a day, back 10 minutes before the outage, sends the final confirmation only)."""
+    if stage not in SEQUENCE:
+        return ()
+    return tuple(s for s in SEQUENCE[: SEQUENCE.index(stage)] if s != FINAL)
+
+
+def early_by(due_at: datetime, send_from: datetime) -> timedelta:
+    """How much earlier than its due time a stage starts sending (its audience cannot all be reached by
+    then at the rate otherwise); zero when it starts on time."""
+    return max(due_at - send_from, timedelta(0))
 
 
 def recipients_of(stage: str) -> Recipients:

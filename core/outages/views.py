@@ -13,7 +13,7 @@ from core.models.enums import Audience, Language, Stage
 from core.notices.audiences import AudienceRepository
 from core.notices.render import NoticeRenderer
 from core.notices.repository import OutboxRepository, StageRepository
-from core.outages.planner import PlannerRules, plan_publication
+from core.outages.planner import PlannerRules, early_by, plan_publication
 from core.outages.repository import OutageRepository
 from core.outages.service import get_outage
 
@@ -30,6 +30,9 @@ class StageView:
     send_from: datetime
     status: str
     recipients: int
+    # minutes before its due time the stage starts sending, because at the rate its whole audience could
+    # not be reached by then otherwise (0: it starts on time)
+    early_by_minutes: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +115,16 @@ class OutageViews:
             completed_at=outage.completed_at,
             updated_at=outage.updated_at,
             stages=[
-                StageView(s.stage, s.audience, s.revision, s.due_at, s.send_from, s.status, s.recipients)
+                StageView(
+                    s.stage,
+                    s.audience,
+                    s.revision,
+                    s.due_at,
+                    s.send_from,
+                    s.status,
+                    s.recipients,
+                    early_by_minutes=int(early_by(s.due_at, s.send_from).total_seconds() // 60),
+                )
                 for s in await StageRepository(session).of_outage(outage.id)
             ],
         )

@@ -1,4 +1,6 @@
-"""`gridtalk run` as a person starts it: real processes, a real Rasa, then Ctrl-C leaves nothing behind."""
+"""`gridtalk run` as a person starts it: real processes, a real Rasa; Ctrl-C leaves nothing behind, a child
+that dies is restarted (and /readyz recovers), one that keeps crashing makes `run` give up, and a supervisor
+killed with SIGKILL takes its children with it."""
 
 from __future__ import annotations
 
@@ -6,7 +8,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -19,24 +23,98 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
 
 
-def read_until(proc: subprocess.Popen[str], marker: str, timeout: float) -> list[str]:
-    lines: list[str] = []
-    deadline = time.monotonic() + timeout
-    assert proc.stdout is not None
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            if proc.poll() is not None:
+class Run:
+    """`gridtalk run` in a subprocess; its output (and its children's) read by a thread, so no pipe fills up."""
+
+    def __init__(self, env: dict[str, str], *, ignore_sigint: bool = False) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gridtalk", "run"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            # Started with SIGINT ignored, as a shell starts a background job: Ctrl-C handling must not rely
+            # on the disposition it inherits.
+            preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if ignore_sigint else None,
+        )
+        self.lines: list[str] = []
+        self.base = f"http://127.0.0.1:{env['GRIDTALK_API_PORT']}"
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip())
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def wait_for(self, marker: str, timeout: float, *, after: int = 0) -> int:
+        """Wait for a line containing `marker` (from line `after` on); its index."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for index in range(after, len(self.lines)):
+                if marker in self.lines[index]:
+                    return index
+            if self.proc.poll() is not None and not self._reader.is_alive():
                 break
-            continue
-        lines.append(line.rstrip())
-        if marker in line:
-            return lines
-    pytest.fail(f"no {marker!r} within {timeout} s; output:\n" + "\n".join(lines))
+            time.sleep(0.1)
+        pytest.fail(f"no {marker!r} within {timeout} s; output:\n{self.output}")
+
+    def wait_exit(self, timeout: float) -> int:
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            pytest.fail(f"`gridtalk run` did not exit within {timeout} s; output:\n{self.output}")
+        self._reader.join(10)
+        return code
+
+    def child(self, *words: str) -> psutil.Process:
+        for proc in descendants(self.proc.pid):
+            cmdline = proc.cmdline()
+            if all(any(word in part for part in cmdline) for word in words):
+                return proc
+        pytest.fail(f"no child with {words} in its command line")
+
+    def readyz(self) -> httpx.Response:
+        return httpx.get(f"{self.base}/readyz", timeout=10)
+
+    def wait_ready(self, timeout: float) -> float:
+        """Seconds until /readyz answers 200."""
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            try:
+                if self.readyz().status_code == 200:
+                    return time.monotonic() - started
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        pytest.fail(f"/readyz not 200 within {timeout} s; output:\n{self.output}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
 
 
 def descendants(pid: int) -> list[psutil.Process]:
     return psutil.Process(pid).children(recursive=True)
+
+
+def left_behind(processes: list[psutil.Process], timeout: float = 15.0) -> list[list[str]]:
+    deadline = time.monotonic() + timeout
+    while True:
+        alive = [p for p in processes if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+        if not alive or time.monotonic() > deadline:
+            return [p.cmdline() for p in alive]
+        time.sleep(0.2)
 
 
 @pytest.fixture
@@ -47,48 +125,144 @@ def run_env(tmp_path: Path, rasa_url: str) -> dict[str, str]:
         GRIDTALK_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'run.db'}",
         GRIDTALK_API_PORT=str(free_port()),
         GRIDTALK_RASA_PORT=str(free_port()),
+        GRIDTALK_WORKER_METRICS_PORT="0",
         PYTHONUNBUFFERED="1",
     )
     return env
 
 
-def test_run_starts_everything_and_ctrl_c_stops_everything(run_env: dict[str, str]) -> None:
-    # Started with SIGINT ignored, as a shell starts a background job: Ctrl-C handling must not rely on
-    # the disposition it inherits.
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gridtalk", "run"],
-        cwd=ROOT,
-        env=run_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+@pytest.fixture
+def run(run_env: dict[str, str]) -> Iterator[list[Run]]:
+    """Runs a test started; whatever is still running at its end is stopped."""
+    runs: list[Run] = []
+    yield runs
+    for started in runs:
+        children = descendants(started.proc.pid) if started.proc.poll() is None else []
+        started.stop()
+        for child in children:
+            if child.is_running():
+                child.kill()
+
+
+def test_run_starts_everything_and_ctrl_c_stops_everything(run_env: dict[str, str], run: list[Run]) -> None:
+    gridtalk = Run(run_env, ignore_sigint=True)
+    run.append(gridtalk)
+    gridtalk.wait_for("[gridtalk] ready", timeout=300)
+    assert "loading the demo data" in gridtalk.output
+    ready = gridtalk.readyz()
+    assert ready.status_code == 200, ready.text
+    assert ready.json() == {"database": "ok", "nlu": "ok", "worker": "ok"}
+    created = httpx.post(f"{gridtalk.base}/api/v1/chat/sessions", json={"language": "zh"}, timeout=10)
+    assert created.status_code == 201
+    assert created.json()["session_id"]
+    children = descendants(gridtalk.proc.pid)
+    names = " ".join(" ".join(c.cmdline()) for c in children)
+    assert "rasa" in names and " api" in names and " worker" in names
+
+    gridtalk.proc.send_signal(signal.SIGINT)
+    assert gridtalk.wait_exit(60) == 0, gridtalk.output
+    assert "[gridtalk] stopped" in gridtalk.output
+    assert left_behind(children, timeout=2) == []
+
+
+def test_a_killed_worker_is_restarted_and_readyz_recovers(
+    run_env: dict[str, str], rasa_url: str, run: list[Run]
+) -> None:
+    # An external Rasa (no model to load): the worker is the child under test. Its heartbeat goes stale
+    # after 3 s and the restart waits 5 s, so /readyz is seen to fail and then to recover by itself.
+    run_env.update(
+        GRIDTALK_RASA_URL=rasa_url, GRIDTALK_WORKER_STALE_SECONDS="3", GRIDTALK_SUPERVISOR_BACKOFF_SECONDS="5"
     )
-    try:
-        lines = read_until(proc, "[gridtalk] ready", timeout=300)
-        assert any("loading the demo data" in line for line in lines)
-        base = f"http://127.0.0.1:{run_env['GRIDTALK_API_PORT']}"
-        ready = httpx.get(f"{base}/readyz", timeout=10)
-        assert ready.status_code == 200, ready.text
-        assert ready.json() == {"database": "ok", "nlu": "ok"}
-        created = httpx.post(f"{base}/api/v1/chat/sessions", json={"language": "zh"}, timeout=10)
-        assert created.status_code == 201
-        assert created.json()["session_id"]
-        children = descendants(proc.pid)
-        names = " ".join(" ".join(c.cmdline()) for c in children)
-        assert "rasa" in names and " api" in names and " worker" in names
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            out, _ = proc.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise
-    assert proc.returncode == 0, out
+    gridtalk = Run(run_env)
+    run.append(gridtalk)
+    gridtalk.wait_for("[gridtalk] ready", timeout=120)
+    assert gridtalk.readyz().json() == {"database": "ok", "nlu": "ok", "worker": "ok"}
+
+    worker = gridtalk.child("gridtalk", "worker")
+    killed_at = time.monotonic()
+    worker.kill()
+    said = gridtalk.wait_for(
+        "the worker process was killed by signal SIGKILL; restarting it in 5.0 s (crash 1 of 5 within 300 s)", 10
+    )
+    stale = None
+    while time.monotonic() - killed_at < 15 and stale is None:
+        response = gridtalk.readyz()
+        if response.status_code == 503:
+            stale = response
+        time.sleep(0.2)
+    assert stale is not None and stale.json() == {"database": "ok", "nlu": "ok", "worker": "stale"}
+    gridtalk.wait_for("restarted the worker process", 15, after=said)
+    recovered_in = time.monotonic() - killed_at + gridtalk.wait_ready(30)
+    print(f"worker killed → /readyz 200 again in {recovered_in:.1f} s (backoff 5 s)")
+    assert gridtalk.readyz().json()["worker"] == "ok"
+    assert not worker.is_running()  # reaped, not left a zombie
+    new_worker = gridtalk.child("gridtalk", "worker")
+    assert new_worker.pid != worker.pid
+
+    gridtalk.proc.send_signal(signal.SIGTERM)
+    assert gridtalk.wait_exit(60) == 0, gridtalk.output
+
+
+def test_a_child_that_keeps_crashing_makes_run_give_up(
+    run_env: dict[str, str], rasa_url: str, tmp_path: Path, run: list[Run]
+) -> None:
+    # The worker fails at once every time it starts (a sitecustomize that only the worker's command trips).
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(
+        "import os\n"
+        "if open('/proc/self/cmdline', 'rb').read().split(b'\\0')[1:4] == [b'-m', b'gridtalk', b'worker']:\n"
+        "    os.write(2, b'worker: failing at start (test)\\n')\n"
+        "    os._exit(3)\n"
+    )
+    run_env.update(
+        PYTHONPATH=str(hook),
+        GRIDTALK_RASA_URL=rasa_url,
+        GRIDTALK_SUPERVISOR_BACKOFF_SECONDS="0.2",
+        GRIDTALK_SUPERVISOR_MAX_CRASHES="3",
+    )
+    started = time.monotonic()
+    gridtalk = Run(run_env)
+    run.append(gridtalk)
+    code = gridtalk.wait_exit(120)
+    print(f"gave up after {time.monotonic() - started:.1f} s")
+    out = gridtalk.output
+    assert code == 1, out
+    assert "the worker process exited with code 3; restarting it in 0.2 s (crash 1 of 3 within 300 s)" in out
+    assert "restarting it in 0.4 s (crash 2 of 3" in out
+    assert (
+        "[gridtalk] ERROR: the worker process exited with code 3: 3 crashes within 300 s; giving up and stopping"
+        " everything" in out
+    )
     assert "[gridtalk] stopped" in out
-    time.sleep(0.5)
-    alive = [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
-    assert alive == [], f"left behind: {[c.cmdline() for c in alive]}"
+    assert "[gridtalk] ready" not in out
+
+
+def test_a_killed_rasa_is_restarted_and_a_killed_supervisor_leaves_no_child(
+    run_env: dict[str, str], run: list[Run]
+) -> None:
+    gridtalk = Run(run_env)
+    run.append(gridtalk)
+    gridtalk.wait_for("[gridtalk] ready", timeout=300)
+    rasa = gridtalk.child(".venv-rasa", "run")
+    assert rasa.children(recursive=True) == []  # Rasa starts no process of its own
+
+    killed_at = time.monotonic()
+    rasa.kill()
+    said = gridtalk.wait_for("the rasa process was killed by signal SIGKILL; restarting it in 1.0 s", 10)
+    gridtalk.wait_for("restarted the rasa process", 10, after=said)
+    assert gridtalk.readyz().status_code == 503  # loading its model again
+    gridtalk.wait_for("Rasa loaded its model in", 240, after=said)
+    recovered_in = time.monotonic() - killed_at + gridtalk.wait_ready(30)
+    print(f"Rasa killed → /readyz 200 again in {recovered_in:.1f} s")
+    assert gridtalk.readyz().json() == {"database": "ok", "nlu": "ok", "worker": "ok"}
+
+    children = descendants(gridtalk.proc.pid)
+    names = " ".join(" ".join(c.cmdline()) for c in children)
+    assert "rasa" in names and " api" in names and " worker" in names
+    gridtalk.proc.kill()  # SIGKILL: no handler runs, the kernel's parent-death signal ends the children
+    assert gridtalk.wait_exit(10) == -signal.SIGKILL
+    assert left_behind(children) == []
 
 
 def test_port_in_use_names_the_port_and_the_setting(run_env: dict[str, str]) -> None:

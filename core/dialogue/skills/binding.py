@@ -9,12 +9,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Awaitable, Callable
 
-from core.customers.service import BindOutcome
+from core.customers.service import BindLock, BindOutcome, current_client
 from core.dialogue import keywords
 from core.dialogue.context import Replies, Turn
 from core.dialogue.intents import ACCOUNT_INTENTS, NOT_AN_INTERRUPTION
 from core.dialogue.skills.base import CONFIDENT, Skill, SkillKit
-from core.ports import Button, NluResult
+from core.ports import Button, NluResult, OutgoingMessage
 from core.security import parse_id
 
 # How a question kept from before binding is answered: the engine's routing of an intent to its skill.
@@ -35,9 +35,9 @@ class BindingSkill(Skill):
         """An account question before any account is bound: bind first, then the question is answered."""
         turn.state.pending_intent = intent
         turn.state.pending_text = turn.text
-        until = await self.binding.locked_until(turn.session, turn.identity)
-        if until is not None:
-            return [self.replies.say(turn, "bind_locked", until=until)]
+        lock = await self.binding.lock(turn.session, turn.identity, client=current_client())
+        if lock is not None:
+            return [self._locked(turn, lock)]
         turn.state.start_form("bind", "account")
         return [self.replies.say(turn, "bind_required", (self.replies.cancel_button(turn),))]
 
@@ -95,17 +95,18 @@ class BindingSkill(Skill):
         return None
 
     async def _start(self, turn: Turn, account_number: str | None) -> Replies:
-        until = await self.binding.locked_until(turn.session, turn.identity)
-        if until is not None:
+        if account_number is not None:  # an account this identity already has is no new binding: never locked
+            already = await self.binding.already_bound(turn.session, turn.identity, account_number)
+            if already is not None:
+                return await self._bound(turn, already)
+        lock = await self.binding.lock(turn.session, turn.identity, account_number, current_client())
+        if lock is not None:
             turn.state.clear_form()
-            return [self.replies.say(turn, "bind_locked", until=until)]
+            return [self._locked(turn, lock)]
         cancel = (self.replies.cancel_button(turn),)
         if account_number is None:
             turn.state.start_form("bind", "account")
             return [self.replies.say(turn, "bind_ask_account", cancel)]
-        already = await self.binding.already_bound(turn.session, turn.identity, account_number)
-        if already is not None:
-            return await self._bound(turn, already)
         turn.state.start_form("bind", "phone", account_number=account_number)
         return [self.replies.say(turn, "bind_ask_phone", cancel, account_number=account_number)]
 
@@ -113,15 +114,22 @@ class BindingSkill(Skill):
         already = await self.binding.already_bound(turn.session, turn.identity, account_number)
         if already is not None:
             return await self._bound(turn, already)
-        outcome = await self.binding.verify(turn.session, turn.identity, account_number, last4)
+        outcome = await self.binding.verify(turn.session, turn.identity, account_number, last4, current_client())
         if outcome.status == "locked":
             turn.state.clear_form()
-            return [self.replies.say(turn, "bind_locked", until=outcome.locked_until)]
+            assert outcome.locked_until is not None and outcome.locked_by is not None
+            return [self._locked(turn, BindLock(outcome.locked_until, outcome.locked_by))]
         if outcome.status == "failed":
             turn.state.start_form("bind", "phone", account_number=account_number)
             buttons = (self.replies.button(turn, "other_account", "bind"), self.replies.cancel_button(turn))
             return [self.replies.say(turn, "bind_failed", buttons, left=outcome.failures_left)]
         return await self._bound(turn, outcome)
+
+    def _locked(self, turn: Turn, lock: BindLock) -> OutgoingMessage:
+        """An account lock: this account cannot be bound online for now, verify through the hotline; an
+        identity's or address's lock: try again later."""
+        template = "bind_account_locked" if lock.by == "account" else "bind_locked"
+        return self.replies.say(turn, template, until=lock.until)
 
     async def _bound(self, turn: Turn, outcome: BindOutcome) -> Replies:
         turn.state.clear_form()

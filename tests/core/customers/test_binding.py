@@ -1,13 +1,16 @@
-"""The binding lockout (pure): five failures within an hour lock an identity for an hour."""
+"""The binding lockout (pure): five failures within an hour lock an identity for an hour; ten within a day lock
+an account number for new identities; twenty within an hour lock a client address."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.customers.binding import BindingPolicy, failures_left, locked_until
+from core.config import Settings
+from core.customers.binding import BindingPolicy, Limit, failures_left, locked_until
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 POLICY = BindingPolicy()
@@ -54,3 +57,42 @@ def test_fewer_than_five_failures_never_lock(offsets: list[int]) -> None:
     failures = minutes(*offsets)
     assert locked_until(failures, T0 + timedelta(minutes=59), POLICY) is None
     assert failures_left(failures, T0 + timedelta(minutes=59), POLICY) == 5 - len(failures)
+
+
+def test_the_policy_has_a_limit_per_identity_per_account_and_per_address() -> None:
+    assert (POLICY.identity.max_failures, POLICY.identity.window, POLICY.identity.lock) == (
+        5,
+        timedelta(hours=1),
+        timedelta(hours=1),
+    )
+    assert (POLICY.account.max_failures, POLICY.account.window, POLICY.account.lock) == (
+        10,
+        timedelta(hours=24),
+        timedelta(hours=24),
+    )
+    assert POLICY.client.max_failures == 20 and POLICY.client.lookback == timedelta(hours=2)
+    tenth = minutes(*range(0, 100, 10))  # ten failures on an account, one every 10 minutes
+    assert locked_until(tenth[:9], tenth[8], POLICY.account) is None
+    assert failures_left(tenth[:9], tenth[8], POLICY.account) == 1
+    assert locked_until(tenth, tenth[9], POLICY.account) == tenth[9] + timedelta(hours=24)
+
+
+@pytest.mark.parametrize("field", ["max_failures", "account_max_failures", "client_max_failures"])
+def test_a_limit_below_one_failure_is_refused(field: str) -> None:
+    with pytest.raises(ValueError, match="max_failures"):
+        BindingPolicy(**{field: 0})  # type: ignore[arg-type]
+
+
+def test_the_policy_comes_from_the_settings() -> None:
+    settings = Settings(
+        binding_account_max_failures=7,
+        binding_account_window_minutes=30,
+        binding_account_lock_minutes=90,
+        binding_client_max_failures=3,
+        binding_client_window_minutes=5,
+        binding_client_lock_minutes=15,
+    )
+    policy = BindingPolicy.from_settings(settings)
+    assert policy.identity == Limit(5, timedelta(hours=1), timedelta(hours=1))
+    assert policy.account == Limit(7, timedelta(minutes=30), timedelta(minutes=90))
+    assert policy.client == Limit(3, timedelta(minutes=5), timedelta(minutes=15))

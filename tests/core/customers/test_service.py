@@ -3,6 +3,7 @@ verification with its lockout, and the accounts an identity has bound (on the de
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from functools import partial
@@ -350,6 +351,117 @@ async def test_failures_of_one_identity_do_not_lock_another(
         await verify(sessionmaker, binding, guesser, account.number, "0000")
     assert (await verify(sessionmaker, binding, guesser, account.number, account.last4)).status == "locked"
     assert (await verify(sessionmaker, binding, owner, account.number, account.last4)).status == "bound"
+
+
+# --------------------------------------------- per account number and per client address (guessing across identities)
+
+
+async def test_failures_on_one_account_from_many_identities_lock_it_for_new_identities_only(
+    world: None, sessionmaker: async_sessionmaker[AsyncSession], clock: FrozenClock, binding: AccountBinding
+) -> None:
+    account = await demo_account(sessionmaker)
+    owner = await new_identity(sessionmaker, clock, OTHER_USER)
+    assert (await verify(sessionmaker, binding, owner, account.number, account.last4)).status == "bound"
+    guessers = [await new_identity(sessionmaker, clock, USER + 10 + i) for i in range(10)]
+    outcomes = [await verify(sessionmaker, binding, g, account.number, wrong(account.last4)) for g in guessers]
+    assert [o.status for o in outcomes[:9]] == ["failed"] * 9  # 1 failure each: no identity is locked
+    assert outcomes[8].failures_left == 1  # the account's count is the lowest
+    tenth_at = clock.now()
+    assert (outcomes[9].status, outcomes[9].locked_by) == ("locked", "account")
+    assert outcomes[9].locked_until == tenth_at + timedelta(hours=24)
+
+    newcomer = await new_identity(sessionmaker, clock, USER + 99)  # even with the right digits
+    refused = await verify(sessionmaker, binding, newcomer, account.number, account.last4)
+    assert (refused.status, refused.locked_by) == ("locked", "account")
+    assert await attempts(sessionmaker, newcomer) == []  # not checked, not recorded
+    lock = await with_identity(sessionmaker, newcomer, lambda s, i: binding.lock(s, i, account.number))
+    assert lock is not None and (lock.by, lock.until) == ("account", tenth_at + timedelta(hours=24))
+    assert await with_identity(sessionmaker, newcomer, lambda s, i: binding.lock(s, i)) is None  # others: free
+
+    # the identity already bound keeps the account: choosing it, asking for it again
+    again = await with_identity(sessionmaker, owner, lambda s, i: binding.already_bound(s, i, account.number))
+    assert again is not None and again.status == "already_bound"
+    assert (await with_identity(sessionmaker, owner, binding.current)).id == account.id
+    chosen = await with_identity(sessionmaker, owner, lambda s, i: binding.choose(s, i, account.id))
+    assert chosen.id == account.id
+
+    clock.set(tenth_at + timedelta(hours=24))
+    assert (await verify(sessionmaker, binding, newcomer, account.number, account.last4)).status == "bound"
+
+
+async def test_failures_from_one_address_lock_binding_from_it_on_any_account(
+    world: None, sessionmaker: async_sessionmaker[AsyncSession], clock: FrozenClock, binding: AccountBinding
+) -> None:
+    accounts = [await demo_account(sessionmaker, skip=i) for i in range(3)]
+    address = "203.0.113.7"
+    identities_ = [await new_identity(sessionmaker, clock, USER + 10 + i) for i in range(5)]
+    outcomes = []
+    for i in range(20):  # 4 per identity, 7 or so per account: only the address reaches its limit
+        identity_id, account = identities_[i % 5], accounts[i % 3]
+        outcomes.append(
+            await with_identity(
+                sessionmaker,
+                identity_id,
+                lambda s, ident, a=account: binding.verify(s, ident, a.number, wrong(a.last4), client=address),
+            )
+        )
+    assert [o.status for o in outcomes[:19]] == ["failed"] * 19
+    assert (outcomes[19].status, outcomes[19].locked_by) == ("locked", "client")
+    stored = await attempts(sessionmaker, identities_[0])
+    assert {a.client for a in stored} == {address}
+    fresh = await new_identity(sessionmaker, clock, USER + 50)
+    from_there = await with_identity(
+        sessionmaker, fresh, lambda s, i: binding.verify(s, i, accounts[0].number, accounts[0].last4, client=address)
+    )
+    assert (from_there.status, from_there.locked_by) == ("locked", "client")
+    elsewhere = await with_identity(
+        sessionmaker,
+        fresh,
+        lambda s, i: binding.verify(s, i, accounts[0].number, accounts[0].last4, client="198.51.100.1"),
+    )
+    assert elsewhere.status == "bound"
+
+
+async def test_telegram_attempts_have_no_address_and_still_count_per_account(
+    world: None, sessionmaker: async_sessionmaker[AsyncSession], clock: FrozenClock
+) -> None:
+    strict = AccountBinding(clock, BindingPolicy(account_max_failures=2))
+    account = await demo_account(sessionmaker)
+    first, second = await new_identity(sessionmaker, clock, USER), await new_identity(sessionmaker, clock, OTHER_USER)
+    assert (await verify(sessionmaker, strict, first, account.number, "0000")).status == "failed"
+    locked = await verify(sessionmaker, strict, second, account.number, "0000")
+    assert (locked.status, locked.locked_by) == ("locked", "account")
+    assert [a.client for a in await attempts(sessionmaker, first)] == [None]
+
+
+@pytest.mark.parametrize("shape", ["one identity", "two identities, one account", "one address, two accounts"])
+async def test_parallel_attempts_are_serialized_so_they_cannot_both_guess(
+    shape: str, world: None, sessionmaker: async_sessionmaker[AsyncSession], clock: FrozenClock
+) -> None:
+    """A limit of 1: two attempts at once, each in its own transaction. Serialized, the second sees the first's
+    failure and is refused unchecked; without the lock both would be checked (on PostgreSQL both read before
+    either writes)."""
+    policy = BindingPolicy(max_failures=1, account_max_failures=1, client_max_failures=1)
+    strict = AccountBinding(clock, policy)
+    accounts = [await demo_account(sessionmaker, skip=i) for i in range(2)]
+    one, two = await new_identity(sessionmaker, clock, USER), await new_identity(sessionmaker, clock, OTHER_USER)
+    plan = {
+        "one identity": [(one, accounts[0], None), (one, accounts[1], None)],
+        "two identities, one account": [(one, accounts[0], None), (two, accounts[0], None)],
+        "one address, two accounts": [(one, accounts[0], "192.0.2.1"), (two, accounts[1], "192.0.2.1")],
+    }[shape]
+
+    async def attempt(identity_id: int, account: DemoAccount, client: str | None) -> BindOutcome:
+        async with session_scope(sessionmaker) as session:
+            identity = await session.get(Identity, identity_id)
+            assert identity is not None
+            outcome = await strict.verify(session, identity, account.number, wrong(account.last4), client)
+            await asyncio.sleep(0.05)  # hold the transaction open a while: the other one must wait for it
+            return outcome
+
+    outcomes = await asyncio.gather(*(attempt(*step) for step in plan))
+    assert await count(sessionmaker, BindingAttempt) == 1
+    assert [o.status for o in outcomes] == ["locked", "locked"]
 
 
 # ------------------------------------------------------------------------------------ bound accounts

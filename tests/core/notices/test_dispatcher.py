@@ -4,10 +4,12 @@ sent, in which order, and what a 429, a 5xx, a 403 or a crashed worker leads to.
 from __future__ import annotations
 
 import asyncio
+import logging
+import random
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
-from datetime import timedelta
+from collections.abc import AsyncIterator, Callable, Hashable, Iterator
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -16,9 +18,11 @@ from core.clock import FrozenClock
 from core.config import Settings
 from core.db import session_scope
 from core.models import Identity, KeyAccountContact, NoticeDelivery
-from core.notices.channels import NoticeChannel
+from core.models.enums import Tier
+from core.notices.channels import NoticeChannel, RetryAfter
 from core.notices.dispatcher import Dispatcher
 from core.notices.planning import LEFT_AUDIENCE
+from core.notices.ratelimit import TelegramLimiter
 from core.notices.render import NoticeRenderer, RenderedNotice
 from core.notices.repository import OutboxRepository
 from core.outages import service
@@ -31,6 +35,7 @@ from tests.support.notices import (
     channel_settings,
     draft,
     load_demo_world,
+    local,
     rows,
     xh_identities,
 )
@@ -164,14 +169,17 @@ async def test_a_429_pauses_sending_for_retry_after_then_everything_goes(
     assert api.calls[1].chat_id == api.calls[0].chat_id  # the refused message went first after it
 
 
-async def test_a_5xx_is_retried_later_with_backoff_and_gives_up_after_the_limit(
+async def test_a_5xx_is_retried_with_backoff_until_the_deadline_not_a_fixed_count(
     world: None, sessionmaker, clock: FrozenClock, database_url: str, api: FakeTelegramApi, make_dispatcher
 ) -> None:
-    settings = channel_settings(database_url, api, None, notice_max_attempts=2, notice_retry_base_seconds=10)
+    settings = channel_settings(
+        database_url, api, None, notice_max_attempts=2, notice_retry_base_seconds=10, notice_retry_max_seconds=600
+    )
     async with sessionmaker() as session:
         identity = (await xh_identities(session))[0]
         chat = identity.telegram_chat_id
-    data = draft(clock.now() + timedelta(days=3), areas=(), accounts=(await account_of(sessionmaker, identity.id),))
+    start = clock.now() + timedelta(minutes=45)  # published late: an initial notice now, the deadline at the start
+    data = draft(start, areas=(), accounts=(await account_of(sessionmaker, identity.id),))
     outage_id = await publish(sessionmaker, clock, settings, data)
     dispatcher = make_dispatcher(settings)
 
@@ -184,13 +192,44 @@ async def test_a_5xx_is_retried_later_with_backoff_and_gives_up_after_the_limit(
     assert "Internal Server Error" in (row.last_error or "")
     assert await dispatcher.run_once() == 0  # not before its time
 
+    for attempt in range(2, 6):  # past notice_max_attempts: the row has a deadline, it is tried until then
+        clock.set(row.next_attempt_at)
+        api.fail_next("sendMessage", 502)
+        await dispatcher.run_once()
+        [row] = await rows(sessionmaker, outage_id, stage="initial")
+        assert (row.status, row.attempts) == ("pending", attempt)
+        assert row.next_attempt_at is not None and row.next_attempt_at < start
+    clock.set(row.next_attempt_at)
+    async with session_scope(sessionmaker) as session:  # (a deadline close enough for the next delay to pass it)
+        stored = await session.get(NoticeDelivery, row.id)
+        assert stored is not None
+        stored.deadline_at = clock.now() + timedelta(seconds=60)
+    api.fail_next("sendMessage", 502)  # the next retry would come after the deadline: give up now
+    await dispatcher.run_once()
+    [row] = await rows(sessionmaker, outage_id, stage="initial")
+    assert (row.status, row.attempts) == ("failed", 6) and "deadline" in (row.last_error or "")
+    assert {c.chat_id for c in api.calls if c.method == "sendMessage"} == {chat} and not api.sent()
+
+
+async def test_a_row_without_a_deadline_gives_up_after_the_limit(
+    world: None, sessionmaker, clock: FrozenClock, database_url: str, api: FakeTelegramApi, make_dispatcher
+) -> None:
+    settings = channel_settings(database_url, api, None, notice_max_attempts=2, notice_retry_base_seconds=10)
+    async with sessionmaker() as session:
+        identity = (await xh_identities(session))[0]
+    data = draft(clock.now() + timedelta(days=3), areas=(), accounts=(await account_of(sessionmaker, identity.id),))
+    outage_id = await publish(sessionmaker, clock, settings, data)
+    async with session_scope(sessionmaker) as session:
+        for row in await session.scalars(select(NoticeDelivery).where(NoticeDelivery.outage_id == outage_id)):
+            row.deadline_at = None
+    dispatcher = make_dispatcher(settings)
+    api.fail_next("sendMessage", 500)
+    await dispatcher.run_once()
     clock.advance(timedelta(seconds=10))
     api.fail_next("sendMessage", 502)
     await dispatcher.run_once()
     [row] = await rows(sessionmaker, outage_id, stage="initial")
     assert (row.status, row.attempts) == ("failed", 2)
-    assert [c.chat_id for c in api.calls] == [chat, chat] and not api.sent()
-
     clock.advance(timedelta(hours=1))
     assert await dispatcher.run_once() == 0  # failed is final
 
@@ -390,3 +429,303 @@ async def account_of(sessionmaker, identity_id: int) -> str:  # type: ignore[no-
         )
     assert number is not None
     return str(number)
+
+
+# ---------------------------------------------------------------------------- promises kept at send time
+
+
+async def test_a_worker_back_ten_minutes_before_the_outage_sends_only_the_final_confirmation_marked_late(
+    world: None, sessionmaker, clock: FrozenClock, database_url: str, api: FakeTelegramApi, make_dispatcher
+) -> None:
+    settings = channel_settings(database_url, api, None)
+    start = clock.now() + timedelta(days=16)
+    outage_id = await publish(sessionmaker, clock, settings, draft(start))
+    clock.set(start - timedelta(days=15))
+    async with session_scope(sessionmaker) as session:
+        await core_services(clock, settings).planner.start_due_stages(session)
+    api.fail_next("sendMessage", 500, times=1000)  # the 15-day notices fail and wait for a retry...
+    dispatcher = make_dispatcher(settings)
+    await dispatcher.run_once()
+    assert {d.status for d in await rows(sessionmaker, outage_id, stage="15d")} == {"pending"}
+    api._failures.clear()  # (the fake's queue of failures: Telegram is fine again)
+    calls = len(api.calls)
+
+    clock.set(start - timedelta(minutes=10))  # ...and the worker is down until 10 minutes before the outage
+    async with session_scope(sessionmaker) as session:
+        await core_services(clock, settings).planner.start_due_stages(session)
+    await dispatcher.run_once()
+    by_stage = Counter((d.stage, d.status) for d in await rows(sessionmaker, outage_id))
+    assert {stage for stage, status in by_stage if status == "sent"} == {"30m"}
+    assert {status for stage, status in by_stage if stage in ("15d", "7d")} == {"skipped"}
+    final = await rows(sessionmaker, outage_id, stage="30m")
+    assert all((d.last_error or "").startswith("late: sent 20 min") for d in final)
+    assert len(api.calls) - calls == len(final)  # nothing but the final confirmation
+    async with sessionmaker() as session:  # the deliveries API shows it
+        page = await core_services(clock, settings).outage_views.deliveries(session, outage_id, stage="30m")
+    assert {i.last_error for i in page.items} == {"late: sent 20 min after its due time"}
+
+
+async def test_nothing_regular_goes_out_once_the_outage_has_started(
+    world: None, sessionmaker, clock: FrozenClock, database_url: str, api: FakeTelegramApi, make_dispatcher
+) -> None:
+    settings = channel_settings(database_url, api, None)
+    start = clock.now() + timedelta(minutes=40)
+    outage_id = await publish(sessionmaker, clock, settings, draft(start))
+    clock.set(start + timedelta(seconds=1))
+    await make_dispatcher(settings).run_once()
+    assert not api.calls
+    assert {(d.status, d.last_error) for d in await rows(sessionmaker, outage_id)} == {("skipped", "deadline passed")}
+
+
+async def test_a_residential_advance_notice_claimed_in_quiet_hours_waits_until_they_end(
+    world: None, sessionmaker, clock: FrozenClock, database_url: str, api: FakeTelegramApi, make_dispatcher
+) -> None:
+    settings = channel_settings(database_url, api, None)
+    clock.set(local(2026, 12, 1, 21, 50))
+    outage_id = await publish(sessionmaker, clock, settings, draft(local(2026, 12, 5, 9)))
+    clock.set(local(2026, 12, 1, 23, 0))  # the worker was busy: the initial notices are claimed at 23:00
+    dispatcher = make_dispatcher(settings)
+    await dispatcher.run_once()
+    initial = await rows(sessionmaker, outage_id, stage="initial")
+    residential = [d for d in initial if d.tier == Tier.EVERYONE]
+    assert residential and {(d.status, d.attempts, d.last_error) for d in residential} == {
+        (
+            "pending",
+            0,
+            "quiet hours",
+        )
+    }
+    assert {d.next_attempt_at for d in residential} == {local(2026, 12, 2, 7)}
+    assert {d.status for d in initial if d.tier == Tier.KEY_ACCOUNT} == {"sent"}  # key accounts are told anyway
+    clock.set(local(2026, 12, 2, 7))
+    await dispatcher.run_once()
+    assert {d.status for d in await rows(sessionmaker, outage_id, stage="initial")} == {"sent"}
+
+
+async def test_a_401_pauses_the_channel_once_without_using_up_attempts(
+    world: None,
+    sessionmaker,
+    clock: FrozenClock,
+    database_url: str,
+    api: FakeTelegramApi,
+    make_dispatcher,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings = channel_settings(database_url, api, None, notice_concurrency=4, notice_channel_pause_seconds=60)
+    outage_id = await publish(sessionmaker, clock, settings, draft(clock.now() + timedelta(days=3)))
+    api.fail_next("sendMessage", 401, times=1000)
+    dispatcher = make_dispatcher(settings)
+    with caplog.at_level(logging.ERROR, logger="gridtalk.notices.dispatcher"):
+        await dispatcher.run_once()
+        await dispatcher.run_once()  # still paused: nothing is claimed
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and "paused" in errors[0].getMessage()
+    assert len(api.calls) <= 4  # the sends in flight when it came, no more
+    initial = await rows(sessionmaker, outage_id, stage="initial")
+    assert {(d.status, d.attempts) for d in initial} == {("pending", 0)}
+    assert {d.next_attempt_at for d in initial} == {clock.now() + timedelta(seconds=60)}
+
+    api._failures.clear()  # the operator fixed the token
+    clock.advance(timedelta(seconds=60))
+    await dispatcher.run_once()
+    initial = await rows(sessionmaker, outage_id, stage="initial")
+    assert {(d.status, d.attempts) for d in initial} == {("sent", 1)}
+
+
+class FlakyLimiter(TelegramLimiter):
+    """The shared limiter with its Redis gone for one chat's sends."""
+
+    def __init__(self, broken_chat: int) -> None:
+        super().__init__(1000, 0.0)
+        self.broken_chat = broken_chat
+
+    async def acquire(self, chat: Hashable) -> None:
+        if chat == self.broken_chat:
+            raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+        await super().acquire(chat)
+
+
+async def test_a_limiter_failure_is_contained_to_the_row(
+    world: None, sessionmaker, clock: FrozenClock, database_url: str, api: FakeTelegramApi
+) -> None:
+    settings = channel_settings(database_url, api, None)
+    outage_id = await publish(sessionmaker, clock, settings, draft(clock.now() + timedelta(days=3)))
+    broken = next(d.telegram_chat_id for d in await rows(sessionmaker, outage_id, channel="telegram"))
+    assert broken is not None
+    dispatcher = Dispatcher(
+        sessionmaker,
+        clock,
+        settings,
+        build_channels(settings),
+        NoticeRenderer(Renderer(settings.timezone)),
+        limiter=FlakyLimiter(broken),
+    )
+    try:
+        await dispatcher.run_once()
+    finally:
+        await dispatcher.aclose()
+    initial = await rows(sessionmaker, outage_id, stage="initial", channel="telegram")
+    [row] = [d for d in initial if d.telegram_chat_id == broken]
+    assert (row.status, row.attempts) == ("pending", 0) and "limiter" in (row.last_error or "")
+    assert row.next_attempt_at is not None and row.next_attempt_at > clock.now()
+    assert {d.status for d in initial if d.id != row.id} == {"sent"}
+
+
+# ------------------------------------------------------------------------------------------ exactly once
+
+
+async def test_only_the_claim_that_holds_a_row_records_its_result(
+    world: None, sessionmaker, clock: FrozenClock, database_url: str, api: FakeTelegramApi
+) -> None:
+    settings = channel_settings(database_url, api, None)
+    await publish(sessionmaker, clock, settings, draft(clock.now() + timedelta(days=3)))
+
+    def result(token: str, status: str) -> dict[str, object]:
+        return {
+            "b_id": row.id,
+            "b_token": token,
+            "b_status": status,
+            "b_next": None,
+            "b_sent": clock.now(),
+            "b_error": None,
+            "b_attempts": 1,
+        }
+
+    async with session_scope(sessionmaker) as session:  # a slow worker's claim; its lease runs out
+        [row] = await OutboxRepository(session).claim(clock.now(), 1, ["telegram"], clock.now(), "a" * 32)
+    clock.advance(timedelta(seconds=1))
+    async with session_scope(sessionmaker) as session:  # another worker claims the row again
+        [again] = await OutboxRepository(session).claim(clock.now(), 1, ["telegram"], clock.now(), "b" * 32)
+    assert again.id == row.id and again.claim_token == "b" * 32
+    async with session_scope(sessionmaker) as session:  # the slow worker's result comes in: not its row any more
+        await OutboxRepository(session).record([result("a" * 32, "failed")])
+    async with sessionmaker() as session:
+        stored = await session.get(NoticeDelivery, row.id)
+        assert stored is not None and (stored.status, stored.claim_token) == ("sending", "b" * 32)
+    async with session_scope(sessionmaker) as session:
+        await OutboxRepository(session).record([result("b" * 32, "sent")])
+    async with sessionmaker() as session:
+        stored = await session.get(NoticeDelivery, row.id)
+        assert stored is not None and (stored.status, stored.claim_token) == ("sent", None)
+
+
+class LeaseWatcher:
+    """A channel answering the first send with a long 429, then noting the leases of the rows still held."""
+
+    def __init__(self, sessionmaker) -> None:  # type: ignore[no-untyped-def]
+        self.sessionmaker = sessionmaker
+        self.sends = 0
+        self.leases: list[datetime] = []
+
+    async def deliver(self, address: str, notice: RenderedNotice) -> None:
+        self.sends += 1
+        if self.sends == 1:
+            raise RetryAfter(1000)
+        if self.sends == 2:
+            async with self.sessionmaker() as session:
+                self.leases = list(
+                    await session.scalars(
+                        select(NoticeDelivery.next_attempt_at).where(NoticeDelivery.status == "sending")
+                    )
+                )
+
+    async def aclose(self) -> None:
+        pass
+
+
+class NoWait(TelegramLimiter):
+    async def pause(self, retry_after: float) -> None:  # (the test does not wait 1000 s)
+        pass
+
+
+async def test_a_long_429_renews_the_lease_of_the_rows_waiting_behind_it(
+    world: None, sessionmaker, clock: FrozenClock, database_url: str, api: FakeTelegramApi
+) -> None:
+    settings = channel_settings(database_url, api, None, notice_lease_seconds=60, notice_concurrency=1)
+    outage_id = await publish(sessionmaker, clock, settings, draft(clock.now() + timedelta(days=3)))
+    watcher = LeaseWatcher(sessionmaker)
+    dispatcher = Dispatcher(
+        sessionmaker,
+        clock,
+        settings,
+        {"telegram": watcher},
+        NoticeRenderer(Renderer(settings.timezone)),
+        limiter=NoWait(1000, 0.0),
+    )
+    await dispatcher.run_once()
+    assert watcher.leases and min(watcher.leases) >= clock.now() + timedelta(seconds=1000 + 60)
+    initial = await rows(sessionmaker, outage_id, stage="initial", channel="telegram")
+    assert Counter(d.status for d in initial) == {"sent": len(initial) - 1, "pending": 1}
+
+
+class SlowFlakyTelegram:
+    """A slow Telegram that answers some sends with a 429; counts what it accepted, per chat."""
+
+    def __init__(self) -> None:
+        self.accepted: Counter[str] = Counter()
+        self.calls = 0
+
+    async def deliver(self, address: str, notice: RenderedNotice) -> None:
+        self.calls += 1
+        await asyncio.sleep(random.uniform(0.001, 0.02))
+        if random.random() < 0.08:
+            raise RetryAfter(0.05)
+        self.accepted[address] += 1
+
+    async def aclose(self) -> None:
+        pass
+
+
+async def test_two_dispatchers_send_hundreds_of_rows_through_slow_sends_and_429s_exactly_once(
+    world: None, sessionmaker, clock: FrozenClock, database_url: str, api: FakeTelegramApi
+) -> None:
+    settings = channel_settings(
+        database_url, api, None, notice_batch_size=25, notice_concurrency=10, notice_lease_seconds=10
+    )
+    outage_id = await publish(sessionmaker, clock, settings, draft(clock.now() + timedelta(days=3), areas=ALL_AREAS))
+    async with session_scope(sessionmaker) as session:  # a few hundred more residential rows
+        template = (await rows(sessionmaker, outage_id, stage="initial", tier=Tier.EVERYONE))[0]
+        for n in range(300):
+            session.add(
+                NoticeDelivery(
+                    subject_kind=template.subject_kind,
+                    subject_id=template.subject_id,
+                    outage_id=outage_id,
+                    tier=Tier.EVERYONE,
+                    contact_key=f"identity:{900_000 + n}",
+                    segment=template.segment,
+                    stage=template.stage,
+                    channel="telegram",
+                    address=str(800_000_000 + n),
+                    telegram_chat_id=800_000_000 + n,
+                    language=template.language,
+                    due_at=template.due_at,
+                    deadline_at=template.deadline_at,
+                    status="pending",
+                    next_attempt_at=clock.now(),
+                    created_at=clock.now(),
+                )
+            )
+    fake = SlowFlakyTelegram()
+    made = [
+        Dispatcher(sessionmaker, clock, settings, {"telegram": fake}, NoticeRenderer(Renderer(settings.timezone)))
+        for _ in range(2)
+    ]
+    for _ in range(5):  # a 429 past the inline waits puts a row back for later: a few ticks
+        await asyncio.gather(*(d.run_once() for d in made))
+        clock.advance(timedelta(seconds=2))
+    telegram = await rows(sessionmaker, outage_id, stage="initial", channel="telegram")
+    assert len(telegram) > 300
+    assert {d.status for d in telegram} == {"sent"}
+    assert fake.accepted == Counter(d.address for d in telegram)  # every row once, none twice
+    assert fake.calls > len(telegram)  # some 429s were answered
+
+
+async def test_in_quiet_hours_an_initial_notice_that_cannot_wait_for_them_goes_now(
+    world: None, sessionmaker, clock: FrozenClock, database_url: str, api: FakeTelegramApi, make_dispatcher
+) -> None:
+    settings = channel_settings(database_url, api, None)
+    clock.set(local(2026, 12, 1, 23, 0))  # the outage starts at 06:00, before the quiet hours end
+    outage_id = await publish(sessionmaker, clock, settings, draft(local(2026, 12, 2, 6)))
+    await make_dispatcher(settings).run_once()
+    assert {d.status for d in await rows(sessionmaker, outage_id, stage="initial")} == {"sent"}

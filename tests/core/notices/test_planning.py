@@ -14,6 +14,7 @@ from core.db import session_scope
 from core.errors import Conflict, InvalidInput
 from core.models import Identity, IdentityAccount, NoticeDelivery, UtilityAccount
 from core.notices.planning import LEFT_AUDIENCE
+from core.notices.render import plain_text
 from core.notices.repository import OutboxRepository
 from core.outages import service
 from tests.support.notices import (
@@ -332,3 +333,86 @@ async def test_the_worker_plans_outages_published_as_data(sessionmaker, clock: F
         assert await core_services(clock, settings).planner.plan_published(session) == 0
     async with sessionmaker() as session:
         assert await session.scalar(select(NoticeDelivery.id).limit(1)) is not None
+
+
+async def test_publishing_says_which_stages_start_early_and_by_how_much(
+    world: None, sessionmaker, clock: FrozenClock, database_url: str
+) -> None:
+    settings = notice_settings(database_url, notice_rate_limit=0.05, notice_fanout_margin_minutes=5)
+    outage_id = await publish(sessionmaker, clock, settings, draft(clock.now() + timedelta(days=16)))
+    async with sessionmaker() as session:
+        view = await core_services(clock, settings).outage_views.outage(session, outage_id)
+    final = {s.audience: s for s in view.stages if s.stage == "30m"}
+    everyone = len(await rows(sessionmaker, outage_id, stage="30m"))
+    expected = (ceil(everyone / 0.05) + 5 * 60) // 60
+    assert final["key_account"].early_by_minutes == final["residential"].early_by_minutes == expected > 5
+    assert all(s.early_by_minutes == int((s.due_at - s.send_from).total_seconds() // 60) for s in view.stages)
+    fast = notice_settings(database_url, notice_fanout_margin_minutes=0)  # 1000/s: nobody needs to start early
+    outage_id = await publish(sessionmaker, clock, fast, draft(clock.now() + timedelta(days=16)))
+    async with sessionmaker() as session:
+        view = await core_services(clock, fast).outage_views.outage(session, outage_id)
+    assert {s.early_by_minutes for s in view.stages} == {0}
+
+
+async def test_the_preview_shows_a_notice_too_long_for_telegram_shortened(
+    world: None, sessionmaker, clock: FrozenClock, database_url: str
+) -> None:
+    settings = notice_settings(database_url)
+    async with session_scope(sessionmaker) as session:
+        outage = await core_services(clock, settings).outages.create(
+            session, draft(clock.now() + timedelta(days=16)), actor_id=None
+        )
+        outage.reason = "更换开关柜。" * 1200  # longer than the API takes: loaded by other means
+    async with sessionmaker() as session:
+        items = await core_services(clock, settings).outage_views.preview(session, outage.id)
+    assert items and all(len(plain_text(i.text)) <= 4096 for i in items)
+    announcing = [i for i in items if i.stage in ("15d", "7d", "30m", "change")]
+    assert announcing and all(("以上为节选" in i.text or "shortened" in i.text) for i in announcing)
+    assert all("95598" in i.text for i in announcing)
+
+
+async def test_a_later_stage_that_starts_supersedes_the_earlier_ones_still_waiting(
+    world: None, sessionmaker, clock: FrozenClock, database_url: str
+) -> None:
+    """A worker down for a day, back 10 minutes before the outage: only the final confirmation goes."""
+    settings = notice_settings(database_url)
+    start = clock.now() + timedelta(days=16)
+    outage_id = await publish(sessionmaker, clock, settings, draft(start))
+    clock.set(start - timedelta(minutes=10))
+    assert await start_stages(sessionmaker, clock, settings) == 6  # 15d, 7d, 30m for both groups
+    by_stage: dict[str, set[tuple[str, str | None]]] = {}
+    for d in await rows(sessionmaker, outage_id):
+        by_stage.setdefault(d.stage, set()).add((d.status, d.last_error))
+    assert by_stage["15d"] == {("skipped", "superseded by the 7d notice")}
+    assert by_stage["7d"] == {("skipped", "superseded by the 30m notice")}
+    assert by_stage["30m"] == {("pending", None)}
+
+
+async def test_cancelling_an_outage_cancels_the_notices_being_sent_too(
+    world: None, sessionmaker, clock: FrozenClock, database_url: str
+) -> None:
+    settings = notice_settings(database_url)
+    outage_id = await publish(sessionmaker, clock, settings, draft(clock.now() + timedelta(days=3)))
+    lease = clock.now() + timedelta(minutes=5)
+    async with session_scope(sessionmaker) as session:
+        claimed = await OutboxRepository(session).claim(clock.now(), 5, ["telegram"], lease, "a" * 32)
+    async with session_scope(sessionmaker) as session:
+        await core_services(clock, settings).outages.cancel(session, outage_id, actor_id=None)
+    async with session_scope(sessionmaker) as session:  # the dispatcher's result comes in after the cancel
+        await OutboxRepository(session).record(
+            [
+                {
+                    "b_id": d.id,
+                    "b_token": "a" * 32,
+                    "b_status": "pending",
+                    "b_next": clock.now(),
+                    "b_sent": None,
+                    "b_error": "502",
+                    "b_attempts": 1,
+                }
+                for d in claimed
+            ]
+        )
+    ids = {d.id for d in claimed}
+    mine = [d for d in await rows(sessionmaker, outage_id, stage="initial") if d.id in ids]
+    assert {(d.status, d.last_error) for d in mine} == {("cancelled", "outage cancelled")}

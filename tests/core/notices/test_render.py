@@ -423,3 +423,36 @@ def test_a_rendered_notice_is_its_html_and_buttons() -> None:
     notice = RenderedNotice("<b>T</b>\nA &amp; B", "T", (Button("Confirm", "notice:ack:1"),))
     assert notice.plain == "T\nA & B"
     assert notice.message() == OutgoingMessage("<b>T</b>\nA &amp; B", (Button("Confirm", "notice:ack:1"),))
+
+
+# ------------------------------------------------------------------------------- too long for Telegram
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("stage", ("15d", "30m", "initial", "change"))
+@pytest.mark.parametrize("key", (None, KEY))
+def test_a_notice_too_long_for_telegram_is_shortened_keeping_the_essentials(
+    stage: str, language: str, key: KeyAccountInfo | None, notices: NoticeRenderer
+) -> None:
+    facts = replace(FACTS, reason="线路<改造>&检修。" * 600)
+    notice = notices.notice(stage, language, facts, key=key, delivery_id=9)
+    assert len(plain_text(notice.html)) <= 4096 < len(notice.html)  # as Telegram counts: after the entities
+    assert TITLES[language][stage] in notice.html
+    assert LOCAL_START in notice.html and AREA[language] in notice.html
+    assert "95598" in notice.html  # the contact, and the note that the details are there
+    note = {"zh": "以上为节选", "en": "This notice was shortened"}[language]
+    assert note in notice.html and notice.html.rstrip().endswith("</i>")
+    assert "线路&lt;改造&gt;&amp;检修" in notice.html and "…" in notice.html  # escaped, cut short
+    assert TAG.sub("", notice.html).count("<") == 0  # no tag cut in half
+    if key is not None:
+        assert "王建国" in notice.html
+    if stage == "30m":
+        assert [b.payload for b in notice.buttons] == ["notice:ack:9", "notice:problem:9"]
+    by_email = notices.notice(stage, language, facts, key=key, delivery_id=9, channel="email")
+    assert len(plain_text(by_email.html)) > 4096 and note not in by_email.html  # email carries it whole
+
+
+def test_a_notice_that_fits_is_not_touched(notices: NoticeRenderer) -> None:
+    facts = replace(FACTS, reason="检" * 3000)
+    notice = notices.notice("15d", "zh", facts)
+    assert "检" * 3000 in notice.html and "以上为节选" not in notice.html

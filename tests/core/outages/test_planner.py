@@ -20,6 +20,8 @@ from core.outages.planner import (
     SECOND,
     PlannedStage,
     PlannerRules,
+    earlier_stages,
+    early_by,
     end_of_quiet_hours,
     fanout_lead,
     fanout_starts,
@@ -306,3 +308,20 @@ def test_property_fanout_starts(
             assert key.due_at - starts[(stage, KEY_ACCOUNT)] >= timedelta(seconds=(key_n + res_n) / rate) + margin
         elif audience == KEY_ACCOUNT:
             assert p.due_at - begin >= timedelta(seconds=key_n / rate) + margin
+
+
+# ------------------------------------------------------------------------------ superseded, early starts
+
+
+def test_a_started_stage_supersedes_the_regular_ones_before_it_only() -> None:
+    assert earlier_stages(FINAL) == (INITIAL, FIRST, SECOND)
+    assert earlier_stages(SECOND) == (INITIAL, FIRST)
+    assert earlier_stages(FIRST) == (INITIAL,)
+    assert earlier_stages(INITIAL) == ()
+    assert earlier_stages(CHANGE) == ()  # a change notice supersedes nothing (and nothing supersedes it)
+
+
+def test_early_by_is_how_long_before_its_due_time_a_stage_starts() -> None:
+    due = datetime(2026, 12, 1, 8, tzinfo=SHANGHAI)
+    assert early_by(due, due - timedelta(minutes=25)) == timedelta(minutes=25)
+    assert early_by(due, due) == early_by(due, due + timedelta(minutes=5)) == timedelta(0)

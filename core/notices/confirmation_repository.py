@@ -1,0 +1,121 @@
+"""The SQL of the answers to notices: open notices of a person, one notice's rows on every channel, the
+final confirmations nobody answered, and the escalations a Problem press made. Never commits."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from core.models import Escalation, KeyAccountContact, NoticeDelivery, Outage
+from core.models.enums import DeliveryChannel, DeliveryStatus, EscalationState, OutageStatus, Stage, Tier
+
+
+class ConfirmationRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def open_for(
+        self, *, identity_id: int | None, chat_id: int | None, stages: Collection[str] | None, now: datetime
+    ) -> list[NoticeDelivery]:
+        """Notices sent to this person, not acknowledged, of outages still to come or under way; newest first."""
+        who: list[ColumnElement[bool]] = []
+        if identity_id is not None:
+            who.append(NoticeDelivery.identity_id == identity_id)
+        if chat_id is not None:
+            who.append(
+                and_(NoticeDelivery.telegram_chat_id == chat_id, NoticeDelivery.channel == DeliveryChannel.TELEGRAM)
+            )
+        if not who:
+            return []
+        where = [
+            or_(*who),
+            NoticeDelivery.status.in_((DeliveryStatus.SENT, DeliveryStatus.SENDING)),
+            NoticeDelivery.tier != Tier.STAFF,
+            Outage.status == OutageStatus.PUBLISHED,
+            Outage.ends_at > now,
+        ]
+        if stages is not None:
+            where.append(NoticeDelivery.stage.in_(list(stages)))
+        rows = await self.session.scalars(
+            select(NoticeDelivery)
+            .join(Outage, Outage.id == NoticeDelivery.outage_id)
+            .where(*where)
+            .order_by(NoticeDelivery.sent_at.desc(), NoticeDelivery.id.desc())
+        )
+        return list(rows)
+
+    async def open_problem(self, delivery_id: int) -> Escalation | None:
+        return await self.session.scalar(
+            select(Escalation).where(
+                Escalation.delivery_id == delivery_id,
+                Escalation.reason == "notice_problem",
+                Escalation.state.in_((EscalationState.PENDING, EscalationState.ASSIGNED)),
+            )
+        )
+
+    async def unconfirmed_contact_names(self, outage_id: int, account_id: int, revision: int) -> list[str]:
+        """Names of a key account's contacts whose final confirmation (of that round) is unanswered."""
+        rows = await self.session.scalars(
+            select(KeyAccountContact.name)
+            .join(NoticeDelivery, NoticeDelivery.key_contact_id == KeyAccountContact.id)
+            .where(
+                NoticeDelivery.outage_id == outage_id,
+                NoticeDelivery.account_id == account_id,
+                NoticeDelivery.revision == revision,
+                NoticeDelivery.tier == Tier.KEY_ACCOUNT,
+                NoticeDelivery.status == DeliveryStatus.SENT,
+                NoticeDelivery.stage == Stage.FINAL,
+            )
+            .distinct()
+            .order_by(KeyAccountContact.name)
+        )
+        return list(rows)
+
+    async def same_notice(self, delivery: NoticeDelivery) -> list[NoticeDelivery]:
+        """The rows of one notice to one person (every channel it went on)."""
+        return list(
+            await self.session.scalars(
+                select(NoticeDelivery).where(
+                    NoticeDelivery.subject_kind == delivery.subject_kind,
+                    NoticeDelivery.subject_id == delivery.subject_id,
+                    NoticeDelivery.contact_key == delivery.contact_key,
+                    NoticeDelivery.stage == delivery.stage,
+                    NoticeDelivery.revision == delivery.revision,
+                )
+            )
+        )
+
+    async def unconfirmed(self, sent_before: datetime) -> list[NoticeDelivery]:
+        """Key-account final confirmations sent before `sent_before`, still unanswered and not chased yet,
+        of published outages; an account that confirmed on any of its rows is not unconfirmed."""
+        acked = aliased(NoticeDelivery)
+        confirmed = (
+            select(acked.id)
+            .where(
+                acked.outage_id == NoticeDelivery.outage_id,
+                acked.account_id == NoticeDelivery.account_id,
+                acked.stage == NoticeDelivery.stage,
+                acked.revision == NoticeDelivery.revision,
+                acked.status == DeliveryStatus.ACKED,
+            )
+            .exists()
+        )
+        rows = await self.session.scalars(
+            select(NoticeDelivery)
+            .join(Outage, Outage.id == NoticeDelivery.outage_id)
+            .where(
+                NoticeDelivery.tier == Tier.KEY_ACCOUNT,
+                NoticeDelivery.stage == Stage.FINAL,
+                NoticeDelivery.status == DeliveryStatus.SENT,
+                NoticeDelivery.sent_at <= sent_before,
+                NoticeDelivery.unconfirmed_alerted_at.is_(None),
+                Outage.status == OutageStatus.PUBLISHED,
+                ~confirmed,
+            )
+            .order_by(NoticeDelivery.outage_id, NoticeDelivery.account_id, NoticeDelivery.id)
+        )
+        return list(rows)

@@ -1,0 +1,228 @@
+"""The SQL of privacy work: everything held about one person, its erasure, the transcript purge. Never commits."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Text, cast, false, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.models import (
+    BindingAttempt,
+    Conversation,
+    Customer,
+    Escalation,
+    FaultTicket,
+    Feedback,
+    Identity,
+    IdentityAccount,
+    KeyAccountContact,
+    Message,
+    NoticeDelivery,
+    UtilityAccount,
+)
+
+ERASED = "erased"
+BATCH = 500
+
+
+@dataclass
+class Holdings:
+    """The rows that concern one person."""
+
+    customers: list[Customer] = field(default_factory=list)
+    accounts: list[UtilityAccount] = field(default_factory=list)
+    contacts: list[KeyAccountContact] = field(default_factory=list)
+    identities: list[Identity] = field(default_factory=list)
+    bindings: list[IdentityAccount] = field(default_factory=list)
+    binding_attempts: list[BindingAttempt] = field(default_factory=list)
+    conversations: list[Conversation] = field(default_factory=list)
+    messages: list[Message] = field(default_factory=list)
+    escalations: list[Escalation] = field(default_factory=list)
+    feedback: list[Feedback] = field(default_factory=list)
+    tickets: list[FaultTicket] = field(default_factory=list)
+    deliveries: list[NoticeDelivery] = field(default_factory=list)
+
+
+def _in(column: Any, values: Collection[Any]) -> Any:
+    return column.in_(list(values)) if values else false()
+
+
+class PrivacyRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def account_by_number(self, number: str) -> UtilityAccount | None:
+        return await self.session.scalar(select(UtilityAccount).where(UtilityAccount.account_number == number))
+
+    async def identity(self, channel: str, external_id: str) -> Identity | None:
+        return await self.session.scalar(
+            select(Identity).where(Identity.channel == channel, Identity.external_id == external_id)
+        )
+
+    async def accounts_of_customers(self, customer_ids: Collection[int]) -> list[UtilityAccount]:
+        rows = await self.session.scalars(
+            select(UtilityAccount).where(_in(UtilityAccount.customer_id, customer_ids)).order_by(UtilityAccount.id)
+        )
+        return list(rows)
+
+    async def bound_account_ids(self, identity_ids: Collection[int]) -> set[int]:
+        rows = await self.session.scalars(
+            select(IdentityAccount.account_id).where(_in(IdentityAccount.identity_id, identity_ids))
+        )
+        return set(rows)
+
+    async def holdings(self, account_ids: Collection[int], identity_ids: Collection[int]) -> Holdings:
+        """Everything about the person who holds these accounts and speaks through these identities: the
+        customers of the accounts (and all their accounts), every identity bound to any of them, and the rows
+        that point at any of those."""
+        s = self.session
+        h = Holdings()
+        accounts = list(await s.scalars(select(UtilityAccount).where(_in(UtilityAccount.id, account_ids))))
+        customer_ids = {a.customer_id for a in accounts}
+        h.customers = list(
+            await s.scalars(select(Customer).where(_in(Customer.id, customer_ids)).order_by(Customer.id))
+        )
+        h.accounts = await self.accounts_of_customers(customer_ids)
+        acc_ids = {a.id for a in h.accounts}
+        numbers = {a.account_number for a in h.accounts}
+        h.bindings = list(
+            await s.scalars(
+                select(IdentityAccount)
+                .where(or_(_in(IdentityAccount.account_id, acc_ids), _in(IdentityAccount.identity_id, identity_ids)))
+                .order_by(IdentityAccount.identity_id, IdentityAccount.account_id)
+            )
+        )
+        ids = set(identity_ids) | {b.identity_id for b in h.bindings}
+        h.identities = list(await s.scalars(select(Identity).where(_in(Identity.id, ids)).order_by(Identity.id)))
+        h.contacts = list(
+            await s.scalars(
+                select(KeyAccountContact)
+                .where(_in(KeyAccountContact.account_id, acc_ids))
+                .order_by(KeyAccountContact.id)
+            )
+        )
+        contact_ids = {c.id for c in h.contacts}
+        h.binding_attempts = list(
+            await s.scalars(
+                select(BindingAttempt)
+                .where(or_(_in(BindingAttempt.identity_id, ids), _in(BindingAttempt.account_number, numbers)))
+                .order_by(BindingAttempt.id)
+            )
+        )
+        h.conversations = list(
+            await s.scalars(select(Conversation).where(_in(Conversation.identity_id, ids)).order_by(Conversation.id))
+        )
+        conv_ids = {c.id for c in h.conversations}
+        h.messages = list(
+            await s.scalars(select(Message).where(_in(Message.conversation_id, conv_ids)).order_by(Message.id))
+        )
+        h.escalations = list(
+            await s.scalars(
+                select(Escalation)
+                .where(
+                    or_(
+                        _in(Escalation.conversation_id, conv_ids),
+                        _in(Escalation.identity_id, ids),
+                        _in(Escalation.account_id, acc_ids),
+                    )
+                )
+                .order_by(Escalation.id)
+            )
+        )
+        h.feedback = list(
+            await s.scalars(
+                select(Feedback)
+                .where(or_(_in(Feedback.conversation_id, conv_ids), _in(Feedback.identity_id, ids)))
+                .order_by(Feedback.id)
+            )
+        )
+        h.tickets = list(
+            await s.scalars(
+                select(FaultTicket)
+                .where(or_(_in(FaultTicket.identity_id, ids), _in(FaultTicket.account_id, acc_ids)))
+                .order_by(FaultTicket.id)
+            )
+        )
+        h.deliveries = list(
+            await s.scalars(
+                select(NoticeDelivery)
+                .where(
+                    or_(
+                        _in(NoticeDelivery.identity_id, ids),
+                        _in(NoticeDelivery.account_id, acc_ids),
+                        _in(NoticeDelivery.key_contact_id, contact_ids),
+                    )
+                )
+                .order_by(NoticeDelivery.id)
+            )
+        )
+        return h
+
+    async def erase(self, h: Holdings) -> None:
+        """Clear the personal fields of these rows in place; ids, counts, intents, scores and statuses stay."""
+        for customer in h.customers:
+            customer.name = ERASED
+        for account in h.accounts:
+            account.address = ""
+            account.phone = ""
+        for contact in h.contacts:
+            contact.name = ERASED
+            contact.title = ""
+            contact.email = None
+            contact.phone = None
+            contact.telegram_chat_id = None
+        for identity in h.identities:
+            identity.external_id = f"{ERASED}-{identity.id}"
+            identity.telegram_chat_id = None
+            identity.subscribed_notices = False
+        for binding in h.bindings:
+            binding.is_current = False
+        for attempt in h.binding_attempts:
+            attempt.client = None
+        for message in h.messages:
+            message.text = ""
+            message.payload = None
+            message.buttons = []
+        for feedback in h.feedback:
+            feedback.comment = None
+        for ticket in h.tickets:
+            ticket.location = ""
+            ticket.description = ""
+        for delivery in h.deliveries:
+            delivery.address = ""
+            delivery.telegram_chat_id = None
+            delivery.last_error = None
+        await self.session.flush()
+
+    async def old_messages(self, before: datetime, after_id: int, limit: int = BATCH) -> Sequence[Message]:
+        """Messages older than `before` that still hold text or buttons, in id order from after_id."""
+        rows = await self.session.scalars(
+            select(Message)
+            .where(
+                Message.created_at < before,
+                Message.id > after_id,
+                or_(Message.text != "", cast(Message.buttons, Text) != "[]"),
+            )
+            .order_by(Message.id)
+            .limit(limit)
+        )
+        return rows.all()
+
+    async def count_old_comments(self, before: datetime) -> int:
+        rows = await self.session.scalars(
+            select(Feedback.id).where(Feedback.created_at < before, Feedback.comment.is_not(None))
+        )
+        return len(rows.all())
+
+    async def purge_old_comments(self, before: datetime) -> int:
+        result = await self.session.execute(
+            update(Feedback)
+            .where(Feedback.created_at < before, Feedback.comment.is_not(None))
+            .values(comment=None)
+            .execution_options(synchronize_session=False)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
