@@ -72,10 +72,10 @@ class DialogueEngine:
         self.binding = BindingSkill(kit, resume=self._answer)
         self.faults = FaultSkill(kit, on_hazard=self.handoff.escalate_hazard)
         # The skills in the order they are tried: each turn every skill's intercept() is asked first, in this
-        # order; then the first skill claiming the open form, the payload kind or the intent answers. The
-        # skills of the next issues slot in here: the handoff skill stays first (while a person is on the
-        # line it intercepts every turn); the survey skill goes right after it (a survey waiting for its
-        # score intercepts the answer; it claims "feedback" before small talk does).
+        # order; then the first skill claiming the open form, the payload kind or the intent answers. New
+        # skills slot in here: the handoff skill stays first (while a person is on the line it intercepts
+        # every turn); a survey skill goes right after it (a survey waiting for its score intercepts the
+        # answer; it claims "feedback" before small talk does).
         self.skills: tuple[Skill, ...] = (
             self.handoff,
             self.binding,

@@ -17,7 +17,7 @@ from core.models import Bill, Identity, IdentityAccount, UtilityAccount
 from core.templating import money
 from tests.fakes.nlu import FakeNlu
 
-# The phrases of the "must show", and what the NLU model says they are.
+# The phrases of the first conversations the bot was built for, and what the NLU model says they are.
 PHRASES = {
     "zh": {
         "bill_amount": "我家这个月电费多少",
