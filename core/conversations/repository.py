@@ -42,6 +42,10 @@ class MessageRepository(RepositoryBase[Message]):
         )
         return list(reversed(list(rows)))
 
+    async def by_ids(self, ids: set[int]) -> dict[int, Message]:
+        rows = await self.session.scalars(select(Message).where(Message.id.in_(sorted(ids))))
+        return {m.id: m for m in rows}
+
     async def recent_buttons(self, conversation_id: int, limit: int = 5) -> list[list[dict[str, str]]]:
         """The buttons of the conversation's latest outgoing messages, newest first."""
         rows = await self.session.scalars(

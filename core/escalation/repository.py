@@ -177,3 +177,14 @@ class EscalationRepository(RepositoryBase[Escalation]):
             )
         ).first()
         return (row[0], row[1], str(row[2]), row[3]) if row is not None else None
+
+    async def for_alerts(self, ids: set[int]) -> dict[int, tuple[Escalation, str | None, str | None, str | None]]:
+        """Escalations with their channel, assignee's name and account number (for an alert to staff)."""
+        rows = await self.session.execute(
+            select(Escalation, Identity.channel, StaffUser.display_name, UtilityAccount.account_number)
+            .outerjoin(Identity, Identity.id == Escalation.identity_id)
+            .outerjoin(StaffUser, StaffUser.id == Escalation.assigned_to_id)
+            .outerjoin(UtilityAccount, UtilityAccount.id == Escalation.account_id)
+            .where(Escalation.id.in_(sorted(ids)))
+        )
+        return {e.id: (e, channel, assignee, number) for e, channel, assignee, number in rows}

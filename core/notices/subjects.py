@@ -14,11 +14,12 @@ import html
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.config import Settings
-from core.models import Escalation, Identity, Message, NoticeDelivery, StaffUser, UtilityAccount
+from core.conversations.repository import MessageRepository
+from core.escalation.repository import EscalationRepository
+from core.models import NoticeDelivery
 from core.models.enums import AlertKind, SubjectKind, Tier
 from core.notices.audiences import AudienceRepository
 from core.notices.confirmation_repository import ConfirmationRepository
@@ -102,8 +103,7 @@ class ConversationMessages:
     """A transcript row sent as it is: its text (escaped for Telegram's HTML mode) and its buttons."""
 
     async def load(self, session: AsyncSession, rows: Sequence[NoticeDelivery]) -> Render:
-        ids = sorted({r.subject_id for r in rows})
-        messages = {m.id: m for m in await session.scalars(select(Message).where(Message.id.in_(ids)))}
+        messages = await MessageRepository(session).by_ids({r.subject_id for r in rows})
 
         def render(row: NoticeDelivery) -> RenderedNotice:
             message = messages[row.subject_id]
@@ -121,15 +121,7 @@ class EscalationAlerts:
         self.settings = settings
 
     async def load(self, session: AsyncSession, rows: Sequence[NoticeDelivery]) -> Render:
-        ids = sorted({r.subject_id for r in rows})
-        found = await session.execute(
-            select(Escalation, Identity.channel, StaffUser.display_name, UtilityAccount.account_number)
-            .outerjoin(Identity, Identity.id == Escalation.identity_id)
-            .outerjoin(StaffUser, StaffUser.id == Escalation.assigned_to_id)
-            .outerjoin(UtilityAccount, UtilityAccount.id == Escalation.account_id)
-            .where(Escalation.id.in_(ids))
-        )
-        escalations = {e.id: (e, channel, assignee, number) for e, channel, assignee, number in found}
+        escalations = await EscalationRepository(session).for_alerts({r.subject_id for r in rows})
         base = self.settings.base_url.rstrip("/")
 
         def render(row: NoticeDelivery) -> RenderedNotice:
