@@ -11,7 +11,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api import console, errors
 from api.conversations import conversation_services
-from api.routes import audit, auth, chat, escalations, health, metrics, outages, staff, telegram, tickets
+from api.routes import audit, auth, chat, escalations, health, mail, metrics, outages, staff, telegram, tickets
 from core.clock import Clock, SystemClock
 from core.config import Settings
 from core.db import make_engine, make_sessionmaker
@@ -71,6 +71,7 @@ def create_app(
     app.include_router(escalations.router)
     app.include_router(tickets.router)
     app.include_router(metrics.router)
+    app.include_router(mail.router)
     console.install(app, settings)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")  # htmx, the console's CSS
     return app

@@ -1,8 +1,9 @@
 """The Telegram bot (aiogram 3): long polling by default, or webhook updates handed over by the api.
 
-Updates go through: throttling (per user, before anything else) → a database session → the sender's
-identity and language → the handlers (bot/handlers.py), which call the one dialogue engine. Conversation
-state is aiogram's FSM: MemoryStorage by default, RedisStorage when GRIDTALK_REDIS_URL is set.
+Updates go through: a gate (messages, buttons and block/unblock from private chats; anything else is
+dropped quietly) → throttling (per user) → a database session → the sender's identity and language → the
+handlers (bot/handlers.py), which call the one dialogue engine. Conversation state is aiogram's FSM:
+MemoryStorage by default, RedisStorage when GRIDTALK_REDIS_URL is set.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from aiogram.types import BotCommand
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.handlers import make_router
-from bot.middlewares import DbSessionMiddleware, IdentityMiddleware
+from bot.middlewares import DbSessionMiddleware, IdentityMiddleware, PrivateUpdatesOnly
 from bot.throttling import MemoryThrottleCounter, RedisThrottleCounter, ThrottleCounter, ThrottlingMiddleware
 from core.clock import Clock, SystemClock
 from core.config import Settings
@@ -69,6 +70,7 @@ def make_dispatcher(
 ) -> Dispatcher:
     if storage is None:
         storage, isolation, throttle = make_storage(settings)
+    identities = IdentityService(clock)
     dispatcher = Dispatcher(
         storage=storage,
         # one update of a user at a time (their FSM state is read and written by each)
@@ -76,13 +78,15 @@ def make_dispatcher(
         conversations=conversations,
         renderer=renderer,
         settings=settings,
+        identities=identities,
     )
     counter = throttle or MemoryThrottleCounter()
+    dispatcher.update.outer_middleware(PrivateUpdatesOnly())
     dispatcher.update.outer_middleware(
         ThrottlingMiddleware(counter, clock, renderer, settings.chat_rate_limit, settings.chat_rate_window)
     )
     dispatcher.update.outer_middleware(DbSessionMiddleware(sessionmaker))
-    dispatcher.update.outer_middleware(IdentityMiddleware(IdentityService(clock)))
+    dispatcher.update.outer_middleware(IdentityMiddleware(identities))
     dispatcher.include_router(make_router())
 
     async def _close_counter() -> None:

@@ -1,6 +1,8 @@
 """TelegramChannel: messages out through the Bot API (aiogram), with Telegram's failures turned into the
-notice dispatcher's errors (core.notices.channels): 429 → RetryAfter, 403 → RecipientBlocked, 5xx and
-network trouble → TemporaryFailure, anything else Telegram refuses → PermanentFailure.
+notice dispatcher's errors (core.notices.channels): 429 → RetryAfter, 403 → RecipientBlocked, 401 (a wrong or
+revoked token) and a Bot API server that cannot be reached (connection refused, no route, DNS) → ChannelDown:
+every send would fail the same way, so the dispatcher pauses the channel; 5xx, a timeout and a dropped
+connection → TemporaryFailure (this one send is retried); anything else Telegram refuses → PermanentFailure.
 
 It implements core.ports.Channel (`send(address, message)`, address = the chat id) and the notice
 dispatcher's NoticeChannel (`deliver(address, notice)`). Text is sent in HTML parse mode: the templates
@@ -8,6 +10,8 @@ render HTML-escaped for it.
 """
 
 from __future__ import annotations
+
+import math
 
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -21,9 +25,10 @@ from aiogram.exceptions import (
     TelegramUnauthorizedError,
 )
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions
+from aiohttp import ClientConnectorError
 
 from core.config import Settings
-from core.notices.channels import PermanentFailure, RecipientBlocked, RetryAfter, TemporaryFailure
+from core.notices.channels import ChannelDown, PermanentFailure, RecipientBlocked, RetryAfter, TemporaryFailure
 from core.notices.render import RenderedNotice
 from core.ports import OutgoingMessage
 
@@ -76,14 +81,20 @@ class TelegramChannel:
                 reply_markup=keyboard(message),
                 link_preview_options=LinkPreviewOptions(is_disabled=True),
                 allow_paid_broadcast=True if self.allow_paid_broadcast else None,
-                request_timeout=int(self.timeout) if self.timeout else None,
+                # never shorter than the dispatcher's own timeout (whole seconds: aiogram's type)
+                request_timeout=math.ceil(self.timeout) if self.timeout else None,
             )
         except TelegramRetryAfter as exc:
             raise RetryAfter(float(exc.retry_after), f"telegram: {exc.message}") from exc
         except TelegramForbiddenError as exc:
             raise RecipientBlocked(f"telegram: {exc.message}") from exc
-        except (TelegramServerError, TelegramNetworkError, TelegramUnauthorizedError, TimeoutError) as exc:
-            # 401 too: a wrong or revoked token is fixed by the operator, after which the sends should go
+        except TelegramUnauthorizedError as exc:  # fixed by the operator (the token), after which the sends go
+            raise ChannelDown(f"telegram: 401 {exc.message}: the bot token is wrong or revoked") from exc
+        except TelegramNetworkError as exc:
+            if isinstance(exc.__cause__, ClientConnectorError):  # the Bot API server cannot be reached at all
+                raise ChannelDown(f"telegram: cannot reach the Bot API: {exc.message}") from exc
+            raise TemporaryFailure(f"telegram: {type(exc).__name__}: {exc}") from exc  # a timeout, a dropped line
+        except (TelegramServerError, TimeoutError) as exc:
             raise TemporaryFailure(f"telegram: {type(exc).__name__}: {exc}") from exc
         except TelegramAPIError as exc:  # 400 chat not found, message too long, bad markup, ...
             raise PermanentFailure(f"telegram: {exc.message}") from exc

@@ -3,7 +3,9 @@
 The replies (and the new FSM state) are not sent from inside the update's transaction: they are queued on
 `after_commit` (bot/middlewares.py) and go out once the transcript, tickets and escalations are committed.
 
-Private chats only: answers are about a customer's own account and must not be shown in a group.
+Private chats only: answers are about a customer's own account and must not be shown in a group. The update
+kinds answered are messages (text; anything else gets the "text only" reply), buttons, and my_chat_member (the
+user blocked or unblocked the bot); bot/middlewares.py PrivateUpdatesOnly drops every other update quietly.
 """
 
 from __future__ import annotations
@@ -13,17 +15,17 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 
 from aiogram import Bot, F, Router
-from aiogram.enums import ChatType
+from aiogram.enums import ChatMemberStatus, ChatType
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.fsm.context import FSMContext
-from aiogram.types import CallbackQuery, ErrorEvent, Message
+from aiogram.types import CallbackQuery, ChatMemberUpdated, ErrorEvent, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.keyboards import keyboard
 from bot.middlewares import AfterCommit
 from bot.state import FsmStateStore
 from core.config import Settings
-from core.customers.service import language_from_code
+from core.customers.service import IdentityService, language_from_code
 from core.dialogue.service import ConversationService, Incoming
 from core.models import Identity
 from core.templating import Renderer
@@ -51,6 +53,8 @@ async def answer(
             f"sendMessage to chat {chat_id} (reply {number} of {total})",
             partial(bot.send_message, chat_id, reply.text, reply_markup=keyboard(reply.buttons)),
         )
+    for what, action in result.after_commit:  # e.g. an SMS with a binding code: also only once committed
+        after_commit.add(what, action)
     after_commit.add(f"saving the FSM state of chat {chat_id}", store.write)
 
 
@@ -131,6 +135,18 @@ async def anything_else(
     )
 
 
+async def chat_member(update: ChatMemberUpdated, session: AsyncSession, identities: IdentityService) -> None:
+    """The user blocked the bot (status kicked) or unblocked it (member) in their private chat."""
+    status = update.new_chat_member.status
+    if status not in (ChatMemberStatus.KICKED, ChatMemberStatus.MEMBER):
+        return
+    blocked = status == ChatMemberStatus.KICKED
+    log.info("user %s %s the bot", update.from_user.id, "blocked" if blocked else "unblocked")
+    await identities.telegram_chat_blocked(
+        session, user_id=update.from_user.id, chat_id=update.chat.id, blocked=blocked
+    )
+
+
 async def on_error(event: ErrorEvent, bot: Bot, renderer: Renderer, settings: Settings) -> None:
     """Something unexpected (the database is down, a bug): log it and tell the customer politely.
 
@@ -147,8 +163,8 @@ async def on_error(event: ErrorEvent, bot: Bot, renderer: Renderer, settings: Se
     user = event.update.message.from_user if event.update.message else None
     if event.update.callback_query is not None:
         user = event.update.callback_query.from_user
-    if source is None or user is None:
-        return
+    if source is None or user is None or source.chat.type != ChatType.PRIVATE:
+        return  # nobody to tell, or a group: nothing is ever said there
     text = renderer.render(
         "dialogue/error", language_from_code(user.language_code), code="internal", hotline=settings.service_hotline
     )
@@ -163,6 +179,7 @@ def make_router() -> Router:
     router = Router(name="conversations")
     router.message.filter(F.chat.type == ChatType.PRIVATE)
     router.callback_query.filter(F.message.chat.type == ChatType.PRIVATE)
+    router.my_chat_member.filter(F.chat.type == ChatType.PRIVATE)
     router.message.register(payload_command("start"), CommandStart())
     router.message.register(payload_command("help"), Command("help"))
     router.message.register(payload_command("menu"), Command("menu"))
@@ -171,5 +188,6 @@ def make_router() -> Router:
     router.callback_query.register(button, F.data)
     router.message.register(text, F.text)
     router.message.register(anything_else)
+    router.my_chat_member.register(chat_member)
     router.errors.register(on_error)
     return router

@@ -8,6 +8,7 @@ from aiogram.fsm.state import State, StatesGroup
 class BindForm(StatesGroup):
     account = State()  # waiting for the 10-digit account number
     phone = State()  # waiting for the last 4 digits of the registered phone
+    code = State()  # waiting for the code sent by SMS to the registered phone (with an SMS gateway)
 
 
 class FaultForm(StatesGroup):

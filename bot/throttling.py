@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from aiogram import BaseMiddleware, Bot
 from aiogram.types import TelegramObject, User
 
+from bot.middlewares import Handler
 from core.clock import Clock
 from core.customers.service import language_from_code
 from core.dialogue.throttle import verdict, window_index
@@ -75,7 +75,7 @@ class ThrottlingMiddleware(BaseMiddleware):
 
     async def __call__(
         self,
-        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        handler: Handler,
         event: TelegramObject,
         data: dict[str, Any],
     ) -> Any:

@@ -202,8 +202,21 @@ class Settings(BaseSettings):
     smtp_username: str | None = Field(None, description="SMTP login; unset: no authentication")
     smtp_password: SecretStr | None = Field(None, description="SMTP password")
     smtp_from: str = Field("gridtalk@localhost", description="From: address of notice emails")
+    mail_catcher: bool = Field(
+        True,
+        description="`gridtalk run` without GRIDTALK_SMTP_HOST starts a mail catcher (an SMTP server on 127.0.0.1 "
+        "that delivers nothing and keeps the last messages, shown at /console/mail); false: no email at all",
+    )
+    mail_catcher_port: int = Field(1025, ge=1, le=65535, description="port of the mail catcher `gridtalk run` starts")
+    mail_catcher_dir: Path | None = Field(
+        None,
+        description="the folder the mail catcher keeps its messages in (`gridtalk run` sets it to var/mail for "
+        "its children when it starts one); set: the console shows them at /console/mail",
+    )
     sms_webhook_url: str | None = Field(
-        None, description="SMS gateway webhook (HTTP POST); set: key-account contacts with a phone get SMS too"
+        None,
+        description="SMS gateway webhook (HTTP POST); set: binding verifies with a code sent to the registered "
+        "phone, and a key-account contact no other route reached gets the notice by SMS",
     )
     sms_webhook_body: str = Field(
         '{"to": "{to}", "text": "{text}"}',

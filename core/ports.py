@@ -71,3 +71,15 @@ class Channel(Protocol):
     """A way to reach a customer (Telegram, web chat, email, SMS)."""
 
     async def send(self, address: str, message: OutgoingMessage) -> None: ...
+
+
+class EmailSender(Protocol):
+    """Sends one plain-text email (the web chat's verification codes); raises when the SMTP server refuses."""
+
+    async def send_text(self, address: str, subject: str, text: str) -> None: ...
+
+
+class SmsSender(Protocol):
+    """Sends one plain-text SMS to a phone number (binding codes); raises when the gateway refuses."""
+
+    async def send_text(self, phone: str, text: str) -> None: ...

@@ -80,12 +80,13 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-_ID = re.compile(r"[0-9]{1,19}")
-MAX_ID = 2**63 - 1  # a database BIGINT
+_ID = re.compile(r"[0-9]{1,10}")
+MAX_ID = 2**31 - 1  # every table's id is an INTEGER column (32 bits on PostgreSQL)
 
 
 def parse_id(text: str) -> int | None:
-    """A record id from untrusted text (a button payload, a path): ASCII digits only, within a BIGINT; else None."""
+    """A record id from untrusted text (a button payload, a path): ASCII digits only, within an id column's
+    range; else None (a larger number would fail in the database instead of finding nothing)."""
     if not _ID.fullmatch(text):
         return None
     value = int(text)

@@ -6,10 +6,12 @@ transports. Services hold configuration only; every call takes the caller's sess
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from core.clock import Clock
 from core.config import Settings
 from core.conversations.outbound import CustomerMessenger
+from core.customers.codes import VerificationCodes
 from core.customers.service import CustomerAccounts, IdentityService
 from core.escalation.policy import EscalationRules
 from core.escalation.service import EscalationService
@@ -19,6 +21,7 @@ from core.notices.confirmations import ConfirmationService, NoticeConfirmationRe
 from core.notices.outbox import available_channels
 from core.notices.planning import NoticePlanner
 from core.notices.render import NoticeRenderer
+from core.operations.heartbeat import Heartbeats
 from core.outages.overview import OutageOverview
 from core.outages.queries import OutageQueries
 from core.outages.service import OutageService
@@ -42,6 +45,7 @@ class CoreServices:
     outage_overview: OutageOverview
     confirmations: ConfirmationService
     identities: IdentityService
+    codes: VerificationCodes
     audit: AuditService
     staff_auth: StaffAuth
     staff: StaffService
@@ -49,6 +53,7 @@ class CoreServices:
     escalations: EscalationService
     escalation_views: EscalationViews
     tickets: FaultTickets
+    heartbeats: Heartbeats
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock, renderer: Renderer | None = None) -> CoreServices:
@@ -79,6 +84,7 @@ class CoreServices:
             outage_overview=OutageOverview(),
             confirmations=ConfirmationService(clock, settings),
             identities=IdentityService(clock),
+            codes=VerificationCodes(clock, settings.secret_key.get_secret_value()),
             audit=audit,
             staff_auth=StaffAuth(clock, settings, audit),
             staff=StaffService(clock, audit),
@@ -86,6 +92,7 @@ class CoreServices:
             escalations=escalations,
             escalation_views=EscalationViews(escalations),
             tickets=FaultTickets(clock, audit),
+            heartbeats=Heartbeats(clock, timedelta(seconds=settings.worker_stale_seconds)),
         )
 
     def notice_responder(self) -> NoticeConfirmationResponder:

@@ -133,6 +133,31 @@ def worker(
     asyncio.run(run_worker(settings(), once=once, clock=clock))
 
 
+@app.command()
+def mailcatcher(
+    port: Annotated[int | None, typer.Option(help="Port on 127.0.0.1 (default GRIDTALK_MAIL_CATCHER_PORT).")] = None,
+    folder: Annotated[
+        Path | None, typer.Option("--dir", help="Where messages are kept (default GRIDTALK_MAIL_CATCHER_DIR).")
+    ] = None,
+    keep: Annotated[int, typer.Option(min=1, help="How many of the last messages are kept.")] = 200,
+) -> None:
+    """Serve the mail catcher: an SMTP server on 127.0.0.1 that delivers nothing and keeps the last messages
+    (`gridtalk run` starts it when GRIDTALK_SMTP_HOST is unset; the console shows them at /console/mail)."""
+    from core.clock import SystemClock
+    from core.notices.mailcatcher import MailFolder, serve_catcher
+    from gridtalk.runner import mail_folder
+    from nlu.project import port_in_use
+
+    cfg = settings()
+    port = port or cfg.mail_catcher_port
+    if port_in_use("127.0.0.1", port):
+        raise fail(f"port {port} is already in use; set GRIDTALK_MAIL_CATCHER_PORT to another port")
+    path = folder or mail_folder(cfg)
+    typer.echo(f"[mail] catching email on 127.0.0.1:{port}, keeping the last {keep} in {path}", err=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve_catcher(MailFolder(path, keep), SystemClock(), port))
+
+
 @db_app.command("upgrade")
 def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
     """Create or migrate the database schema (alembic upgrade)."""

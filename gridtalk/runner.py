@@ -14,6 +14,11 @@ started is left behind). On Linux each child also asks the kernel for SIGTERM wh
 child processes (checked with Rasa 3.6: one process, threads only).
 
 The api started here gets GRIDTALK_REQUIRE_WORKER=true (unless it is set): its /readyz needs the worker.
+
+Email: without GRIDTALK_SMTP_HOST (and unless GRIDTALK_MAIL_CATCHER=false) `run` also starts a mail catcher
+(`gridtalk mailcatcher`: an SMTP server on 127.0.0.1:GRIDTALK_MAIL_CATCHER_PORT that delivers nothing and keeps
+the last messages in var/mail) and points its children's SMTP settings at it, so notices and the web chat's
+email codes are sent, and shown on the console's mail page. A real SMTP server (GRIDTALK_SMTP_HOST) replaces it.
 """
 
 from __future__ import annotations
@@ -202,6 +207,11 @@ def _stop_on_signals() -> None:
 
 
 def _check_ports(settings: Settings) -> None:
+    if catches_mail(settings) and port_in_use("127.0.0.1", settings.mail_catcher_port):
+        raise RunError(
+            f"port {settings.mail_catcher_port} is already in use; set GRIDTALK_MAIL_CATCHER_PORT to another port"
+            " (or GRIDTALK_SMTP_HOST to a real SMTP server)"
+        )
     if port_in_use(settings.api_host, settings.api_port):
         raise RunError(f"port {settings.api_port} is already in use; set GRIDTALK_API_PORT to another port")
     if settings.rasa_url is None and port_in_use("127.0.0.1", settings.rasa_port):
@@ -266,11 +276,41 @@ def _readyz(settings: Settings) -> tuple[int, str]:
     return response.status_code, response.text
 
 
-def child_env(settings: Settings) -> dict[str, str]:
-    """The environment of the gridtalk children: ours, and readiness requires the worker unless told otherwise."""
-    env = dict(os.environ)
+def catches_mail(settings: Settings) -> bool:
+    """Whether `run` starts the mail catcher: no SMTP server is configured and the catcher is not turned off."""
+    return settings.mail_catcher and not settings.smtp_host
+
+
+def mail_folder(settings: Settings) -> Path:
+    """Where the mail catcher keeps its messages: GRIDTALK_MAIL_CATCHER_DIR, else var/mail (absolute)."""
+    folder = settings.mail_catcher_dir or Path("var") / "mail"
+    return folder if folder.is_absolute() else ROOT / folder
+
+
+def gridtalk_children(settings: Settings) -> list[str]:
+    """The gridtalk commands `run` starts as children, in order (Rasa, when started, comes first)."""
+    names = ["mailcatcher"] if catches_mail(settings) else []
+    names += ["api", "worker"]
+    if settings.telegram_token is not None:
+        names.append("bot")
+    return names
+
+
+def child_env(settings: Settings, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of the gridtalk children: ours, readiness requires the worker unless told otherwise, and
+    with the mail catcher their SMTP server is the catcher (and the console shows what it caught)."""
+    env = dict(os.environ if environ is None else environ)
     if "require_worker" not in settings.model_fields_set:
         env["GRIDTALK_REQUIRE_WORKER"] = "true"
+    if catches_mail(settings):
+        for name in ("GRIDTALK_SMTP_USERNAME", "GRIDTALK_SMTP_PASSWORD"):
+            env.pop(name, None)
+        env.update(
+            GRIDTALK_SMTP_HOST="127.0.0.1",
+            GRIDTALK_SMTP_PORT=str(settings.mail_catcher_port),
+            GRIDTALK_SMTP_SECURITY="none",
+            GRIDTALK_MAIL_CATCHER_DIR=str(mail_folder(settings)),
+        )
     return env
 
 
@@ -289,15 +329,22 @@ def run_all(settings: Settings) -> int:
             say(f"starting Rasa on 127.0.0.1:{settings.rasa_port} (log: {log.relative_to(ROOT)})")
             sup.add("rasa", _rasa_launcher(settings, model, log))
             rasa = RasaProbe(f"http://127.0.0.1:{settings.rasa_port}")
-        say("starting api and worker")
         env = child_env(settings)
-        sup.spawn("api", "api", env=env)
-        sup.spawn("worker", "worker", env=env)
-        if settings.telegram_token is not None:
+        names = gridtalk_children(settings)
+        if "mailcatcher" in names:
+            say(
+                f"GRIDTALK_SMTP_HOST is not set: starting a mail catcher on 127.0.0.1:{settings.mail_catcher_port}"
+                f" (email is kept in {mail_folder(settings)}, shown at /console/mail)"
+            )
+        elif not settings.smtp_host:
+            say("GRIDTALK_SMTP_HOST is not set and GRIDTALK_MAIL_CATCHER=false: no email is sent")
+        say("starting api and worker")
+        if "bot" in names:
             say("starting the Telegram bot")
-            sup.spawn("bot", "bot", env=env)
         else:
             say("GRIDTALK_TELEGRAM_TOKEN is not set: the Telegram bot is not started")
+        for name in names:
+            sup.spawn(name, name, env=env)
         started, ready = time.monotonic(), False
         while True:
             if "rasa" in sup.check() and rasa is not None:
@@ -327,6 +374,9 @@ def run_all(settings: Settings) -> int:
 
 def _print_ready(settings: Settings) -> None:
     base = f"http://127.0.0.1:{settings.api_port}"
+    mail = (
+        f"  email      {base}/console/mail  (the mail catcher: what gridtalk sent)\n" if catches_mail(settings) else ""
+    )
     say("ready")
     print(
         f"  web chat   {base}/chat  (English: {base}/chat?lang=en)\n"
@@ -335,6 +385,7 @@ def _print_ready(settings: Settings) -> None:
         f"  API docs   {base}/docs\n"
         f"  health     {base}/readyz\n"
         f"  metrics    {base}/metrics\n"
+        f"{mail}"
         f"  NLU        {settings.rasa_url or f'http://127.0.0.1:{settings.rasa_port}'}\n"
         f"  accounts   .venv/bin/gridtalk demo accounts\n"
         "  Ctrl-C stops everything.",

@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
@@ -35,7 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.clock import Clock, SystemClock
 from core.config import Settings
-from core.db import make_engine, make_sessionmaker, session_scope
+from core.db import database_unreachable, make_engine, make_sessionmaker, session_scope
 from core.notices.channels import NoticeChannel
 from core.notices.dispatcher import Dispatcher
 from core.notices.email import EmailChannel
@@ -51,15 +52,40 @@ log = logging.getLogger("gridtalk.worker")
 Job = Callable[[], Awaitable[int]]
 
 
-async def run_jobs_once(jobs: dict[str, Job]) -> dict[str, int]:
+class DatabaseWatch:
+    """Says once that the database is unreachable and once that it is back, instead of a traceback from
+    every job on every tick while it is down (the jobs simply run again on the next tick)."""
+
+    def __init__(self) -> None:
+        self.down_since: float | None = None
+
+    def failed(self, what: str, exc: BaseException) -> bool:
+        """True when `exc` means the database cannot be reached (then it is logged here, once)."""
+        unreachable = database_unreachable(exc)
+        if unreachable and self.down_since is None:
+            self.down_since = time.monotonic()
+            log.error("database unreachable (%s: %s): jobs wait for it, tried again every tick", what, exc)
+        return unreachable
+
+    def ok(self) -> None:
+        if self.down_since is not None:
+            log.warning("database reachable again after %.1f s", time.monotonic() - self.down_since)
+            self.down_since = None
+
+
+async def run_jobs_once(jobs: dict[str, Job], database: DatabaseWatch | None = None) -> dict[str, int]:
     """Run every job once; a job returns how many items it handled. One failing job does not stop the others."""
+    database = database or DatabaseWatch()
     done: dict[str, int] = {}
     for name, job in jobs.items():
         try:
             done[name] = await job()
-        except Exception:
-            log.exception("worker job %s failed", name)
+        except Exception as exc:
+            if not database.failed(f"job {name}", exc):
+                log.exception("worker job %s failed", name)
             done[name] = -1
+    if all(count >= 0 for count in done.values()):
+        database.ok()
     return done
 
 
@@ -146,7 +172,8 @@ async def run_worker(
     jobs = notice_jobs(sessionmaker, services, dispatcher)
     if settings.retention_days:
         jobs["purge_transcripts"] = purge_transcripts_job(sessionmaker, settings, clock)
-    beat = heartbeat(sessionmaker, Heartbeats(clock, timedelta(seconds=settings.worker_stale_seconds)))
+    database = DatabaseWatch()
+    beat = heartbeat(sessionmaker, services.heartbeats, database)
     try:
         if once:
             done = await run_jobs_once(jobs)
@@ -158,7 +185,10 @@ async def run_worker(
         async with contextlib.AsyncExitStack() as stack:
             if settings.worker_metrics_port:
                 await _serve_metrics(stack, metrics, sessionmaker, clock, settings)
-            await asyncio.gather(_loop({"send_notices": send}, interval), _loop(jobs, interval, after=beat))
+            await asyncio.gather(
+                _loop({"send_notices": send}, interval, database=database),
+                _loop(jobs, interval, after=beat, database=database),
+            )
         return None
     finally:
         await dispatcher.aclose()
@@ -203,23 +233,32 @@ def purge_transcripts_job(sessionmaker: async_sessionmaker[AsyncSession], settin
     return purge_transcripts
 
 
-def heartbeat(sessionmaker: async_sessionmaker[AsyncSession], heartbeats: Heartbeats) -> Callable[[], Awaitable[None]]:
+def heartbeat(
+    sessionmaker: async_sessionmaker[AsyncSession], heartbeats: Heartbeats, database: DatabaseWatch | None = None
+) -> Callable[[], Awaitable[None]]:
     """Record this worker's heartbeat in its own unit of work; a failure is logged (the next tick tries again)."""
     name = worker_name()
+    watch = database or DatabaseWatch()
 
     async def beat() -> None:
         try:
             async with session_scope(sessionmaker) as session:
                 await heartbeats.beat(session, name)
-        except Exception:
-            log.exception("worker heartbeat failed")
+        except Exception as exc:
+            if not watch.failed("heartbeat", exc):
+                log.exception("worker heartbeat failed")
 
     return beat
 
 
-async def _loop(jobs: dict[str, Job], interval: float, after: Callable[[], Awaitable[None]] | None = None) -> None:
+async def _loop(
+    jobs: dict[str, Job],
+    interval: float,
+    after: Callable[[], Awaitable[None]] | None = None,
+    database: DatabaseWatch | None = None,
+) -> None:
     while True:
-        await run_jobs_once(jobs)
+        await run_jobs_once(jobs, database)
         if after is not None:
             await after()
         await asyncio.sleep(interval)

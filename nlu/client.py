@@ -2,10 +2,15 @@
 
 Short timeout, one retry, a circuit breaker (after `failure_threshold` failures in a row, calls fail fast
 for `reset_after` seconds), and our confidence threshold: below it the intent becomes `nlu_fallback`.
+
+`timeout` (GRIDTALK_NLU_TIMEOUT) bounds the whole parse, the retry included: a hung Rasa (accepting
+connections but never answering) costs a customer's turn at most that long, never twice that; the retry is
+made only with the time the first call left.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import Any
@@ -58,6 +63,7 @@ class RasaNluClient:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
         self.threshold = threshold
         self.max_chars = max_chars
         self.breaker = breaker or CircuitBreaker()
@@ -82,13 +88,21 @@ class RasaNluClient:
 
     async def _post_with_retry(self, text: str) -> dict[str, Any]:
         last_error: Exception | None = None
-        for _attempt in range(2):  # the call and one retry
+        deadline = time.monotonic() + self.timeout
+        for _attempt in range(2):  # the call and one retry, both within the one timeout
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
             try:
-                response = await self._http.post("/model/parse", json={"text": text})
+                async with asyncio.timeout(remaining):
+                    response = await self._http.post("/model/parse", json={"text": text})
                 response.raise_for_status()
                 self.breaker.success()
                 data: dict[str, Any] = response.json()
                 return data
+            except TimeoutError:
+                last_error = TimeoutError(f"no answer within {self.timeout:g} s")
+                break
             except (httpx.HTTPError, ValueError) as exc:
                 last_error = exc
         self.breaker.failure()

@@ -29,17 +29,18 @@ BACKEND = os.environ.get("GRIDTALK_TEST_DB", "sqlite")
 ROOT = Path(__file__).resolve().parent.parent
 
 
-E2E_DIR = Path(__file__).resolve().parent / "e2e"
+# Tests that drive whole processes: end to end, browser, fault injection, fuzzing the running api.
+E2E_DIRS = tuple(Path(__file__).resolve().parent / name for name in ("e2e", "faults"))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """A test that uses the database is a `db` test: the PostgreSQL run selects them with -m db. A test under
-    tests/e2e drives whole processes: it is an `e2e` test, run once, in the PostgreSQL run (-m "db or e2e")
-    and deselected from the SQLite run (-m "not e2e")."""
+    tests/e2e or tests/faults drives whole processes: it is an `e2e` test, run once, in the PostgreSQL run
+    (-m "db or e2e") and deselected from the SQLite run (-m "not e2e"); so is one marked e2e by hand."""
     for item in items:
         if "database_url" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.db)
-        if E2E_DIR in Path(str(item.fspath)).resolve().parents:
+        if any(folder in Path(str(item.fspath)).resolve().parents for folder in E2E_DIRS):
             item.add_marker(pytest.mark.e2e)
 
 

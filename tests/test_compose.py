@@ -219,6 +219,9 @@ def test_app_services_share_one_environment(services: dict[str, dict[str, Any]])
     assert first["GRIDTALK_API_HOST"] == "0.0.0.0"
     assert str(first["GRIDTALK_API_PORT"]) == "8000"  # the container port the api publishes
     assert re.fullmatch(r"\$\{GRIDTALK_SECRET_KEY:\?[^}]+\}", first["GRIDTALK_SECRET_KEY"])
+    # the api's /readyz reports a silent worker (the healthcheck uses /healthz: a worker down restarts nothing)
+    assert str(first["GRIDTALK_REQUIRE_WORKER"]).lower() == "true"
+    assert "/healthz" in " ".join(services["api"]["healthcheck"]["test"])
 
 
 def test_compose_settings_are_real_settings(services: dict[str, dict[str, Any]]) -> None:

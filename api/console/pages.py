@@ -136,9 +136,11 @@ async def logout(
 
 
 @router.get("")
-async def home(request: Request, staff: Annotated[StaffContext, Depends(require_page(ANY_STAFF))]) -> Response:
+async def home(
+    request: Request, settings: SettingsDep, staff: Annotated[StaffContext, Depends(require_page(ANY_STAFF))]
+) -> Response:
     """Links to the pages the role may see."""
-    links = [item for item in visible_nav(staff.user) if item.path != HOME]
+    links = [item for item in visible_nav(staff.user, settings) if item.path != HOME]
     return render(request, "home", staff, links=links)
 
 

@@ -89,7 +89,7 @@ def render(
         csrf=viewer.csrf_token or "",
         csrf_field=CSRF_FIELD,
         csrf_header=CSRF_HEADER,
-        nav=visible_nav(viewer.user),
+        nav=visible_nav(viewer.user, templates.settings),
         current_path=request.url.path,
         **context,
     )

@@ -7,12 +7,14 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import AwareDatetime, BaseModel
+from pydantic import BaseModel
 
+from api import errors
 from api.deps import ServicesDep, SessionDep, StaffContext, require
+from api.schemas import TEXT_PATTERN, Instant, Offset
 from core.staff.permissions import Permission
 
-router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
+router = APIRouter(prefix="/api/v1/audit", tags=["audit"], responses=errors.STAFF)
 
 
 class AuditItem(BaseModel):
@@ -37,14 +39,19 @@ async def list_audit(
     session: SessionDep,
     services: ServicesDep,
     staff: Annotated[StaffContext, Depends(require(Permission.AUDIT_READ))],
-    actor: Annotated[str | None, Query(max_length=64, description="the acting staff user's username")] = None,
-    action: Annotated[
-        str | None, Query(max_length=64, description="an action, or a prefix ending in '.' (e.g. 'auth.')")
+    actor: Annotated[
+        str | None, Query(max_length=64, pattern=TEXT_PATTERN, description="the acting staff user's username")
     ] = None,
-    target: Annotated[str | None, Query(max_length=120, description="`type` or `type:id`, e.g. `outage:12`")] = None,
-    since: Annotated[AwareDatetime | None, Query(description="at or after this time (ISO 8601 with offset)")] = None,
+    action: Annotated[
+        str | None,
+        Query(max_length=64, pattern=TEXT_PATTERN, description="an action, or a prefix ending in '.' (e.g. 'auth.')"),
+    ] = None,
+    target: Annotated[
+        str | None, Query(max_length=120, pattern=TEXT_PATTERN, description="`type` or `type:id`, e.g. `outage:12`")
+    ] = None,
+    since: Annotated[Instant | None, Query(description="at or after this time (ISO 8601 with offset)")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> AuditList:
     """Newest first."""
     page = await services.audit.list(

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse
-from fastapi.security import OAuth2PasswordRequestForm
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
+from api import errors
 from api.deps import AnyStaffDep, ClockDep, ServicesDep, SessionDep, client_address
+from api.schemas import TEXT_PATTERN
 from core.staff.auth import NotAuthenticated, Throttled
+from core.staff.service import MAX_PASSWORD
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
@@ -19,6 +21,14 @@ class Token(BaseModel):
     access_token: str
     token_type: str = "bearer"
     expires_in: int
+
+
+class SignIn(BaseModel):
+    """The OAuth2 password form (`grant_type=password`, may be left out); other OAuth2 fields are ignored."""
+
+    username: str = Field(max_length=64, pattern=TEXT_PATTERN)
+    password: str = Field(max_length=MAX_PASSWORD, pattern=TEXT_PATTERN)
+    grant_type: str | None = Field(None, pattern="^password$")
 
 
 class Me(BaseModel):
@@ -31,11 +41,11 @@ class Me(BaseModel):
 @router.post(
     "/token",
     response_model=Token,
-    responses={401: {"description": "wrong username or password"}, 429: {"description": "too many failures"}},
+    responses=errors.responses(400, 401, 422, 429),
 )
 async def token(
     request: Request,
-    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    form: Annotated[SignIn, Form()],
     session: SessionDep,
     services: ServicesDep,
     clock: ClockDep,
@@ -47,13 +57,13 @@ async def token(
             session, form.username, form.password, client=client_address(request)
         )
     except NotAuthenticated as exc:  # answered, not raised: the failure's audit row is committed
-        return JSONResponse({"detail": exc.message}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
+        return errors.error_response(401, exc.message, type_=exc.code, headers={"WWW-Authenticate": "Bearer"})
     except Throttled as exc:
-        return JSONResponse({"detail": exc.message}, status_code=429, headers={"Retry-After": str(exc.retry_after)})
+        return errors.error_response(429, exc.message, type_=exc.code, headers={"Retry-After": str(exc.retry_after)})
     return Token(access_token=issued.access_token, expires_in=int((issued.expires_at - clock.now()).total_seconds()))
 
 
-@router.get("/me")
+@router.get("/me", responses=errors.responses(401))
 async def me(staff: AnyStaffDep) -> Me:
     """Who the token (or the console session) belongs to."""
     user = staff.user

@@ -18,17 +18,19 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Cookie, Depends, FastAPI, HTTPException, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Cookie, Depends, FastAPI, HTTPException, Path, Request
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, model_validator
 
+from api import errors
 from api.deps import ServicesDep, SessionDep, SettingsDep, client_address
+from api.schemas import Cursor, text_field
 from bot.throttling import MemoryThrottleCounter, RedisThrottleCounter, ThrottleCounter
 from core.clock import Clock
 from core.config import Settings
-from core.customers.service import attempts_from
+from core.customers.account_binding import attempts_from
 from core.dialogue import Incoming, TurnResult, WebChat
-from core.dialogue.service import MAX_PAYLOAD, MAX_TEXT
+from core.dialogue.service import MAX_PAYLOAD, MAX_TEXT, run_after_commit
 from core.dialogue.throttle import verdict, window_index
 from core.models.enums import Language
 from core.templating import Renderer
@@ -141,10 +143,11 @@ class SessionCreated(BaseModel):
 
 
 class MessageIn(BaseModel):
-    """A typed message ({"text"}) or a pressed button ({"payload"}): exactly one of the two."""
+    """A typed message ({"text"}) or a pressed button ({"payload"}): exactly one of the two. The text is kept
+    as written (the transcript gives it back byte for byte), only the whitespace around it trimmed."""
 
-    text: str | None = Field(None, max_length=MAX_TEXT)
-    payload: str | None = Field(None, max_length=MAX_PAYLOAD)
+    text: str | None = text_field(MAX_TEXT, None)
+    payload: str | None = text_field(MAX_PAYLOAD, None)
 
     @model_validator(mode="after")
     def _one_of_text_or_payload(self) -> MessageIn:
@@ -188,7 +191,11 @@ class Messages(BaseModel):
     messages: list[MessageOut]
 
 
-@router.post("/sessions", status_code=201, responses={429: {"description": "too many new sessions from this address"}})
+# A session id as the API hands it out (a hex string); anything else of this shape is simply not found.
+SessionId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z_-]+$", description="a session_id")]
+
+
+@router.post("/sessions", status_code=201, responses=errors.responses(400, 422, 429, 503))
 async def create_session(
     request: Request, session: SessionDep, services: ServicesDep, client: ChatClientDep, body: NewSession | None = None
 ) -> SessionCreated:
@@ -201,21 +208,27 @@ async def create_session(
     return SessionCreated(session_id=identity.external_id)
 
 
-@router.post("/sessions/{session_id}/messages")
+@router.post("/sessions/{session_id}/messages", responses=errors.responses(400, 404, 422, 503))
 async def post_message(
-    session_id: str, body: MessageIn, session: SessionDep, webchat: WebChatDep, client: ChatClientDep
+    session_id: SessionId,
+    body: MessageIn,
+    session: SessionDep,
+    webchat: WebChatDep,
+    client: ChatClientDep,
+    after_commit: BackgroundTasks,
 ) -> Replies:
     with attempts_from(client):  # binding attempts in this turn are counted per this address too
         result = await webchat.post(session, session_id, Incoming(text=body.text, payload=body.payload))
+    after_commit.add_task(run_after_commit, result.after_commit)  # the session commits before the response
     return Replies.of(result)
 
 
-@router.get("/sessions/{session_id}/messages")
+@router.get("/sessions/{session_id}/messages", responses=errors.responses(404, 422, 503))
 async def list_messages(
-    session_id: str,
+    session_id: SessionId,
     session: SessionDep,
     webchat: WebChatDep,
-    after: Annotated[int, Query(ge=0, description="only messages with an id above this one")] = 0,
+    after: Cursor = 0,
 ) -> Messages:
     rows = await webchat.history(session, session_id, after)
     return Messages(

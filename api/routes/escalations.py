@@ -7,10 +7,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
+from api import errors
 from api.deps import ServicesDep, SessionDep, StaffContext, require
+from api.schemas import Offset, RecordId, text_field
 from core.escalation.service import MAX_REPLY
 from core.escalation.views import EscalationDetail, EscalationItem
 from core.models import Escalation
@@ -18,9 +20,9 @@ from core.models.enums import EscalationState
 from core.security import MAX_ID
 from core.staff.permissions import Permission
 
-router = APIRouter(prefix="/api/v1/escalations", tags=["escalations"])
+router = APIRouter(prefix="/api/v1/escalations", tags=["escalations"], responses=errors.STAFF)
 
-EscalationId = Annotated[int, Path(ge=1, le=MAX_ID)]
+EscalationId = RecordId
 HandlerDep = Annotated[StaffContext, Depends(require(Permission.ESCALATIONS_HANDLE))]
 AssignerDep = Annotated[StaffContext, Depends(require(Permission.ESCALATIONS_ASSIGN))]
 
@@ -53,7 +55,7 @@ class AssignIn(BaseModel):
 
 
 class ReplyIn(BaseModel):
-    text: str = Field(min_length=1, max_length=MAX_REPLY)
+    text: str = text_field(MAX_REPLY, min_length=1)
 
 
 @router.get("")
@@ -64,7 +66,7 @@ async def queue(
     state: EscalationState | None = None,
     mine: bool = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> EscalationPage:
     """The queue: high priority and longest waiting first; without `state`, the open ones (pending and
     assigned); `mine`: only those assigned to me."""
@@ -75,7 +77,7 @@ async def queue(
     return EscalationPage(items=items, total=total)
 
 
-@router.get("/{escalation_id}")
+@router.get("/{escalation_id}", responses=errors.responses(404))
 async def detail(
     escalation_id: EscalationId,
     session: SessionDep,
@@ -87,13 +89,13 @@ async def detail(
     return await services.escalation_views.detail(session, escalation_id, staff.user, staff.access)
 
 
-@router.post("/{escalation_id}/claim")
+@router.post("/{escalation_id}/claim", responses=errors.responses(404, 409))
 async def claim(escalation_id: EscalationId, session: SessionDep, services: ServicesDep, staff: HandlerDep) -> Changed:
     escalation = await services.escalations.claim(session, escalation_id, staff.user, staff.access, staff.client)
     return Changed.of(escalation)
 
 
-@router.post("/{escalation_id}/assign")
+@router.post("/{escalation_id}/assign", responses=errors.responses(400, 404, 409))
 async def assign(
     escalation_id: EscalationId, body: AssignIn, session: SessionDep, services: ServicesDep, staff: AssignerDep
 ) -> Changed:
@@ -101,7 +103,7 @@ async def assign(
     return Changed.of(escalation)
 
 
-@router.post("/{escalation_id}/reply")
+@router.post("/{escalation_id}/reply", responses=errors.responses(400, 404, 409))
 async def reply(
     escalation_id: EscalationId, body: ReplyIn, session: SessionDep, services: ServicesDep, staff: HandlerDep
 ) -> Changed:
@@ -112,7 +114,7 @@ async def reply(
     return Changed.of(escalation)
 
 
-@router.post("/{escalation_id}/resolve")
+@router.post("/{escalation_id}/resolve", responses=errors.responses(404, 409))
 async def resolve(
     escalation_id: EscalationId, session: SessionDep, services: ServicesDep, staff: HandlerDep
 ) -> Changed:

@@ -8,39 +8,48 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, StringConstraints
 
+from api import errors
 from api.deps import ServicesDep, SessionDep, StaffContext, require
+from api.schemas import TEXT_PATTERN, Instant, Offset, RecordId, text_field
 from core.models.enums import DeliveryStatus, Language, OutageKind, Segment, Stage
 from core.outages import service, views
 from core.staff.permissions import Permission
 
-router = APIRouter(prefix="/api/v1/outages", tags=["outages"])
+router = APIRouter(prefix="/api/v1/outages", tags=["outages"], responses=errors.STAFF)
 
 ManagerDep = Annotated[StaffContext, Depends(require(Permission.PLANNED_OUTAGES_MANAGE))]
 ReaderDep = Annotated[StaffContext, Depends(require(Permission.OUTAGES_READ))]
 DeliveriesDep = Annotated[StaffContext, Depends(require(Permission.DELIVERIES_PERSONAL))]
 
 
+Area = Annotated[str, StringConstraints(max_length=20, pattern=TEXT_PATTERN)]
+Feeder = Annotated[str, StringConstraints(max_length=20, pattern=TEXT_PATTERN)]
+AccountNumber = Annotated[str, StringConstraints(max_length=10, pattern=TEXT_PATTERN)]
+
+
 class OutageIn(BaseModel):
+    """Reason and contact are kept as written (only the whitespace around them trimmed) and shown escaped."""
+
     kind: OutageKind = OutageKind.PLANNED
-    areas: list[Annotated[str, Field(max_length=20)]] = []
-    feeders: list[Annotated[str, Field(max_length=20)]] = []
-    accounts: list[Annotated[str, Field(max_length=10)]] = []
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
-    reason: str = Field(max_length=service.MAX_REASON)
-    contact: str = Field("", max_length=service.MAX_CONTACT)
+    areas: list[Area] = []
+    feeders: list[Feeder] = []
+    accounts: list[AccountNumber] = []
+    starts_at: Instant
+    ends_at: Instant
+    reason: str = text_field(service.MAX_REASON)
+    contact: str = text_field(service.MAX_CONTACT, "")
 
 
 class OutagePatch(BaseModel):
-    areas: list[Annotated[str, Field(max_length=20)]] | None = None
-    feeders: list[Annotated[str, Field(max_length=20)]] | None = None
-    accounts: list[Annotated[str, Field(max_length=10)]] | None = None
-    starts_at: AwareDatetime | None = None
-    ends_at: AwareDatetime | None = None
-    reason: str | None = Field(None, max_length=service.MAX_REASON)
-    contact: str | None = Field(None, max_length=service.MAX_CONTACT)
+    areas: list[Area] | None = None
+    feeders: list[Feeder] | None = None
+    accounts: list[AccountNumber] | None = None
+    starts_at: Instant | None = None
+    ends_at: Instant | None = None
+    reason: str | None = text_field(service.MAX_REASON, None)
+    contact: str | None = text_field(service.MAX_CONTACT, None)
 
 
 class Previews(BaseModel):
@@ -48,7 +57,7 @@ class Previews(BaseModel):
     total: int
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses=errors.responses(400))
 async def create(
     body: OutageIn, session: SessionDep, services: ServicesDep, staff: ManagerDep, publish: bool = False
 ) -> views.OutageView:
@@ -74,22 +83,24 @@ async def create(
     return await services.outage_views.outage(session, outage.id)
 
 
-@router.get("/{outage_id}")
-async def get(outage_id: int, session: SessionDep, services: ServicesDep, staff: ReaderDep) -> views.OutageView:
+@router.get("/{outage_id}", responses=errors.responses(404))
+async def get(outage_id: RecordId, session: SessionDep, services: ServicesDep, staff: ReaderDep) -> views.OutageView:
     """An outage and its notice plan (stages, with when each starts sending and how many it reaches)."""
     return await services.outage_views.outage(session, outage_id)
 
 
-@router.post("/{outage_id}/publish")
-async def publish(outage_id: int, session: SessionDep, services: ServicesDep, staff: ManagerDep) -> views.OutageView:
+@router.post("/{outage_id}/publish", responses=errors.responses(404, 409))
+async def publish(
+    outage_id: RecordId, session: SessionDep, services: ServicesDep, staff: ManagerDep
+) -> views.OutageView:
     """Publish a draft: its notices are planned (T-15d, T-7d, T-30m; an immediate initial notice when late)."""
     await services.outages.publish(session, outage_id, actor_id=staff.user.id, client=staff.client)
     return await services.outage_views.outage(session, outage_id)
 
 
-@router.patch("/{outage_id}")
+@router.patch("/{outage_id}", responses=errors.responses(400, 404, 409))
 async def patch(
-    outage_id: int, body: OutagePatch, session: SessionDep, services: ServicesDep, staff: ManagerDep
+    outage_id: RecordId, body: OutagePatch, session: SessionDep, services: ServicesDep, staff: ManagerDep
 ) -> views.OutageView:
     """Reschedule or change. Published: a change notice now to everyone already told, the rest re-planned."""
     changes = service.OutageChanges(
@@ -105,23 +116,27 @@ async def patch(
     return await services.outage_views.outage(session, outage_id)
 
 
-@router.post("/{outage_id}/cancel")
-async def cancel(outage_id: int, session: SessionDep, services: ServicesDep, staff: ManagerDep) -> views.OutageView:
+@router.post("/{outage_id}/cancel", responses=errors.responses(404, 409))
+async def cancel(
+    outage_id: RecordId, session: SessionDep, services: ServicesDep, staff: ManagerDep
+) -> views.OutageView:
     """Cancel: a cancellation notice to those already told, and nothing else."""
     await services.outages.cancel(session, outage_id, actor_id=staff.user.id, client=staff.client)
     return await services.outage_views.outage(session, outage_id)
 
 
-@router.post("/{outage_id}/complete")
-async def complete(outage_id: int, session: SessionDep, services: ServicesDep, staff: ManagerDep) -> views.OutageView:
+@router.post("/{outage_id}/complete", responses=errors.responses(404, 409))
+async def complete(
+    outage_id: RecordId, session: SessionDep, services: ServicesDep, staff: ManagerDep
+) -> views.OutageView:
     """Power is restored: a restoration notice."""
     await services.outages.complete(session, outage_id, actor_id=staff.user.id, client=staff.client)
     return await services.outage_views.outage(session, outage_id)
 
 
-@router.get("/{outage_id}/deliveries")
+@router.get("/{outage_id}/deliveries", responses=errors.responses(404))
 async def deliveries(
-    outage_id: int,
+    outage_id: RecordId,
     session: SessionDep,
     services: ServicesDep,
     staff: DeliveriesDep,
@@ -129,7 +144,7 @@ async def deliveries(
     status: DeliveryStatus | None = None,
     segment: Segment | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> views.DeliveryPage:
     """Every planned and sent delivery of the outage, key accounts first; counts per status (under the stage
     and segment filters). An account manager sees only the deliveries of the key accounts they manage."""
@@ -145,9 +160,9 @@ async def deliveries(
     )
 
 
-@router.get("/{outage_id}/preview")
+@router.get("/{outage_id}/preview", responses=errors.responses(404))
 async def preview(
-    outage_id: int, session: SessionDep, services: ServicesDep, staff: ReaderDep, language: Language | None = None
+    outage_id: RecordId, session: SessionDep, services: ServicesDep, staff: ReaderDep, language: Language | None = None
 ) -> Previews:
     """The notices rendered as recipients will read them, per stage and language (and for a key account)."""
     languages = (language,) if language else tuple(Language)

@@ -5,19 +5,20 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel
 
+from api import errors
 from api.deps import ServicesDep, SessionDep, StaffContext, require
+from api.schemas import Offset, RecordId, text_field
 from core.faults.service import MAX_NOTE, TicketView
 from core.models.enums import TicketStatus
-from core.security import MAX_ID
 from core.staff.permissions import Permission
 
-router = APIRouter(prefix="/api/v1/tickets", tags=["fault tickets"])
+router = APIRouter(prefix="/api/v1/tickets", tags=["fault tickets"], responses=errors.STAFF)
 
 HandlerDep = Annotated[StaffContext, Depends(require(Permission.TICKETS_HANDLE))]
-TicketId = Annotated[int, Path(ge=1, le=MAX_ID)]
+TicketId = RecordId
 
 
 class TicketPage(BaseModel):
@@ -27,7 +28,7 @@ class TicketPage(BaseModel):
 
 class StatusIn(BaseModel):
     status: TicketStatus
-    note: str = Field("", max_length=MAX_NOTE)
+    note: str = text_field(MAX_NOTE, "")
 
 
 @router.get("")
@@ -37,7 +38,7 @@ async def tickets(
     staff: HandlerDep,
     status: TicketStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> TicketPage:
     """Urgent tickets first, then the newest."""
     items, total = await services.tickets.page(
@@ -46,7 +47,7 @@ async def tickets(
     return TicketPage(items=items, total=total)
 
 
-@router.post("/{ticket_id}/status")
+@router.post("/{ticket_id}/status", responses=errors.responses(400, 404))
 async def set_status(
     ticket_id: TicketId, body: StatusIn, session: SessionDep, services: ServicesDep, staff: HandlerDep
 ) -> TicketView:

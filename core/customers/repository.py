@@ -8,7 +8,17 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, delete, func, select, update
 
 from core.db.repository import RepositoryBase
-from core.models import BindingAttempt, Customer, Identity, IdentityAccount, KeyAccountProfile, Tariff, UtilityAccount
+from core.models import (
+    BindingAttempt,
+    Customer,
+    Identity,
+    IdentityAccount,
+    KeyAccountContact,
+    KeyAccountProfile,
+    Tariff,
+    UtilityAccount,
+    VerificationCode,
+)
 
 
 class IdentityRepository(RepositoryBase[Identity]):
@@ -18,6 +28,24 @@ class IdentityRepository(RepositoryBase[Identity]):
         return await self.session.scalar(
             select(Identity).where(Identity.channel == channel, Identity.external_id == external_id)
         )
+
+    async def set_contacts_telegram_blocked(self, chat_id: int, at: datetime | None) -> None:
+        """Key-account contacts reached in this Telegram chat: blocked the bot at `at`, or unblocked (None).
+        Only the contacts whose state changes are written (a read first: most chats are no contact's)."""
+        changing = (
+            KeyAccountContact.telegram_blocked_at.is_(None)
+            if at is not None
+            else KeyAccountContact.telegram_blocked_at.is_not(None)
+        )
+        ids = list(
+            await self.session.scalars(
+                select(KeyAccountContact.id).where(KeyAccountContact.telegram_chat_id == chat_id, changing)
+            )
+        )
+        if ids:
+            await self.session.execute(
+                update(KeyAccountContact).where(KeyAccountContact.id.in_(ids)).values(telegram_blocked_at=at)
+            )
 
 
 class AccountRepository(RepositoryBase[UtilityAccount]):
@@ -125,3 +153,57 @@ class BindingRepository(RepositoryBase[IdentityAccount]):
 def advisory_key(name: str) -> int:
     """A stable signed 64-bit key for pg_advisory_xact_lock (the same in every process)."""
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
+class VerificationCodeRepository(RepositoryBase[VerificationCode]):
+    model = VerificationCode
+
+    async def latest(self, identity_id: int, purpose: str, now: datetime) -> VerificationCode | None:
+        """The identity's newest unused, unexpired code for `purpose`, locked for the check (FOR UPDATE on
+        PostgreSQL, so two parallel guesses on one code are counted one after the other)."""
+        return await self.session.scalar(
+            select(VerificationCode)
+            .where(
+                VerificationCode.identity_id == identity_id,
+                VerificationCode.purpose == purpose,
+                VerificationCode.used_at.is_(None),
+                VerificationCode.expires_at > now,
+            )
+            .order_by(VerificationCode.id.desc())
+            .limit(1)
+            .with_for_update()
+        )
+
+    async def retire(self, identity_id: int, purpose: str, now: datetime) -> None:
+        """Earlier codes of the identity for `purpose` stop working (a new one was sent)."""
+        await self.session.execute(
+            update(VerificationCode)
+            .where(
+                VerificationCode.identity_id == identity_id,
+                VerificationCode.purpose == purpose,
+                VerificationCode.used_at.is_(None),
+            )
+            .values(used_at=now)
+        )
+
+    async def sent_to_since(self, purpose: str, target: str, since: datetime) -> int:
+        """How many codes for `purpose` went to `target` since `since`, from every identity."""
+        count = await self.session.scalar(
+            select(func.count())
+            .select_from(VerificationCode)
+            .where(
+                VerificationCode.purpose == purpose,
+                VerificationCode.target == target,
+                VerificationCode.created_at >= since,
+            )
+        )
+        return int(count or 0)
+
+    async def sent_since(self, identity_id: int, since: datetime) -> int:
+        """How many codes the identity was sent since `since` (any purpose): sending is rate-limited."""
+        count = await self.session.scalar(
+            select(func.count())
+            .select_from(VerificationCode)
+            .where(VerificationCode.identity_id == identity_id, VerificationCode.created_at >= since)
+        )
+        return int(count or 0)

@@ -1,27 +1,20 @@
-"""Identities and account binding: who is talking to us, and which utility accounts they have proved are theirs."""
+"""Identities: who is talking to us (a Telegram user, a web chat session), and what other domains may ask
+about a utility account. Binding an account to an identity is core.customers.account_binding."""
 
 from __future__ import annotations
 
-import re
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import Clock
-from core.customers.binding import BindingPolicy, LockedBy, failures_left, locked_until
-from core.customers.repository import AccountRepository, BindingRepository, IdentityRepository
+from core.customers.repository import (
+    AccountRepository,
+    IdentityRepository,
+)
 from core.errors import InvalidInput, NotFound
-from core.models import Conversation, Identity, IdentityAccount, UtilityAccount
+from core.models import Conversation, Identity
 from core.models.enums import ChatChannel, Language, values
-
-ACCOUNT_NUMBER = re.compile(r"^\d{10}$")
-PHONE_LAST4 = re.compile(r"^\d{4}$")
 
 
 def language_from_code(language_code: str | None) -> str:
@@ -61,9 +54,15 @@ class IdentityService:
         return identity
 
     async def telegram_identity(
-        self, session: AsyncSession, *, user_id: int, chat_id: int, language_code: str | None
+        self, session: AsyncSession, *, user_id: int, chat_id: int | None, language_code: str | None
     ) -> Identity:
-        """The identity of a Telegram user, created on first contact (in the language their app uses)."""
+        """The identity of a Telegram user, created on first contact (in the language their app uses).
+
+        `chat_id` is the user's private chat with the bot when the update came from it, else None (a group, a
+        channel). Only a private chat sets the chat notices go to, and a message there proves the user has not
+        blocked the bot: an earlier block is lifted, for the identity and for a key-account contact reached in
+        that chat. An update from anywhere else changes neither.
+        """
         repo = IdentityRepository(session)
         identity = await repo.by_external_id(ChatChannel.TELEGRAM, str(user_id))
         if identity is None:
@@ -77,180 +76,33 @@ class IdentityService:
                 )
             )
             await session.flush()
-        elif identity.telegram_chat_id != chat_id:
+        if chat_id is None:
+            return identity
+        if identity.telegram_chat_id != chat_id:
             identity.telegram_chat_id = chat_id
+        if identity.blocked_at is not None:
+            identity.blocked_at = None
+        await repo.set_contacts_telegram_blocked(chat_id, None)
         return identity
+
+    async def telegram_chat_blocked(self, session: AsyncSession, *, user_id: int, chat_id: int, blocked: bool) -> None:
+        """The user blocked the bot in their private chat (Telegram's my_chat_member, status "kicked"), or
+        unblocked it ("member"): the identity and the key-account contacts of that chat are marked at once, so
+        no notice is tried on a blocked chat and the first one after unblocking goes out."""
+        repo = IdentityRepository(session)
+        at = self.clock.now() if blocked else None
+        identity = await repo.by_external_id(ChatChannel.TELEGRAM, str(user_id))
+        if identity is not None:
+            identity.telegram_chat_id = chat_id
+            if (identity.blocked_at is None) == blocked:
+                identity.blocked_at = at
+        await repo.set_contacts_telegram_blocked(chat_id, at)
 
 
 def set_language(identity: Identity, language: str) -> None:
     if language not in values(Language):
         raise InvalidInput(f"language must be one of {', '.join(values(Language))}", field="language")
     identity.language = Language(language)
-
-
-@dataclass(frozen=True, slots=True)
-class BoundAccount:
-    account: UtilityAccount
-    current: bool
-    verified_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class BindLock:
-    """Binding is refused until `until`, because of the identity's, the account number's or the address's
-    failures (`by`). An account lock stops new identities only: those already bound keep the account."""
-
-    until: datetime
-    by: LockedBy
-
-
-@dataclass(frozen=True, slots=True)
-class BindOutcome:
-    status: Literal["bound", "already_bound", "failed", "locked"]
-    account: UtilityAccount | None = None
-    locked_until: datetime | None = None
-    failures_left: int = 0
-    locked_by: LockedBy | None = None
-
-
-# The client address of the attempt being made (the web chat's request address; None on Telegram). The web chat
-# route sets it around the turn (`attempts_from`), the binding skill reads it (`current_client`) and hands it
-# to AccountBinding explicitly; the dialogue layers in between need not carry it.
-_CLIENT: ContextVar[str | None] = ContextVar("gridtalk_binding_client", default=None)
-
-
-@contextmanager
-def attempts_from(client: str | None) -> Iterator[None]:
-    token = _CLIENT.set(client[:64] if client else None)
-    try:
-        yield
-    finally:
-        _CLIENT.reset(token)
-
-
-def current_client() -> str | None:
-    return _CLIENT.get()
-
-
-class AccountBinding:
-    """Binding with verification: the account number, then the last four digits of its registered phone.
-
-    Every check is recorded (BindingAttempt, with the client address when there is one). An unknown account
-    number fails exactly like a wrong phone, so nobody can find out which numbers exist. Failures lock binding
-    per identity, per account number and per client address (BindingPolicy). The check and its record are
-    serialized (BindingRepository.serialize_attempt), so parallel attempts cannot all slip under a limit.
-    """
-
-    def __init__(self, clock: Clock, policy: BindingPolicy) -> None:
-        self.clock = clock
-        self.policy = policy
-
-    async def locked_until(self, session: AsyncSession, identity: Identity) -> datetime | None:
-        """When the identity's own lock ends (None: not locked)."""
-        now = self.clock.now()
-        failures = await BindingRepository(session).failures_since(identity.id, now - self.policy.identity.lookback)
-        return locked_until(failures, now, self.policy.identity)
-
-    async def lock(
-        self, session: AsyncSession, identity: Identity, account_number: str | None = None, client: str | None = None
-    ) -> BindLock | None:
-        """Whether a new binding is refused now: the account number's lock first (it tells the customer to
-        verify another way), then the identity's and the address's (the later end)."""
-        now = self.clock.now()
-        repo = BindingRepository(session)
-        if account_number is not None:
-            limit = self.policy.account
-            until = locked_until(await repo.account_failures_since(account_number, now - limit.lookback), now, limit)
-            if until is not None:
-                return BindLock(until, "account")
-        found: BindLock | None = None
-        until = await self.locked_until(session, identity)
-        if until is not None:
-            found = BindLock(until, "identity")
-        if client:
-            limit = self.policy.client
-            until = locked_until(await repo.client_failures_since(client, now - limit.lookback), now, limit)
-            if until is not None and (found is None or until > found.until):
-                found = BindLock(until, "client")
-        return found
-
-    async def _left(self, session: AsyncSession, identity: Identity, account_number: str, client: str | None) -> int:
-        now = self.clock.now()
-        repo = BindingRepository(session)
-        policy = self.policy
-        left = failures_left(await repo.failures_since(identity.id, now - policy.window), now, policy.identity)
-        account = await repo.account_failures_since(account_number, now - policy.account_window)
-        left = min(left, failures_left(account, now, policy.account))
-        if client:
-            from_client = await repo.client_failures_since(client, now - policy.client_window)
-            left = min(left, failures_left(from_client, now, policy.client))
-        return left
-
-    async def verify(
-        self, session: AsyncSession, identity: Identity, account_number: str, last4: str, client: str | None = None
-    ) -> BindOutcome:
-        if not ACCOUNT_NUMBER.match(account_number):
-            raise InvalidInput("an account number has 10 digits", field="account_number")
-        if not PHONE_LAST4.match(last4):
-            raise InvalidInput("the last four digits of the phone", field="phone_last4")
-        bindings = BindingRepository(session)
-        await bindings.serialize_attempt(identity.id, account_number, client)
-        lock = await self.lock(session, identity, account_number, client)
-        if lock is not None:
-            return BindOutcome("locked", locked_until=lock.until, locked_by=lock.by)
-        now = self.clock.now()
-        account = await AccountRepository(session).by_number(account_number)
-        ok = account is not None and account.phone[-4:] == last4
-        bindings.record_attempt(identity.id, account_number, ok, now, client)
-        await session.flush()
-        if not ok or account is None:
-            lock = await self.lock(session, identity, account_number, client)
-            if lock is not None:
-                return BindOutcome("locked", locked_until=lock.until, locked_by=lock.by)
-            return BindOutcome("failed", failures_left=await self._left(session, identity, account_number, client))
-        if await bindings.binding(identity.id, account.id) is None:
-            bindings.add(IdentityAccount(identity_id=identity.id, account_id=account.id, verified_at=now))
-            await session.flush()
-        await bindings.make_current(identity.id, account.id)
-        return BindOutcome("bound", account=account)
-
-    async def already_bound(self, session: AsyncSession, identity: Identity, account_number: str) -> BindOutcome | None:
-        """When this identity has bound the account before: make it the current one (no new check needed)."""
-        for bound in await self.accounts(session, identity):
-            if bound.account.account_number == account_number:
-                await BindingRepository(session).make_current(identity.id, bound.account.id)
-                return BindOutcome("already_bound", account=bound.account)
-        return None
-
-    async def accounts(self, session: AsyncSession, identity: Identity) -> list[BoundAccount]:
-        rows = await BindingRepository(session).bound(identity.id)
-        return [BoundAccount(account, binding.is_current, binding.verified_at) for binding, account in rows]
-
-    async def current(self, session: AsyncSession, identity: Identity) -> UtilityAccount | None:
-        """The account answers are about: the one marked current, else the first one bound."""
-        accounts = await self.accounts(session, identity)
-        chosen = next((b for b in accounts if b.current), accounts[0] if accounts else None)
-        return chosen.account if chosen else None
-
-    async def choose(self, session: AsyncSession, identity: Identity, account_id: int) -> UtilityAccount:
-        account = await self._own(session, identity, account_id)
-        await BindingRepository(session).make_current(identity.id, account_id)
-        return account
-
-    async def unbind(self, session: AsyncSession, identity: Identity, account_id: int) -> UtilityAccount:
-        account = await self._own(session, identity, account_id)
-        repo = BindingRepository(session)
-        await repo.remove(identity.id, account_id)
-        remaining = await repo.bound(identity.id)
-        if remaining and not any(binding.is_current for binding, _ in remaining):
-            await repo.make_current(identity.id, remaining[0][1].id)
-        return account
-
-    async def _own(self, session: AsyncSession, identity: Identity, account_id: int) -> UtilityAccount:
-        for bound in await self.accounts(session, identity):
-            if bound.account.id == account_id:
-                return bound.account
-        raise NotFound("that account is not bound to you", field="account")
 
 
 class CustomerAccounts:

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 
@@ -48,3 +49,13 @@ async def session_scope(sessionmaker: async_sessionmaker[AsyncSession]) -> Async
         except BaseException:
             await session.rollback()
             raise
+
+
+def database_unreachable(exc: BaseException) -> bool:
+    """Whether `exc` means the database cannot be reached (refused, reset, a connection lost mid-query), as
+    opposed to a statement it refused: the first passes when the database is back, the second is a bug."""
+    if isinstance(exc, OSError | ConnectionError):
+        return True
+    if isinstance(exc, DBAPIError):
+        return bool(exc.connection_invalidated) or isinstance(exc.orig, OSError | ConnectionError)
+    return False

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -10,8 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.billing.service import BillingService
 from core.config import Settings
+from core.customers.account_binding import AccountBinding
 from core.customers.binding import BindingPolicy
-from core.customers.service import AccountBinding
+from core.customers.codes import VerificationCodes
 from core.dialogue.notices import NoticeResponder
 from core.dialogue.periods import MonthRange, normalise_period, parse_month_key, shift
 from core.dialogue.state import DialogueState
@@ -21,9 +23,11 @@ from core.feedback.service import FeedbackService
 from core.models import Conversation, Identity
 from core.models.enums import Language, values
 from core.outages.queries import OutageQueries
-from core.ports import NluResult, OutgoingMessage
+from core.ports import EmailSender, NluResult, OutgoingMessage
 
 Replies = list[OutgoingMessage]
+# What a turn does once its writes are committed (an email with a code): a name for the log, and the action.
+AfterCommit = tuple[str, Callable[[], Awaitable[object]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +64,8 @@ class DialogueServices:
     escalation: EscalationService
     feedback: FeedbackService
     notices: NoticeResponder
+    codes: VerificationCodes
+    email: EmailSender | None  # None: no SMTP server is configured, no email can be sent
 
 
 @dataclass(slots=True)
@@ -74,6 +80,8 @@ class Turn:
     payload: str | None
     nlu: NluResult
     now: datetime
+    # run by the transport after the commit, never inside the transaction (DESIGN rule 5)
+    after_commit: list[AfterCommit] = field(default_factory=list)
 
     @property
     def language(self) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.customers.service import AccountBinding
+from core.customers.account_binding import AccountBinding
 from core.dialogue.context import DialogueConfig, Turn
 from core.ports import Button, OutgoingMessage
 from core.templating import Renderer

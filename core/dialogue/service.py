@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -21,8 +22,9 @@ from core.billing.service import BillingService
 from core.clock import Clock
 from core.config import Settings
 from core.conversations.repository import ConversationRepository, MessageRepository
-from core.customers.service import AccountBinding, IdentityService
-from core.dialogue.context import DialogueConfig, DialogueServices, Turn
+from core.customers.account_binding import AccountBinding
+from core.customers.service import IdentityService
+from core.dialogue.context import AfterCommit, DialogueConfig, DialogueServices, Turn
 from core.dialogue.engine import DialogueEngine
 from core.dialogue.intents import FALLBACK
 from core.dialogue.keywords import match_intent
@@ -34,7 +36,7 @@ from core.feedback.service import FeedbackService
 from core.models import Conversation, Identity, Message
 from core.observability.metrics import Metrics
 from core.ports import NluClient, NluResult, NluUnavailable, OutgoingMessage
-from core.security import mask_customer_text
+from core.security import mask_customer_text, mask_digits
 from core.templating import Renderer
 
 if TYPE_CHECKING:
@@ -70,6 +72,7 @@ class TurnResult:
     confidence: float | None
     language: str
     nlu_available: bool
+    after_commit: tuple[AfterCommit, ...] = ()  # for the transport to run once the turn is committed
 
 
 class ConversationService:
@@ -171,7 +174,9 @@ class ConversationService:
         await store.save(state)
         if self.metrics is not None:
             self.metrics.turn(identity.channel, understood.intent or None, source)
-        return TurnResult(tuple(replies), understood.intent or None, confidence, turn.language, nlu_up)
+        return TurnResult(
+            tuple(replies), understood.intent or None, confidence, turn.language, nlu_up, tuple(turn.after_commit)
+        )
 
     async def _conversation(self, session: AsyncSession, identity: Identity, now: datetime) -> Conversation:
         """The identity's conversation; a new one after the idle time (or the first time)."""
@@ -193,6 +198,16 @@ class ConversationService:
                 if button.get("payload") == payload:
                     return str(button.get("title", ""))
         return ""
+
+
+async def run_after_commit(actions: Sequence[AfterCommit]) -> None:
+    """A committed turn's actions, in order; a failure is logged and the rest still run (the turn stands)."""
+    for what, action in actions:
+        try:
+            await action()
+        except Exception as exc:
+            log.warning("after commit: %s failed: %s: %s", what, type(exc).__name__, mask_digits(str(exc)))
+            log.debug("after commit: %s failed", what, exc_info=True)
 
 
 class WebChat:
@@ -228,19 +243,26 @@ def build_conversations(
     """The conversation service from Settings: the engine, its templates, the domain services its skills call
     (the process's CoreServices, or built here, once) and the notice confirmations (the buttons of a final
     confirmation, and the outage_ack intent in free text)."""
+    from core.customers.sms import SmsCodeSender
+    from core.notices.email import EmailChannel
     from core.services import CoreServices
 
     core = core or CoreServices.build(settings, clock, renderer)
     renderer = core.renderer
     config = DialogueConfig.from_settings(settings)
     services = DialogueServices(
-        binding=AccountBinding(clock, config.binding),
+        # with an SMS gateway, binding verifies by a code sent to the account's phone (else its last 4 digits)
+        binding=AccountBinding(
+            clock, config.binding, codes=core.codes, sms=SmsCodeSender(settings) if settings.sms_webhook_url else None
+        ),
         billing=BillingService(),
         outages=core.outage_queries,
         faults=FaultService(clock, config.timezone),
         escalation=core.escalations,
         feedback=FeedbackService(clock),
         notices=notices or core.notice_responder(),
+        codes=core.codes,
+        email=EmailChannel.from_settings(settings) if settings.smtp_host else None,
     )
     engine = DialogueEngine(config, renderer, services)
     return ConversationService(engine, nlu, clock, metrics=metrics)

@@ -73,12 +73,15 @@ class EscalationRepository(RepositoryBase[Escalation]):
         limit: int = 100,
         offset: int = 0,
     ) -> tuple[list[QueueRow], int]:
-        """Escalations in `states`, high priority and longest waiting first; only those of the key accounts
-        `manager_id` manages, or only those assigned to `assignee_id`, when given. And the total."""
+        """Escalations in `states`, high priority and longest waiting first; only those `manager_id` may see
+        (of the key accounts they manage, or assigned to them: the rule of EscalationService.get), or only
+        those assigned to `assignee_id`, when given. And the total."""
         assignee = aliased(StaffUser)
         where: list[ColumnElement[bool]] = [Escalation.state.in_(list(states))]
         if manager_id is not None:
-            where.append(KeyAccountProfile.account_manager_id == manager_id)
+            where.append(
+                or_(KeyAccountProfile.account_manager_id == manager_id, Escalation.assigned_to_id == manager_id)
+            )
         if assignee_id is not None:
             where.append(Escalation.assigned_to_id == assignee_id)
         if only_id is not None:

@@ -13,6 +13,7 @@ from core.models.customers import (
     KeyAccountContact,
     KeyAccountProfile,
     UtilityAccount,
+    VerificationCode,
 )
 from core.models.notices import NoticeDelivery, NoticeStage
 from core.models.operations import WorkerHeartbeat
@@ -48,5 +49,6 @@ __all__ = [
     "Tariff",
     "UTCDateTime",
     "UtilityAccount",
+    "VerificationCode",
     "WorkerHeartbeat",
 ]

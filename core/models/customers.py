@@ -6,7 +6,7 @@ from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.models.base import Base, CreatedAt, EnumString, enum_check
-from core.models.enums import ChatChannel, Language, Segment
+from core.models.enums import ChatChannel, CodePurpose, Language, Segment
 
 
 class Area(Base):
@@ -97,6 +97,8 @@ class Identity(CreatedAt, Base):
     subscribed_notices: Mapped[bool] = mapped_column(default=False)
     blocked_at: Mapped[datetime | None]
     last_seen_at: Mapped[datetime | None]
+    email: Mapped[str | None] = mapped_column(String(255))  # where notices go when not by Telegram
+    email_verified_at: Mapped[datetime | None]  # set once the customer typed the code sent to `email`
 
 
 class IdentityAccount(Base):
@@ -125,3 +127,23 @@ class BindingAttempt(Base):
     succeeded: Mapped[bool]
     at: Mapped[datetime]
     client: Mapped[str | None] = mapped_column(String(64))  # the address the attempt came from
+
+
+class VerificationCode(CreatedAt, Base):
+    """A one-time code sent to `target` (an email address, or the phone of the account numbered `target`),
+    kept as a hash; it proves `purpose` for its identity once, before `expires_at`, within a few attempts."""
+
+    __tablename__ = "verification_codes"
+    __table_args__ = (
+        Index("ix_verification_codes_identity", "identity_id", "purpose"),
+        enum_check("purpose", CodePurpose),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    identity_id: Mapped[int] = mapped_column(ForeignKey("identities.id"))
+    purpose: Mapped[CodePurpose] = mapped_column(EnumString(CodePurpose, 10))
+    target: Mapped[str] = mapped_column(String(255))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(default=0)
+    used_at: Mapped[datetime | None]

@@ -21,6 +21,14 @@ class ChatChannel(StrEnum):
     WEB = "web"
 
 
+class CodePurpose(StrEnum):
+    """What a one-time code proves: an email address is the customer's (notices by email from the web chat),
+    or the customer holds the phone registered on an account (binding by SMS)."""
+
+    EMAIL = "email"
+    BINDING = "binding"
+
+
 class DeliveryChannel(StrEnum):
     """How an outbox message reaches its recipient."""
 

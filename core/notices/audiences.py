@@ -7,7 +7,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, false, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, false, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -57,8 +57,9 @@ class IdentityRow:
     id: int
     account_id: int
     segment: Segment
-    telegram_chat_id: int
+    telegram_chat_id: int | None
     language: Language
+    email: str | None = None  # a web chat customer's verified address (their notices go by email)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,31 +108,42 @@ class AudienceRepository:
         ]
 
     async def subscribed_identities(self, scope: Scope, identity_ids: Collection[int] = ()) -> list[IdentityRow]:
-        """Telegram identities subscribed to notices, not blocked, bound to an account in `scope` (or named
-        in `identity_ids`): one row each, with the first such account."""
+        """Identities subscribed to notices, bound to an account in `scope` (or named in `identity_ids`), that
+        a notice can reach — Telegram ones not blocked, web chat ones with a verified email: one row each,
+        with the first such account."""
         in_scope = accounts_in(scope)
         if identity_ids:
             in_scope = or_(in_scope, Identity.id.in_(list(identity_ids)))
+        by_telegram = and_(
+            Identity.channel == ChatChannel.TELEGRAM,
+            Identity.blocked_at.is_(None),
+            Identity.telegram_chat_id.is_not(None),
+        )
+        by_email = and_(
+            Identity.channel == ChatChannel.WEB, Identity.email.is_not(None), Identity.email_verified_at.is_not(None)
+        )
         rows = await self.session.execute(
-            select(Identity.id, func.min(UtilityAccount.id), Identity.telegram_chat_id, Identity.language)
+            select(
+                Identity.id, func.min(UtilityAccount.id), Identity.telegram_chat_id, Identity.language, Identity.email
+            )
             .join(IdentityAccount, IdentityAccount.identity_id == Identity.id)
             .join(UtilityAccount, UtilityAccount.id == IdentityAccount.account_id)
             .where(
                 in_scope,
                 IdentityAccount.is_current.is_(True),
-                Identity.channel == ChatChannel.TELEGRAM,
                 Identity.subscribed_notices.is_(True),
-                Identity.blocked_at.is_(None),
-                Identity.telegram_chat_id.is_not(None),
+                or_(by_telegram, by_email),
             )
-            .group_by(Identity.id, Identity.telegram_chat_id, Identity.language)
+            .group_by(Identity.id, Identity.telegram_chat_id, Identity.language, Identity.email)
             .order_by(Identity.id)
         )
-        found = [(ident, account_id, chat or 0, language) for ident, account_id, chat, language in rows]
-        segments = await self._segments([account_id for _, account_id, _, _ in found])
+        found = list(rows)
+        segments = await self._segments([account_id for _, account_id, _, _, _ in found])
         return [
-            IdentityRow(ident, account_id, Segment(segments[account_id]), chat, Language(language))
-            for ident, account_id, chat, language in found
+            IdentityRow(
+                ident, account_id, Segment(segments[account_id]), chat, Language(language), email if not chat else None
+            )
+            for ident, account_id, chat, language, email in found
         ]
 
     async def _segments(self, account_ids: Sequence[int]) -> dict[int, str]:

@@ -3,14 +3,16 @@ the results in batches.
 
 A pipeline (PERF-NOTES.md): one claimer claims up to `notice_batch_size` rows at a time ('sending', with a
 lease, committed), a bounded queue feeds `notice_concurrency` senders, and a recorder writes the results
-every batch or 100 ms in one transaction. The claim and the result are both durable: a crash loses nothing
-and repeats at most the rows claimed but not recorded, once their lease runs out.
+every half batch or 100 ms in one transaction. The claim and the result are both durable: a crash loses nothing
+and repeats at most the rows sent but not recorded, once their lease runs out; a window keeps those (sends in
+flight and results not yet committed) to one batch, however far the recorder falls behind.
 
 Telegram sends share one TelegramLimiter (the global rate, one message a second per chat, 429 pauses).
 Results: sent; a temporary failure (5xx, timeout) goes back to pending with an exponential, jittered
 delay until the row's deadline (rows without one: until `notice_max_attempts`), then failed; a 403 marks the
 identity (or the key-account contact's Telegram) blocked and, for a contact, queues the same notice on the
-routes left to them (email, SMS); a permanent failure is failed. A channel that cannot send at all (a 401:
+routes left to them (email; SMS without one); a permanent failure is failed, and a key-account contact no
+route reached gets an SMS (the last resort). A channel that cannot send at all (a 401:
 wrong bot token; the network down) is paused for `notice_channel_pause_seconds` without using up attempts.
 
 Promises kept at claim time: a row past its deadline is skipped, not sent late; an advance notice whose
@@ -42,7 +44,7 @@ from core.config import Settings
 from core.db import session_scope
 from core.models import NoticeDelivery
 from core.models.enums import DeliveryStatus, Tier
-from core.notices.blocked import after_blocked
+from core.notices.blocked import after_unreached
 from core.notices.channels import (
     ChannelDown,
     DeliveryError,
@@ -101,6 +103,7 @@ class Dispatcher:
         self.jitter = jitter
         self.metrics = metrics
         self._results: list[Outcome] = []
+        self._window = asyncio.Semaphore(settings.notice_batch_size)  # sends not yet recorded (made per tick)
         self._flush_now = asyncio.Event()
         self._waiting_logged: set[str] = set()
         self.rules = PlannerRules.from_settings(settings)
@@ -117,6 +120,7 @@ class Dispatcher:
         senders = max(1, self.settings.notice_concurrency)
         handled = 0
         claiming_done = asyncio.Event()
+        self._window = asyncio.Semaphore(self.settings.notice_batch_size)
 
         async def claimer() -> None:
             nonlocal handled
@@ -142,6 +146,9 @@ class Dispatcher:
 
         async def sender() -> None:
             while (job := await queue.get()) is not None:
+                if self._window.locked():
+                    self._flush_now.set()
+                await self._window.acquire()  # given back once its result is committed
                 try:
                     outcome = await self._send(job)  # (not inside append(): a flush swaps the list meanwhile)
                 except Exception as exc:  # never let one row stop the tick
@@ -150,8 +157,9 @@ class Dispatcher:
                 finally:
                     if job.flight is not None:
                         job.flight.finished()
+                outcome.holds_slot = True
                 self._results.append(outcome)
-                if len(self._results) >= self.settings.notice_batch_size:
+                if len(self._results) >= max(1, self.settings.notice_batch_size // 2):
                     self._flush_now.set()
 
         async def recorder() -> None:
@@ -159,7 +167,10 @@ class Dispatcher:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._flush_now.wait(), FLUSH_SECONDS)
                 self._flush_now.clear()
-                await self._flush()
+                try:
+                    await self._flush()
+                except Exception:  # the database is gone: those rows come back when their lease runs out
+                    log.exception("cannot record send results")
                 if time.monotonic() - self._renewed_at >= self.settings.notice_lease_seconds / 3:
                     await self._renew()
 
@@ -330,6 +341,13 @@ class Dispatcher:
         if not self._results:
             return
         results, self._results = self._results, []
+        try:
+            await self._record(results)
+        finally:  # committed (or lost with the database: the lease brings those rows back)
+            for _ in range(sum(1 for o in results if o.holds_slot)):
+                self._window.release()
+
+    async def _record(self, results: list[Outcome]) -> None:
         async with session_scope(self.sessionmaker) as session:
             await OutboxRepository(session).record(
                 [
@@ -346,8 +364,9 @@ class Dispatcher:
                 ]
             )
             blocked = [o.delivery for o in results if o.status == DeliveryStatus.BLOCKED]
-            if blocked:
-                await after_blocked(session, self.clock.now(), self.channels.keys(), blocked)
+            failed = [o.delivery for o in results if o.status == DeliveryStatus.FAILED]
+            if blocked or failed:
+                await after_unreached(session, self.clock.now(), self.channels.keys(), blocked=blocked, failed=failed)
         if self.metrics is not None:
             for o in results:
                 self.metrics.delivery(o.delivery.stage, o.delivery.channel, o.status)

@@ -88,5 +88,10 @@ class EmailChannel:
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             raise TemporaryFailure(f"email: {type(exc).__name__}: {exc}") from exc
 
+    async def send_text(self, address: str, subject: str, text: str) -> None:
+        """One email of plain text (a verification code) on the same SMTP server as the notices
+        (core.ports.EmailSender); raises PermanentFailure / TemporaryFailure like `deliver`."""
+        await self.deliver(address, RenderedNotice(html.escape(text, quote=False), subject))
+
     async def aclose(self) -> None:
         """Nothing held open: each notice is its own SMTP session (key-account contacts and managers are few)."""

@@ -48,3 +48,4 @@ class Outcome:
     next_attempt_at: datetime | None = None
     error: str | None = None
     attempts: int | None = None  # None: the claim's count; one less when the attempt did not count
+    holds_slot: bool = False  # a send's result: it holds a slot of the dispatcher's window until recorded

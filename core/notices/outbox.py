@@ -113,7 +113,8 @@ def available_channels(settings: Settings) -> frozenset[DeliveryChannel]:
 
 def routes(point: ContactPoint, available: Collection[str], *, email_always: bool) -> tuple[Route, ...]:
     """How a person is reached, in fallback order: Telegram when they have a chat and have not blocked the
-    bot; email too (always, or only when Telegram cannot reach them); SMS too when a gateway is configured.
+    bot; email too (always, or only when Telegram cannot reach them); SMS (when a gateway is configured) only
+    when neither can: it is the last resort, also used when both failed (core.notices.blocked).
     Routes on channels this installation lacks are dropped, unless none is left: then the first one is
     kept, and waits in the outbox (visible in the API) until the channel is configured."""
     telegram = point.telegram_chat_id is not None and not point.telegram_blocked
@@ -122,9 +123,9 @@ def routes(point: ContactPoint, available: Collection[str], *, email_always: boo
         wanted.append(Route(DeliveryChannel.TELEGRAM, str(point.telegram_chat_id), point.telegram_chat_id))
     if point.email and (email_always or not (telegram and DeliveryChannel.TELEGRAM in available)):
         wanted.append(Route(DeliveryChannel.EMAIL, point.email))
-    if point.phone and DeliveryChannel.SMS in available:
-        wanted.append(Route(DeliveryChannel.SMS, point.phone))
     usable = tuple(r for r in wanted if r.channel in available)
+    if not usable and point.phone and DeliveryChannel.SMS in available:
+        return (Route(DeliveryChannel.SMS, point.phone),)
     return usable or tuple(wanted[:1])
 
 

@@ -100,7 +100,7 @@ class NoticePlanner:
             tier=Tier.KEY_ACCOUNT if key else Tier.EVERYONE,
             segment=identity.segment,
             language=identity.language,
-            routes=routes(ContactPoint(identity.telegram_chat_id), self.channels, email_always=False),
+            routes=routes(ContactPoint(identity.telegram_chat_id, identity.email), self.channels, email_always=False),
             account_id=identity.account_id,
             identity_id=identity.id,
         )

@@ -306,6 +306,25 @@ class OutboxRepository:
         for chunk in _chunks(list(results), 1000):
             await self.session.execute(statement, list(chunk))
 
+    async def still_reaching(self, row: NoticeDelivery) -> bool:
+        """Whether another route of the same message to the same person (same subject, purpose and round) is
+        sent or still on its way: then a failed route needs no last resort."""
+        alive = (DeliveryStatus.PENDING, DeliveryStatus.SENDING, DeliveryStatus.SENT)
+        found = await self.session.scalar(
+            select(NoticeDelivery.id)
+            .where(
+                NoticeDelivery.subject_kind == row.subject_kind,
+                NoticeDelivery.subject_id == row.subject_id,
+                NoticeDelivery.contact_key == row.contact_key,
+                NoticeDelivery.stage == row.stage,
+                NoticeDelivery.revision == row.revision,
+                NoticeDelivery.id != row.id,
+                NoticeDelivery.status.in_(alive),
+            )
+            .limit(1)
+        )
+        return found is not None
+
     async def waiting_on(self, channels: Collection[str], now: datetime) -> int:
         """Due deliveries on channels this worker cannot send on."""
         return int(

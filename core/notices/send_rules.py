@@ -19,8 +19,10 @@ log = logging.getLogger("gridtalk.notices.dispatcher")
 
 LATE_GRACE = timedelta(minutes=1)  # a final confirmation sent later than this after its due time is "late"
 QUIET_STAGES = (Stage.INITIAL, Stage.FIRST, Stage.SECOND)  # residential advance notices wait out quiet hours
-# what a channel raises when it cannot send to anybody (the channel itself is down, not this recipient)
-DOWN_CAUSES = {"TelegramUnauthorizedError", "TelegramNetworkError", "ClientConnectorError", "ConnectError"}
+# what a channel's TemporaryFailure is caused by when it cannot send to anybody (the server unreachable, not this
+# recipient): aiohttp's and httpx's failure to connect. Telegram raises ChannelDown itself (a 401, the Bot API
+# unreachable); a Telegram timeout is one send's trouble and never pauses the channel.
+DOWN_CAUSES = {"ClientConnectorError", "ConnectError"}
 SETTING_OF_CHANNEL = {
     "telegram": "GRIDTALK_TELEGRAM_TOKEN",
     "email": "GRIDTALK_SMTP_HOST",
@@ -76,8 +78,8 @@ def late_note(row: NoticeDelivery, now: datetime) -> str | None:
 
 
 def channel_down(exc: BaseException) -> bool:
-    """A failure of the channel itself (every send would fail the same way), not of one recipient: a 401
-    (wrong or revoked bot token), the network or the server unreachable."""
+    """A TemporaryFailure of the channel itself (every send would fail the same way), not of one recipient:
+    the server unreachable. (A channel that knows it is down raises ChannelDown instead.)"""
     cause = exc.__cause__
     return cause is not None and type(cause).__name__ in DOWN_CAUSES
 

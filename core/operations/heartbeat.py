@@ -19,6 +19,7 @@ FORGET_AFTER = timedelta(days=1)  # rows of workers gone this long are deleted (
 class WorkerState(StrEnum):
     OK = "ok"  # some worker beat within the staleness limit
     STALE = "stale"  # none did (or none ever beat)
+    UNKNOWN = "unknown"  # cannot tell: the database, where heartbeats are kept, does not answer
 
 
 def worker_name(host: str | None = None, pid: int | None = None) -> str:

@@ -17,7 +17,7 @@ from api.app import create_app
 from core.clock import FrozenClock
 from core.config import Settings
 from core.db import session_scope
-from core.models import AuditLog, NoticeDelivery
+from core.models import AuditLog, NoticeDelivery, StaffUser
 from core.models.enums import SubjectKind
 from tests.fakes.nlu import FakeNlu
 from tests.support.notices import SHANGHAI, load_demo_world
@@ -221,6 +221,13 @@ async def test_roles_own_key_accounts_and_audit(api: Api, sessionmaker) -> None:
         await api.as_("supervisor.zhou", "POST", f"/{item['id']}/assign", json={"staff_id": 10**9})
     ).status_code == 422
     assert (await api.http.get("/api/v1/escalations")).status_code == 401
+    # assigned to an account manager outside their key accounts: in their queue, as it is theirs to open
+    async with sessionmaker() as session:
+        manager_id = await session.scalar(select(StaffUser.id).where(StaffUser.username == "manager.wang"))
+    handed = await api.as_("supervisor.zhou", "POST", f"/{item['id']}/assign", json={"staff_id": manager_id})
+    assert handed.status_code == 200
+    assert [row["id"] for row in await api.queue("manager.wang")] == [item["id"]]
+    assert (await api.as_("manager.wang", "GET", f"/{item['id']}")).status_code == 200
     async with sessionmaker() as session:
         actions = set(await session.scalars(select(AuditLog.action).where(AuditLog.target_type == "escalation")))
     assert actions == {"escalation.assign"}

@@ -113,4 +113,15 @@ async def test_readyz_with_a_required_worker_and_the_database_down(settings: Set
     async with app.router.lifespan_context(app), client_for(app) as http:
         response = await http.get("/readyz")
     assert response.status_code == 503
-    assert response.json()["database"].startswith("error") and response.json()["worker"] == "stale"
+    assert response.json()["database"].startswith("error") and response.json()["worker"] == "unknown"
+
+
+async def test_a_chat_request_while_the_database_is_unreachable_is_a_503_to_retry_not_a_500(
+    settings: Settings,
+) -> None:
+    broken = settings.model_copy(update={"database_url": "postgresql+asyncpg://nobody@127.0.0.1:1/none"})
+    app = create_app(broken, nlu=FakeNlu())
+    async with app.router.lifespan_context(app), client_for(app) as http:
+        response = await http.post("/api/v1/chat/sessions", json={"language": "en"})
+    assert response.status_code == 503 and response.headers["Retry-After"] == "5"
+    assert response.json()["detail"][0]["type"] == "database_unavailable"

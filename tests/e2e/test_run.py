@@ -126,6 +126,8 @@ def run_env(tmp_path: Path, rasa_url: str) -> dict[str, str]:
         GRIDTALK_API_PORT=str(free_port()),
         GRIDTALK_RASA_PORT=str(free_port()),
         GRIDTALK_WORKER_METRICS_PORT="0",
+        GRIDTALK_MAIL_CATCHER_PORT=str(free_port()),
+        GRIDTALK_MAIL_CATCHER_DIR=str(tmp_path / "mail"),
         PYTHONUNBUFFERED="1",
     )
     return env
@@ -157,7 +159,14 @@ def test_run_starts_everything_and_ctrl_c_stops_everything(run_env: dict[str, st
     assert created.json()["session_id"]
     children = descendants(gridtalk.proc.pid)
     names = " ".join(" ".join(c.cmdline()) for c in children)
-    assert "rasa" in names and " api" in names and " worker" in names
+    assert "rasa" in names and " api" in names and " worker" in names and " mailcatcher" in names
+    # no GRIDTALK_SMTP_HOST: the worker's email (the demo's near outage, to a key account's contacts) is caught
+    caught = Path(run_env["GRIDTALK_MAIL_CATCHER_DIR"])
+    deadline = time.monotonic() + 30
+    while not list(caught.glob("*.eml")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert list(caught.glob("*.eml")), f"no email caught; output:\n{gridtalk.output}"
+    assert "/console/mail" in gridtalk.output
 
     gridtalk.proc.send_signal(signal.SIGINT)
     assert gridtalk.wait_exit(60) == 0, gridtalk.output

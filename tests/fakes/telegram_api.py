@@ -6,12 +6,18 @@ the bot); `server.fail_chat(chat_id, status=500, times=2)` fails the next sends 
 `server.block_chat(chat_id)` makes every send to that chat answer 403. `server.on_call("sendMessage", hook)`
 awaits `hook(call)` when such a call arrives, before it is answered (to look at the world at that moment).
 
+For fault injection: `fail_chat(chat_id, 429, retry_after=2)` scripts a 429 for one chat; `stall_chat(chat_id,
+seconds)` holds the next answer to that chat for `seconds` (longer than the client's timeout: a timeout; the
+message counts as not delivered); `clear_failures()` drops everything scripted. Each call records the status it
+was answered with (`call.status`), so a test can read the whole exchange back from `server.calls`.
+
     async with FakeTelegramApi() as api:
         bot = Bot(token, session=AiohttpSession(api=TelegramAPIServer.from_base(api.base_url)))
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import time
@@ -29,6 +35,7 @@ class Call:
     method: str
     params: dict[str, Any]
     at: float = field(default_factory=time.monotonic)
+    status: int = 200  # what it was answered (200, or the scripted failure's status)
 
     @property
     def chat_id(self) -> int | None:
@@ -50,6 +57,18 @@ class Failure:
     status: int
     retry_after: int | None = None
     description: str = ""
+    delay: float = 0.0  # seconds before the answer goes out
+
+
+DESCRIPTIONS = {
+    400: "Bad Request: chat not found",
+    401: "Unauthorized",
+    403: "Forbidden: bot was blocked by the user",
+    429: "Too Many Requests: retry after",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    504: "Gateway Timeout",
+}
 
 
 class FakeTelegramApi:
@@ -73,21 +92,33 @@ class FakeTelegramApi:
         return [c for c in self.calls if c.method == method and c.params.get("_ok")]
 
     def fail_next(self, method: str, status: int, *, retry_after: int | None = None, times: int = 1) -> None:
-        descriptions = {
-            429: "Too Many Requests: retry after",
-            403: "Forbidden: bot was blocked by the user",
-            500: "Internal Server Error",
-            502: "Bad Gateway",
-        }
-        failure = Failure(status, retry_after, descriptions.get(status, "Error"))
+        failure = Failure(status, retry_after, DESCRIPTIONS.get(status, "Error"))
         self._failures.setdefault(method, []).extend([failure] * times)
 
-    def fail_chat(self, chat_id: int, status: int, *, method: str = "sendMessage", times: int = 1) -> None:
-        """The next `times` calls of `method` to this chat fail with `status` (other chats are answered)."""
-        failure = Failure(
-            status, None, {400: "Bad Request: chat not found", 500: "Internal Server Error"}.get(status, "Error")
-        )
+    def fail_chat(
+        self,
+        chat_id: int,
+        status: int,
+        *,
+        method: str = "sendMessage",
+        times: int = 1,
+        retry_after: int | None = None,
+        delay: float = 0.0,
+    ) -> None:
+        """The next `times` calls of `method` to this chat fail with `status` (other chats are answered),
+        each answered after `delay` seconds."""
+        failure = Failure(status, retry_after, DESCRIPTIONS.get(status, "Error"), delay)
         self._chat_failures.setdefault((method, int(chat_id)), []).extend([failure] * times)
+
+    def stall_chat(self, chat_id: int, seconds: float, *, method: str = "sendMessage", times: int = 1) -> None:
+        """The next `times` calls of `method` to this chat are answered only after `seconds` (then with a 504):
+        a client with a shorter timeout has given up by then; the message was not delivered."""
+        self.fail_chat(chat_id, 504, method=method, times=times, delay=seconds)
+
+    def clear_failures(self) -> None:
+        """Forget every scripted failure (fail_next, fail_chat, stall_chat); blocked chats stay blocked."""
+        self._failures.clear()
+        self._chat_failures.clear()
 
     def on_call(self, method: str, hook: Callable[[Call], Awaitable[None]]) -> None:
         """Await `hook(call)` whenever `method` is called, before the call is answered."""
@@ -131,14 +162,20 @@ class FakeTelegramApi:
             await hook(call)
         failures = self._failures.get(method) or []
         if failures:
-            return self._error(failures.pop(0))
+            return await self._answer_error(call, failures.pop(0))
         chat_failures = self._chat_failures.get((method, call.chat_id)) if call.chat_id is not None else None
         if chat_failures:
-            return self._error(chat_failures.pop(0))
+            return await self._answer_error(call, chat_failures.pop(0))
         if call.chat_id is not None and call.chat_id in self._blocked and method.startswith("send"):
-            return self._error(Failure(403, description="Forbidden: bot was blocked by the user"))
+            return await self._answer_error(call, Failure(403, description=DESCRIPTIONS[403]))
         params["_ok"] = True
         return web.json_response({"ok": True, "result": self._result(method, params)})
+
+    async def _answer_error(self, call: Call, failure: Failure) -> web.Response:
+        call.status = failure.status
+        if failure.delay:
+            await asyncio.sleep(failure.delay)
+        return self._error(failure)
 
     def _error(self, failure: Failure) -> web.Response:
         body: dict[str, Any] = {"ok": False, "error_code": failure.status, "description": failure.description}

@@ -79,3 +79,25 @@ async def test_a_retry_that_succeeds_resets_the_breaker() -> None:
     assert (await client.parse("你好")).intent == "greet"
     assert not client.breaker.open
     await client.aclose()
+
+
+async def test_the_timeout_bounds_the_whole_parse_retry_included() -> None:
+    import asyncio
+    import time
+
+    calls = 0
+
+    async def hung(_request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(5)  # a server that accepted the request and never answers
+        return httpx.Response(200, json=rasa_reply("greet", 0.9))
+
+    client = RasaNluClient("http://rasa", timeout=0.2, transport=httpx.MockTransport(hung))
+    started = time.monotonic()
+    with pytest.raises(NluUnavailable, match=r"no answer within 0\.2 s"):
+        await client.parse("你好")
+    elapsed = time.monotonic() - started
+    await client.aclose()
+    assert elapsed < 0.4  # not 0.2 s for the call and 0.2 s more for the retry
+    assert calls == 1  # the call used up the time: no retry

@@ -67,10 +67,15 @@ def notice_settings(database_url: str, **overrides: Any) -> Settings:
     return Settings(**values)
 
 
+def smtp_settings(smtp: SmtpServer) -> dict[str, Any]:
+    """The settings that send email to `smtp` (plain SMTP on loopback)."""
+    return {"smtp_host": "127.0.0.1", "smtp_port": smtp.port, "smtp_security": "none", "smtp_from": "notices@grid.test"}
+
+
 def channel_settings(database_url: str, api: FakeTelegramApi, smtp: SmtpServer | None, **overrides: Any) -> Settings:
     values: dict[str, Any] = {"telegram_token": TOKEN, "telegram_api_base": api.base_url}
     if smtp is not None:
-        values.update(smtp_host="127.0.0.1", smtp_port=smtp.port, smtp_security="none", smtp_from="notices@grid.test")
+        values.update(smtp_settings(smtp))
     values.update(overrides)
     return notice_settings(database_url, **values)
 

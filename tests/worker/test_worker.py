@@ -15,7 +15,7 @@ from core.clock import FrozenClock
 from core.db import session_scope
 from core.demo import load_demo
 from core.models import Outage
-from gridtalk.worker import run_worker
+from gridtalk.worker import DatabaseWatch, run_jobs_once, run_worker
 from tests.fakes.telegram_api import FakeTelegramApi
 from tests.support.notices import (
     WANG_CHAT,
@@ -164,3 +164,29 @@ async def test_without_a_telegram_token_telegram_notices_wait_and_email_goes(
     await run_worker(channel_settings(database_url, api, None), once=True, clock=clock)
     initial = await rows(sessionmaker, outage.id, stage="initial")
     assert {d.status for d in initial} == {"sent"}
+
+
+async def test_a_database_outage_is_logged_once_not_by_every_job_on_every_tick(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    down = True
+
+    async def job() -> int:
+        if down:
+            raise ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 5432)")
+        return 1
+
+    async def broken() -> int:
+        raise ValueError("a bug, not the database")
+
+    watch = DatabaseWatch()
+    caplog.set_level(logging.WARNING, logger="gridtalk.worker")
+    for _ in range(5):
+        assert await run_jobs_once({"plan": job, "send": job}, watch) == {"plan": -1, "send": -1}
+    down = False
+    assert await run_jobs_once({"plan": job, "send": job}, watch) == {"plan": 1, "send": 1}
+    await run_jobs_once({"plan": job, "oops": broken}, watch)
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("database unreachable" in m for m in messages) == 1
+    assert sum("database reachable again" in m for m in messages) == 1
+    assert any("worker job oops failed" in m for m in messages)  # other errors keep their traceback

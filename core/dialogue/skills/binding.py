@@ -1,21 +1,36 @@
-"""Binding: an account number, then the last four digits of its phone; several accounts, switch, unbind.
+"""Binding: an account number, then proof of its phone; several accounts, switch, unbind.
 
-Nothing about an account is shown before an attempt succeeds; a question asked before binding (an account
-question) is kept and answered once the account is bound.
+The proof is the last four digits of the account's registered phone or, when an SMS gateway is configured, a
+six-digit code sent to that phone by SMS (after the turn's commit) and typed back here. Nothing about an
+account is shown before an attempt succeeds (the "code sent" answer is the same for a number we do not hold,
+and never shows the phone); a question asked before binding (an account question) is kept and answered once
+the account is bound.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Awaitable, Callable
+from functools import partial
 
-from core.customers.service import BindLock, BindOutcome, current_client
+from core.customers.account_binding import BindLock, BindOutcome, current_client
 from core.dialogue import keywords
 from core.dialogue.context import Replies, Turn
 from core.dialogue.intents import ACCOUNT_INTENTS, NOT_AN_INTERRUPTION
 from core.dialogue.skills.base import CONFIDENT, Skill, SkillKit
 from core.ports import Button, NluResult, OutgoingMessage
 from core.security import parse_id
+
+# Six digits on their own (spaces or dashes between digits allowed: "123 456").
+SIX_DIGITS = re.compile(r"(?<!\d)(\d{6})(?!\d)")
+DIGIT_GAP = re.compile(r"(?<=\d)[\s-](?=\d)")
+
+
+def code_in(text: str) -> str | None:
+    found = SIX_DIGITS.search(DIGIT_GAP.sub("", text))
+    return found.group(1) if found else None
+
 
 # How a question kept from before binding is answered: the engine's routing of an intent to its skill.
 Resume = Callable[[Turn, str], Awaitable[Replies]]
@@ -24,7 +39,7 @@ Resume = Callable[[Turn, str], Awaitable[Replies]]
 class BindingSkill(Skill):
     intents = frozenset({"bind_account"})
     payloads = frozenset({"bind", "accounts", "account", "unbind"})
-    form = "bind"  # steps: account, phone
+    form = "bind"  # steps: account, then phone (its last 4 digits) or code (sent by SMS)
 
     def __init__(self, kit: SkillKit, resume: Resume) -> None:
         super().__init__(kit)
@@ -46,7 +61,7 @@ class BindingSkill(Skill):
             return await self._accounts(turn, unbinding=True)
         number = turn.nlu.entity("account_number") or keywords.account_number_in(turn.text)
         last4 = turn.nlu.entity("phone_last4")
-        if number and last4:
+        if number and last4 and not self.binding.by_sms:
             return await self._verify(turn, number, last4)
         return await self._start(turn, account_number=number)
 
@@ -77,6 +92,10 @@ class BindingSkill(Skill):
                 return None
             template = "bind_bad_account" if keywords.has_digits(text) else "bind_ask_account"
             return [self.replies.say(turn, template, cancel)]
+        if state.step in ("phone", "code") and (state.step == "code") != self.binding.by_sms:
+            return await self._start(turn, state.slots.get("account_number"))  # the way of verifying changed
+        if state.step == "code":
+            return await self._code_form(turn, number)
         if state.step == "phone":
             if number and number != state.slots.get("account_number"):
                 return await self._start(turn, number)
@@ -107,8 +126,68 @@ class BindingSkill(Skill):
         if account_number is None:
             turn.state.start_form("bind", "account")
             return [self.replies.say(turn, "bind_ask_account", cancel)]
+        if self.binding.by_sms:
+            return await self._send_code(turn, account_number)
         turn.state.start_form("bind", "phone", account_number=account_number)
         return [self.replies.say(turn, "bind_ask_phone", cancel, account_number=account_number)]
+
+    async def _code_form(self, turn: Turn, number: str | None) -> Replies | None:
+        """The answer to "type the code": the code, another account number, or another question."""
+        state, intent = turn.state, turn.nlu.intent
+        asked = state.slots.get("account_number")
+        if (number and number != asked) or not asked:
+            return await self._start(turn, number)
+        other_question = intent not in NOT_AN_INTERRUPTION and intent != "bind_account"
+        code = None if other_question and turn.nlu.confidence >= CONFIDENT else code_in(turn.text)
+        if code:
+            return await self._verify_code(turn, asked, code)
+        if other_question:
+            state.clear_form()
+            return None
+        return [
+            self.replies.say(turn, "bind_code_sent", self._code_buttons(turn, asked), account_number=asked, again=True)
+        ]
+
+    async def _send_code(self, turn: Turn, account_number: str) -> Replies:
+        """Issue a code and queue its SMS for after the commit; the answer is the same for every number."""
+        sent = await self.binding.send_code(turn.session, turn.identity, account_number)
+        if sent.status == "too_many":
+            turn.state.clear_form()
+            return [self.replies.say(turn, "bind_code_limit")]
+        if sent.phone is not None:
+            sms = self.replies.say(
+                turn, "bind_sms_code", account_number=account_number, code=sent.code, minutes=sent.valid_minutes
+            )
+            turn.after_commit.append(
+                (
+                    f"SMS with a binding code for identity {turn.identity.id}",
+                    partial(self.binding.send_sms, sent.phone, sms.text),
+                )
+            )
+        turn.state.start_form("bind", "code", account_number=account_number)
+        buttons = self._code_buttons(turn, account_number)
+        return [
+            self.replies.say(turn, "bind_code_sent", buttons, account_number=account_number, minutes=sent.valid_minutes)
+        ]
+
+    def _code_buttons(self, turn: Turn, account_number: str) -> tuple[Button, ...]:
+        return (self.replies.button(turn, "bind_resend", f"bind:{account_number}"), self.replies.cancel_button(turn))
+
+    async def _verify_code(self, turn: Turn, account_number: str, code: str) -> Replies:
+        already = await self.binding.already_bound(turn.session, turn.identity, account_number)
+        if already is not None:
+            return await self._bound(turn, already)
+        outcome = await self.binding.verify_code(turn.session, turn.identity, account_number, code, current_client())
+        if outcome.status == "locked":
+            turn.state.clear_form()
+            assert outcome.locked_until is not None and outcome.locked_by is not None
+            return [self._locked(turn, BindLock(outcome.locked_until, outcome.locked_by))]
+        buttons = self._code_buttons(turn, account_number)
+        if outcome.status == "expired":
+            return [self.replies.say(turn, "bind_code_expired", buttons)]
+        if outcome.status == "failed":
+            return [self.replies.say(turn, "bind_code_wrong", buttons, left=outcome.failures_left)]
+        return await self._bound(turn, outcome)
 
     async def _verify(self, turn: Turn, account_number: str, last4: str) -> Replies:
         already = await self.binding.already_bound(turn.session, turn.identity, account_number)

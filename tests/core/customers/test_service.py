@@ -14,14 +14,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.clock import FrozenClock
+from core.customers.account_binding import AccountBinding, BindOutcome
 from core.customers.binding import BindingPolicy
-from core.customers.service import (
-    AccountBinding,
-    BindOutcome,
-    IdentityService,
-    language_from_code,
-    set_language,
-)
+from core.customers.service import IdentityService, language_from_code, set_language
 from core.db import session_scope
 from core.errors import InvalidInput, NotFound
 from core.models import BindingAttempt, Conversation, Identity, IdentityAccount

@@ -38,6 +38,7 @@ from core.models import (
     StaffUser,
     Tariff,
     UtilityAccount,
+    VerificationCode,
 )
 from core.models.base import EnumString, IntEnumType, enum_check
 from core.models.enums import (
@@ -190,6 +191,14 @@ async def _graph(session: AsyncSession) -> dict[str, Any]:
                 outage_id=outage.id, stage="30m", audience="key_account", due_at=NOW, send_from=NOW, created_at=NOW
             ),
             FaultTicket(reference="F1", identity_id=identity.id, location="l", description="d", created_at=NOW),
+            VerificationCode(
+                identity_id=identity.id,
+                purpose="email",
+                target="li@example.com",
+                code_hash="0" * 64,
+                expires_at=NOW,
+                created_at=NOW,
+            ),
         ]
     )
     await session.flush()

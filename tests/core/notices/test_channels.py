@@ -12,7 +12,7 @@ import pytest
 from bot.channel import TelegramChannel
 from core.config import SettingsError, load_settings
 from core.models.enums import OutageKind, OutageStatus
-from core.notices.channels import PermanentFailure, RecipientBlocked, RetryAfter, TemporaryFailure
+from core.notices.channels import ChannelDown, PermanentFailure, RecipientBlocked, RetryAfter, TemporaryFailure
 from core.notices.email import EmailChannel
 from core.notices.render import NoticeRenderer, RenderedNotice
 from core.notices.sms import SmsWebhookChannel
@@ -72,6 +72,40 @@ async def test_telegram_sends_html_with_buttons_and_maps_failures() -> None:
                 await channel.deliver("not-a-chat", final_notice())
         finally:
             await channel.aclose()
+
+
+def telegram_channel(base_url: str, timeout: float) -> TelegramChannel:
+    from aiogram import Bot
+    from aiogram.client.session.aiohttp import AiohttpSession
+    from aiogram.client.telegram import TelegramAPIServer
+
+    bot = Bot(TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(base_url)))
+    return TelegramChannel(bot, timeout=timeout)
+
+
+async def test_telegram_down_is_channel_down_but_a_timeout_is_one_sends_trouble() -> None:
+    """A 401 (wrong token) and an unreachable Bot API fail every send alike: ChannelDown, the dispatcher pauses
+    the channel. A send that times out (a slow answer for one chat) is a TemporaryFailure, retried alone."""
+    async with FakeTelegramApi() as api:
+        channel = telegram_channel(api.base_url, timeout=1)
+        try:
+            api.fail_next("sendMessage", 401)
+            with pytest.raises(ChannelDown, match="401"):
+                await channel.deliver("5001", final_notice())
+            api.stall_chat(5001, 2.5)
+            with pytest.raises(TemporaryFailure) as slow:
+                await channel.deliver("5001", final_notice())
+            assert not isinstance(slow.value, ChannelDown)
+            await channel.deliver("5002", final_notice())  # the others are answered meanwhile
+            assert [c.status for c in api.calls] == [401, 504, 200]
+        finally:
+            await channel.aclose()
+    refused = telegram_channel(f"http://127.0.0.1:{free_port()}", timeout=2)  # nothing listens there
+    try:
+        with pytest.raises(ChannelDown, match="cannot reach"):
+            await refused.deliver("5001", final_notice())
+    finally:
+        await refused.aclose()
 
 
 async def test_email_goes_as_plain_text_and_html_and_maps_refusals() -> None:

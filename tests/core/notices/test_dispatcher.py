@@ -28,11 +28,13 @@ from core.notices.repository import OutboxRepository
 from core.outages import service
 from core.templating import Renderer
 from gridtalk.worker import build_channels
+from tests.fakes.sms_gateway import SmsGateway
 from tests.fakes.telegram_api import FakeTelegramApi
 from tests.support.notices import (
     XH_CONTACT_CHATS,
     SmtpServer,
     channel_settings,
+    contacts_by_chat,
     draft,
     load_demo_world,
     local,
@@ -317,6 +319,41 @@ async def test_403_from_a_key_account_contact_sends_the_notice_by_email_instead(
     assert later == {"telegram": "cancelled", "email": "pending"}
 
 
+async def test_a_key_account_contact_no_route_reached_gets_the_notice_by_sms(
+    world: None,
+    sessionmaker,
+    clock: FrozenClock,
+    database_url: str,
+    api: FakeTelegramApi,
+    smtp: SmtpServer,
+    make_dispatcher,
+) -> None:
+    """Telegram and email as usual; the SMS gateway only once both failed for good (403, a 550 bounce)."""
+    async with SmsGateway() as gateway:
+        settings = channel_settings(database_url, api, smtp, sms_webhook_url=gateway.url)
+        async with sessionmaker() as session:
+            contact = await contacts_by_chat(session, 720_000_009)
+        assert contact.email and contact.phone
+        api.block_chat(720_000_009)
+        smtp.refuse.add(contact.email)
+        outage_id = await publish(sessionmaker, clock, settings, draft(clock.now() + timedelta(days=10)))
+        first = [d for d in await rows(sessionmaker, outage_id) if d.channel == "sms"]
+        assert first == []  # nobody is texted while Telegram or email may reach them
+        dispatcher = make_dispatcher(settings)
+        for _ in range(3):
+            await dispatcher.run_once()
+        mine = {
+            d.channel: d.status
+            for d in await rows(sessionmaker, outage_id, stage="initial")
+            if d.key_contact_id == contact.id
+        }
+        assert mine == {"telegram": "blocked", "email": "failed", "sms": "sent"}
+        [sms] = gateway.received
+        assert sms["to"] == contact.phone and "计划停电" in sms["text"]
+        texted = {d.key_contact_id for d in await rows(sessionmaker, outage_id) if d.channel == "sms"}
+        assert texted == {contact.id}  # the contacts Telegram or email reached get no SMS
+
+
 class StartTimes:
     """Wraps a channel and notes when each send starts (the moment the limiter lets it go)."""
 
@@ -370,6 +407,38 @@ async def test_a_crashed_workers_claim_is_taken_over_when_its_lease_ends(
     initial = await rows(sessionmaker, outage_id, stage="initial")
     assert {d.status for d in initial} == {"sent"}
     assert {d.attempts for d in initial if d.id in {c.id for c in claimed}} == {2}
+
+
+class StuckRecorder(Dispatcher):
+    """A dispatcher whose results cannot be written until `unstick` is set (a database that has stalled)."""
+
+    unstick: asyncio.Event
+
+    async def _record(self, results) -> None:  # type: ignore[no-untyped-def]
+        await self.unstick.wait()
+        await super()._record(results)
+
+
+async def test_senders_wait_for_the_recorder_so_a_crash_repeats_at_most_one_batch(
+    world: None, sessionmaker, clock: FrozenClock, database_url: str, api: FakeTelegramApi
+) -> None:  # type: ignore[no-untyped-def]
+    settings = channel_settings(database_url, api, None, notice_batch_size=5, notice_concurrency=4)
+    outage_id = await publish(sessionmaker, clock, settings, draft(clock.now() + timedelta(days=3)))
+    dispatcher = StuckRecorder(
+        sessionmaker, clock, settings, build_channels(settings), NoticeRenderer(Renderer(settings.timezone))
+    )
+    dispatcher.unstick = asyncio.Event()
+    try:
+        tick = asyncio.create_task(dispatcher.run_once())
+        await asyncio.sleep(0.5)
+        assert len(api.calls) == 5  # sent and not recorded: never more than a batch (what a crash would repeat)
+        dispatcher.unstick.set()
+        await asyncio.wait_for(tick, 10)
+    finally:
+        await dispatcher.aclose()
+    initial = await rows(sessionmaker, outage_id, stage="initial")
+    assert len(initial) > 5 and {d.status for d in initial} == {"sent"}
+    assert len(api.sent()) == len({c.chat_id for c in api.sent()}) == len(initial)
 
 
 async def test_two_dispatchers_share_the_outbox_without_sending_anything_twice(

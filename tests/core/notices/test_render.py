@@ -384,7 +384,7 @@ def test_an_unknown_alert_is_refused(notices: NoticeRenderer) -> None:
 # ---------------------------------------------------------------------------------------- payloads
 
 
-@pytest.mark.parametrize("delivery_id", [0, 1, 42, 2**31, 2**63 - 1])
+@pytest.mark.parametrize("delivery_id", [0, 1, 42, 2**31 - 1])
 def test_payloads_round_trip_and_fit_telegrams_64_bytes(delivery_id: int) -> None:
     assert parse_payload(ack_payload(delivery_id)) == ("ack", delivery_id)
     assert parse_payload(problem_payload(delivery_id)) == ("problem", delivery_id)
@@ -413,6 +413,8 @@ def test_payloads_round_trip_and_fit_telegrams_64_bytes(delivery_id: int) -> Non
         "notice:ack:²",  # a superscript two: str.isdigit() says yes, int() says no
         "notice:ack:１２",  # full-width digits
         "notice:problem:٣",  # an Arabic-Indic three
+        "notice:ack:2147483648",  # beyond the id columns (INTEGER)
+        "notice:ack:9223372036854775807",
     ],
 )
 def test_parse_payload_rejects_anything_else(payload: str) -> None:
