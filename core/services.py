@@ -79,7 +79,7 @@ class CoreServices:
             notice_renderer=notice_renderer,
             planner=planner,
             outages=OutageService(clock, settings, planner, audit),
-            outage_views=OutageViews(clock, planner.rules, notice_renderer),
+            outage_views=OutageViews(clock, planner, notice_renderer),
             outage_queries=OutageQueries(),
             outage_overview=OutageOverview(),
             confirmations=ConfirmationService(clock, settings),

@@ -152,6 +152,15 @@ class NoticePlanner:
         people = {(p.stage, p.audience): audiences.groups[p.audience] for p in plan}
         return await self._create(session, outage, plan, revision=0, people=people)
 
+    async def projection(self, session: AsyncSession, outage: Outage) -> dict[STAGE_KEY, tuple[datetime, datetime]]:
+        """The plan a draft would get if published now: for each (stage, audience), when it is due and when it
+        would start sending (earlier when its audience cannot be reached by then at the configured rate)."""
+        now = self.clock.now()
+        plan = plan_publication(outage.starts_at, now, self.rules)
+        scope = await OutageRepository(session).scope(outage.id)
+        starts = self._starts(plan, await self._audiences_for(session, outage.id, plan, scope), now)
+        return {(p.stage, p.audience): (p.due_at, starts[(p.stage, p.audience)]) for p in plan}
+
     async def reschedule(self, session: AsyncSession, outage: Outage, *, start_changed: bool) -> list[NoticeStage]:
         """After a change to a published outage: a change notice now to those already told, the stages not
         started yet planned again (or dropped), and a new final confirmation when the start moved after

@@ -41,7 +41,7 @@ STAGE_ORDER = (
 )
 WAITING = (DeliveryStatus.PENDING, DeliveryStatus.SENDING)
 SENT = (DeliveryStatus.SENT, DeliveryStatus.ACKED)
-NOT_SENT = (DeliveryStatus.FAILED, DeliveryStatus.BLOCKED, DeliveryStatus.SKIPPED)
+NOT_SENT = (DeliveryStatus.FAILED, DeliveryStatus.BLOCKED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +51,9 @@ class StageCounts:
     waiting: int = 0  # pending or being sent
     sent: int = 0  # sent or confirmed
     confirmed: int = 0
-    failed: int = 0  # failed, blocked or skipped
+    failed: int = 0  # failed or blocked
     cancelled: int = 0
+    skipped: int = 0  # not sent because it was too late: superseded by a later notice, or past its deadline
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,4 +222,5 @@ def _stage(stage: str, by_status: dict[str, int]) -> StageCounts:
         confirmed=by_status.get(DeliveryStatus.ACKED, 0),
         failed=total(NOT_SENT),
         cancelled=by_status.get(DeliveryStatus.CANCELLED, 0),
+        skipped=by_status.get(DeliveryStatus.SKIPPED, 0),
     )

@@ -4,7 +4,8 @@ recipients will read them. Read-only; built once per process, a session per call
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,9 +14,12 @@ from core.models.enums import Audience, Language, Stage
 from core.notices.audiences import AudienceRepository
 from core.notices.render import NoticeRenderer
 from core.notices.repository import OutboxRepository, StageRepository
-from core.outages.planner import PlannerRules, early_by, plan_publication
+from core.outages.planner import early_by
 from core.outages.repository import OutageRepository
 from core.outages.service import get_outage
+
+if TYPE_CHECKING:
+    from core.notices.planning import NoticePlanner
 
 REGULAR_ORDER = (Stage.INITIAL, Stage.FIRST, Stage.SECOND, Stage.FINAL)
 CLOSING = (Stage.CHANGE, Stage.CANCEL, Stage.RESTORED)
@@ -62,6 +66,9 @@ class PreviewItem:
     subject: str
     text: str  # as sent on Telegram (HTML parse mode)
     buttons: list[dict[str, str]]
+    # minutes before its due time this stage starts sending (its audience could not all be reached by then
+    # at the configured rate otherwise); for a draft, as it would be if published now
+    early_by_minutes: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,10 +95,14 @@ class DeliveryPage:
     counts: dict[str, int]
 
 
+def minutes(span: timedelta) -> int:
+    return int(span.total_seconds() // 60)
+
+
 class OutageViews:
-    def __init__(self, clock: Clock, rules: PlannerRules, renderer: NoticeRenderer) -> None:
+    def __init__(self, clock: Clock, planner: NoticePlanner, renderer: NoticeRenderer) -> None:
         self.clock = clock
-        self.rules = rules
+        self.planner = planner
         self.renderer = renderer
 
     async def outage(self, session: AsyncSession, outage_id: int) -> OutageView:
@@ -123,7 +134,7 @@ class OutageViews:
                     s.send_from,
                     s.status,
                     s.recipients,
-                    early_by_minutes=int(early_by(s.due_at, s.send_from).total_seconds() // 60),
+                    early_by_minutes=minutes(early_by(s.due_at, s.send_from)),
                 )
                 for s in await StageRepository(session).of_outage(outage.id)
             ],
@@ -138,12 +149,15 @@ class OutageViews:
         outage = await get_outage(session, outage_id)
         repo = OutageRepository(session)
         facts = (await repo.facts([outage]))[0]
-        stages: list[str] = [
-            s.stage for s in await StageRepository(session).of_outage(outage.id) if s.stage not in CLOSING
-        ]
-        if not stages:
-            stages = [p.stage for p in plan_publication(outage.starts_at, self.clock.now(), self.rules)]
-        ordered = sorted(set(stages), key=lambda s: REGULAR_ORDER.index(s) if s in REGULAR_ORDER else 9)
+        timing: dict[tuple[str, str], tuple[datetime, datetime]] = {
+            (s.stage, s.audience): (s.due_at, s.send_from)
+            for s in await StageRepository(session).of_outage(outage.id)
+            if s.stage not in CLOSING
+        }
+        if not timing:  # a draft: the plan it would get if published now
+            timing = await self.planner.projection(session, outage)
+        stages = {stage for stage, _ in timing}
+        ordered = sorted(stages, key=lambda s: REGULAR_ORDER.index(s) if s in REGULAR_ORDER else 9)
         audiences = AudienceRepository(session)
         contacts = await audiences.key_contacts(await repo.scope(outage.id))
         key = None
@@ -156,6 +170,7 @@ class OutageViews:
                     if audience == Audience.KEY_ACCOUNT and key_info is None:
                         continue
                     notice = self.renderer.notice(stage, language, facts, key=key_info, delivery_id=0)
+                    due, send_from = timing.get((stage, audience), (None, None))
                     items.append(
                         PreviewItem(
                             stage=stage,
@@ -164,6 +179,7 @@ class OutageViews:
                             subject=notice.subject,
                             text=notice.html,
                             buttons=[{"title": b.title, "payload": b.payload} for b in notice.buttons],
+                            early_by_minutes=minutes(early_by(due, send_from)) if due and send_from else 0,
                         )
                     )
         return items

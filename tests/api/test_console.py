@@ -293,6 +293,14 @@ async def test_the_outages_page_shows_counts_and_unconfirmed_key_accounts_in_red
         await confirmations(clock, settings).chase_unconfirmed(session)
     async with sessionmaker() as session:
         total_final = len(list(await session.scalars(select(NoticeDelivery.id).where(NoticeDelivery.stage == "30m"))))
+        stale = await session.scalar(
+            select(NoticeDelivery.id).where(NoticeDelivery.outage_id == outage.id, NoticeDelivery.stage != "30m")
+        )
+    assert stale is not None
+    async with session_scope(sessionmaker) as session:  # one notice came too late to send: skipped, not failed
+        await session.execute(
+            update(NoticeDelivery).where(NoticeDelivery.id == stale).values(status="skipped", last_error="too late")
+        )
 
     async with api_client(settings, clock) as http:
         await console_login(http, "admin", "gridtalk-demo")
@@ -304,6 +312,9 @@ async def test_the_outages_page_shows_counts_and_unconfirmed_key_accounts_in_red
             assert name in page.text
         assert "已提醒客户经理" in page.text
         assert f"{total_final} / {total_final}" in page.text  # the final stage: all sent
+        assert "已跳过（已过时）" in page.text
+        assert '<td data-label="已跳过（已过时）">1</td>' in page.text
+        assert '<td data-label="失败" class="bad">' not in page.text  # a skipped notice is not a failure
 
     async with api_client(settings, clock) as http:  # an agent: how many, not who
         await console_login(http, "agent.li", "gridtalk-demo")

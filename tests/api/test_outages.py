@@ -4,7 +4,9 @@ deliveries and preview, each with a staff token, each written to the audit log."
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from datetime import datetime, timedelta
+from math import ceil
 from typing import Any
 
 import httpx
@@ -15,9 +17,14 @@ from api.app import create_app
 from core.clock import FrozenClock
 from core.db import session_scope
 from core.models import AuditLog, KeyAccountProfile, NoticeDelivery, StaffUser, UtilityAccount
+from core.notices.dispatcher import Dispatcher
+from core.notices.render import NoticeRenderer
+from core.templating import Renderer
+from gridtalk.worker import build_channels
 from tests.fakes.nlu import FakeNlu
-from tests.support.notices import SHANGHAI, load_demo_world, notice_settings
-from tests.support.services import confirmations
+from tests.fakes.telegram_api import FakeTelegramApi
+from tests.support.notices import SHANGHAI, SmtpServer, channel_settings, load_demo_world, notice_settings
+from tests.support.services import confirmations, core_services
 
 DELIVERY_FIELDS = {
     "id",
@@ -366,3 +373,59 @@ async def test_an_account_manager_sees_only_the_deliveries_of_their_own_key_acco
         assert page["total"] == len(expected) and sum(page["counts"].values()) == len(expected)
         assert {i["segment"] for i in page["items"]} == {"key_account"}
         assert (await staff.post(f"/{outage_id}/cancel")).status_code == 403
+
+
+async def test_a_stage_too_large_for_the_rate_starts_early_and_says_so_from_preview_to_send(
+    sessionmaker,
+    clock: FrozenClock,
+    database_url: str,  # type: ignore[no-untyped-def]
+) -> None:
+    """At one message every 20 s the demo district's final confirmation cannot all go in the last minutes:
+    the draft's preview, the publish response and the stage say how many minutes early it starts, and the
+    worker's dispatcher sends it from then on, before its due time."""
+    await load_demo_world(sessionmaker, clock.now())
+    slow = {"notice_rate_limit": 0.05, "notice_fanout_margin_minutes": 5}
+    async with FakeTelegramApi() as api, AsyncExitStack() as stack:
+        smtp = stack.enter_context(SmtpServer())
+        settings = channel_settings(database_url, api, smtp, **slow)
+        app = create_app(settings, clock=clock, nlu=FakeNlu())
+        await stack.enter_async_context(app.router.lifespan_context(app))
+        http = await stack.enter_async_context(
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+        )
+        staff = Staff(http)
+        await staff.sign_in()
+        draft = await staff.create(clock.now() + timedelta(days=16))
+        preview = (await staff.get(f"/{draft['id']}/preview", language="zh")).json()["items"]
+        early = {(i["stage"], i["audience"]): i["early_by_minutes"] for i in preview if i["stage"] == "30m"}
+        published = await staff.post(f"/{draft['id']}/publish")
+        assert published.status_code == 200, published.text
+        final = [s for s in published.json()["stages"] if s["stage"] == "30m"]
+        messages = len((await staff_rows(sessionmaker, draft["id"]))["30m"])  # a message a route
+        expected = (ceil(messages / 0.05) + 5 * 60) // 60  # messages ÷ rate, plus the margin
+        assert {s["early_by_minutes"] for s in final} == {expected} and expected > 5
+        assert set(early.values()) == {expected}  # the preview of the draft said the same before publishing
+
+        due = at(final[0]["due_at"])
+        clock.set(at(final[0]["send_from"]) + timedelta(minutes=1))
+        assert clock.now() < due
+        fast = settings.model_copy(update={"notice_rate_limit": 1000.0})  # the test need not wait 20 s a message
+        async with session_scope(sessionmaker) as session:
+            await core_services(clock, fast).planner.start_due_stages(session)
+        renderer = NoticeRenderer(Renderer(fast.timezone))
+        dispatcher = Dispatcher(sessionmaker, clock, fast, build_channels(fast), renderer)
+        try:
+            await dispatcher.run_once()
+        finally:
+            await dispatcher.aclose()
+    rows = (await staff_rows(sessionmaker, draft["id"]))["30m"]
+    assert rows and all(r.status == "sent" and r.sent_at is not None and r.sent_at < due for r in rows)
+
+
+async def staff_rows(sessionmaker, outage_id: int) -> dict[str, list[NoticeDelivery]]:  # type: ignore[no-untyped-def]
+    async with sessionmaker() as session:
+        found = await session.scalars(select(NoticeDelivery).where(NoticeDelivery.outage_id == outage_id))
+        by_stage: dict[str, list[NoticeDelivery]] = {}
+        for row in found:
+            by_stage.setdefault(row.stage, []).append(row)
+        return by_stage
