@@ -51,6 +51,13 @@ class Settings(BaseSettings):
         0.5, ge=0, le=1, description="below this confidence an intent becomes nlu_fallback"
     )
     nlu_max_chars: int = Field(500, ge=10, description="longer customer messages are cut before NLU")
+    nlu_review_confidence: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description='the console\'s "not understood" inbox lists messages below this confidence; unset: '
+        "GRIDTALK_NLU_CONFIDENCE_THRESHOLD",
+    )
     telegram_token: SecretStr | None = Field(None, description="Telegram bot token; unset: the bot does not start")
     telegram_api_base: str | None = Field(
         None, description="a local Telegram Bot API server, e.g. http://127.0.0.1:8081"

@@ -17,6 +17,7 @@ from core.escalation.policy import EscalationRules
 from core.escalation.service import EscalationService
 from core.escalation.views import EscalationViews
 from core.faults.service import FaultTickets
+from core.nlu_review.service import NluReview
 from core.notices.confirmations import ConfirmationService, NoticeConfirmationResponder
 from core.notices.outbox import available_channels
 from core.notices.planning import NoticePlanner
@@ -54,6 +55,7 @@ class CoreServices:
     escalation_views: EscalationViews
     tickets: FaultTickets
     heartbeats: Heartbeats
+    nlu_review: NluReview
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock, renderer: Renderer | None = None) -> CoreServices:
@@ -93,6 +95,7 @@ class CoreServices:
             escalation_views=EscalationViews(escalations),
             tickets=FaultTickets(clock, audit),
             heartbeats=Heartbeats(clock, timedelta(seconds=settings.worker_stale_seconds)),
+            nlu_review=NluReview(clock, settings, audit),
         )
 
     def notice_responder(self) -> NoticeConfirmationResponder:

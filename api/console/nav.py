@@ -30,6 +30,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("queue", "/console/queue", Permission.ESCALATIONS_HANDLE),
     NavItem("outages", "/console/outages", Permission.OUTAGES_READ),
     NavItem("tickets", "/console/tickets", Permission.TICKETS_HANDLE),
+    NavItem("nlu", "/console/nlu", Permission.NLU_ANNOTATE),
     NavItem("audit", "/console/audit", Permission.AUDIT_READ),
     NavItem("mail", "/console/mail", Permission.AUDIT_READ, shown=mail_catcher_on),
 )

@@ -15,6 +15,7 @@ from core.models.customers import (
     UtilityAccount,
     VerificationCode,
 )
+from core.models.nlu import NluAnnotation
 from core.models.notices import NoticeDelivery, NoticeStage
 from core.models.operations import WorkerHeartbeat
 from core.models.outages import FaultTicket, Outage, OutageAccount, OutageArea, OutageFeeder
@@ -38,6 +39,7 @@ __all__ = [
     "KeyAccountContact",
     "KeyAccountProfile",
     "Message",
+    "NluAnnotation",
     "NoticeDelivery",
     "NoticeStage",
     "Outage",
