@@ -45,12 +45,10 @@ async def after_unreached(
     if contact_rows:
         await audiences.mark_contacts_blocked([d.key_contact_id for d in contact_rows if d.key_contact_id], now)
     outbox = OutboxRepository(session)
-    last_resort = [
-        d for d in failed if _of_contact(d) and d.channel != DeliveryChannel.SMS and not await outbox.still_reaching(d)
-    ]
-    if not contact_rows and not last_resort:
+    wanted = [d.key_contact_id for d in (*contact_rows, *failed) if d.key_contact_id and _of_contact(d)]
+    if not wanted:
         return
-    contacts = await audiences.contacts([d.key_contact_id for d in (*contact_rows, *last_resort) if d.key_contact_id])
+    contacts = await audiences.contacts(wanted)
     drafts: list[DeliveryDraft] = []
     for d in contact_rows:
         if (contact := contacts.get(d.key_contact_id or 0)) is not None:
@@ -59,15 +57,20 @@ async def after_unreached(
             if not left:
                 log.warning("key-account contact %s blocked the bot and has no other route: not reachable", contact.id)
             drafts += _redrafts(d, left, now)
-    for d in last_resort:
+    await outbox.store(drafts, now)
+    # the last resort, once the routes above are stored: nothing else of this message is sent or on its way
+    texts: dict[tuple[str, int, str, str, str, int], DeliveryDraft] = {}
+    for d in (*contact_rows, *failed):
+        if not _of_contact(d) or d.channel == DeliveryChannel.SMS or await outbox.still_reaching(d):
+            continue
         contact = contacts.get(d.key_contact_id or 0)
         if contact is not None and contact.phone and DeliveryChannel.SMS in channels:
             log.warning("key-account contact %s not reached by %s: sending the notice by SMS", contact.id, d.channel)
-            drafts += _redrafts(d, (Route(DeliveryChannel.SMS, contact.phone),), now)
+            for draft in _redrafts(d, (Route(DeliveryChannel.SMS, contact.phone),), now):
+                texts[draft.unique_key] = draft  # both routes of one person may fail in one batch: one SMS
         elif contact is not None:
             log.warning("key-account contact %s not reached by %s and no SMS route is left", contact.id, d.channel)
-    unique = {draft.unique_key: draft for draft in drafts}  # both routes of one person may fail in one batch
-    await outbox.store(unique.values(), now)
+    await outbox.store(texts.values(), now)
 
 
 def _of_contact(row: NoticeDelivery) -> bool:

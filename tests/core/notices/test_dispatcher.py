@@ -354,6 +354,45 @@ async def test_a_key_account_contact_no_route_reached_gets_the_notice_by_sms(
         assert texted == {contact.id}  # the contacts Telegram or email reached get no SMS
 
 
+@pytest.mark.parametrize("bounces", [False, True])
+async def test_a_contact_who_blocked_the_bot_is_texted_only_when_the_email_instead_bounces(
+    world: None,
+    sessionmaker,
+    clock: FrozenClock,
+    database_url: str,
+    api: FakeTelegramApi,
+    smtp: SmtpServer,
+    make_dispatcher,
+    bounces: bool,
+) -> None:
+    """Telegram only at first (no email to key accounts as a rule); a 403 moves the notice to email; an SMS
+    follows only if that email bounces too."""
+    async with SmsGateway() as gateway:
+        settings = channel_settings(
+            database_url, api, smtp, sms_webhook_url=gateway.url, notice_email_key_accounts=False
+        )
+        async with sessionmaker() as session:
+            contact = await contacts_by_chat(session, 720_000_009)
+        api.block_chat(720_000_009)
+        if bounces:
+            smtp.refuse.add(contact.email or "")
+        outage_id = await publish(sessionmaker, clock, settings, draft(clock.now() + timedelta(days=10)))
+        dispatcher = make_dispatcher(settings)
+        for _ in range(4):
+            await dispatcher.run_once()
+        mine = {
+            d.channel: d.status
+            for d in await rows(sessionmaker, outage_id, stage="initial")
+            if d.key_contact_id == contact.id
+        }
+        if bounces:
+            assert mine == {"telegram": "blocked", "email": "failed", "sms": "sent"}
+            assert [m["to"] for m in gateway.received] == [contact.phone]
+        else:
+            assert mine == {"telegram": "blocked", "email": "sent"}
+            assert gateway.received == []
+
+
 class StartTimes:
     """Wraps a channel and notes when each send starts (the moment the limiter lets it go)."""
 
