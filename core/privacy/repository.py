@@ -83,9 +83,7 @@ class PrivacyRepository:
         h = Holdings()
         accounts = list(await s.scalars(select(UtilityAccount).where(_in(UtilityAccount.id, account_ids))))
         customer_ids = {a.customer_id for a in accounts}
-        h.customers = list(
-            await s.scalars(select(Customer).where(_in(Customer.id, customer_ids)).order_by(Customer.id))
-        )
+        h.customers = await self._rows(Customer, _in(Customer.id, customer_ids))
         h.accounts = await self.accounts_of_customers(customer_ids)
         acc_ids = {a.id for a in h.accounts}
         numbers = {a.account_number for a in h.accounts}
@@ -97,70 +95,36 @@ class PrivacyRepository:
             )
         )
         ids = set(identity_ids) | {b.identity_id for b in h.bindings}
-        h.identities = list(await s.scalars(select(Identity).where(_in(Identity.id, ids)).order_by(Identity.id)))
-        h.contacts = list(
-            await s.scalars(
-                select(KeyAccountContact)
-                .where(_in(KeyAccountContact.account_id, acc_ids))
-                .order_by(KeyAccountContact.id)
-            )
-        )
+        h.identities = await self._rows(Identity, _in(Identity.id, ids))
+        h.contacts = await self._rows(KeyAccountContact, _in(KeyAccountContact.account_id, acc_ids))
         contact_ids = {c.id for c in h.contacts}
-        h.binding_attempts = list(
-            await s.scalars(
-                select(BindingAttempt)
-                .where(or_(_in(BindingAttempt.identity_id, ids), _in(BindingAttempt.account_number, numbers)))
-                .order_by(BindingAttempt.id)
-            )
+        h.binding_attempts = await self._rows(
+            BindingAttempt, _in(BindingAttempt.identity_id, ids), _in(BindingAttempt.account_number, numbers)
         )
-        h.conversations = list(
-            await s.scalars(select(Conversation).where(_in(Conversation.identity_id, ids)).order_by(Conversation.id))
-        )
+        h.conversations = await self._rows(Conversation, _in(Conversation.identity_id, ids))
         conv_ids = {c.id for c in h.conversations}
-        h.messages = list(
-            await s.scalars(select(Message).where(_in(Message.conversation_id, conv_ids)).order_by(Message.id))
+        h.messages = await self._rows(Message, _in(Message.conversation_id, conv_ids))
+        h.escalations = await self._rows(
+            Escalation,
+            _in(Escalation.conversation_id, conv_ids),
+            _in(Escalation.identity_id, ids),
+            _in(Escalation.account_id, acc_ids),
         )
-        h.escalations = list(
-            await s.scalars(
-                select(Escalation)
-                .where(
-                    or_(
-                        _in(Escalation.conversation_id, conv_ids),
-                        _in(Escalation.identity_id, ids),
-                        _in(Escalation.account_id, acc_ids),
-                    )
-                )
-                .order_by(Escalation.id)
-            )
+        h.feedback = await self._rows(Feedback, _in(Feedback.conversation_id, conv_ids), _in(Feedback.identity_id, ids))
+        h.tickets = await self._rows(
+            FaultTicket, _in(FaultTicket.identity_id, ids), _in(FaultTicket.account_id, acc_ids)
         )
-        h.feedback = list(
-            await s.scalars(
-                select(Feedback)
-                .where(or_(_in(Feedback.conversation_id, conv_ids), _in(Feedback.identity_id, ids)))
-                .order_by(Feedback.id)
-            )
-        )
-        h.tickets = list(
-            await s.scalars(
-                select(FaultTicket)
-                .where(or_(_in(FaultTicket.identity_id, ids), _in(FaultTicket.account_id, acc_ids)))
-                .order_by(FaultTicket.id)
-            )
-        )
-        h.deliveries = list(
-            await s.scalars(
-                select(NoticeDelivery)
-                .where(
-                    or_(
-                        _in(NoticeDelivery.identity_id, ids),
-                        _in(NoticeDelivery.account_id, acc_ids),
-                        _in(NoticeDelivery.key_contact_id, contact_ids),
-                    )
-                )
-                .order_by(NoticeDelivery.id)
-            )
+        h.deliveries = await self._rows(
+            NoticeDelivery,
+            _in(NoticeDelivery.identity_id, ids),
+            _in(NoticeDelivery.account_id, acc_ids),
+            _in(NoticeDelivery.key_contact_id, contact_ids),
         )
         return h
+
+    async def _rows(self, model: Any, *matches: Any) -> list[Any]:
+        """The rows of `model` that match any of `matches`, by id."""
+        return list(await self.session.scalars(select(model).where(or_(*matches)).order_by(model.id)))
 
     async def erase(self, h: Holdings) -> None:
         """Clear the personal fields of these rows in place; ids, counts, intents, scores and statuses stay."""

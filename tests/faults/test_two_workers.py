@@ -9,24 +9,21 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from core.clock import SystemClock
 from nlu.project import free_port
 from tests.fakes.telegram_api import FakeTelegramApi
 from tests.support.faults import (
     WorkerProcess,
     delivered_per_chat,
+    fan_out,
     metric,
-    publish,
     scrape,
-    seed_area,
     status_counts,
     wait_for,
     worker_env,
 )
-from tests.support.notices import TOKEN, load_demo_world, notice_settings
+from tests.support.notices import TOKEN
 from tests.support.processes import record_figures
 
 AUDIENCE = 3_000
@@ -44,11 +41,7 @@ async def test_two_workers_on_one_database_send_every_notice_exactly_once(
     database_url: str, engine, sessionmaker, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
     started = time.monotonic()
-    now = datetime.now(UTC)
-    await load_demo_world(sessionmaker, now)
-    seeded = await seed_area(engine, now, residents=AUDIENCE)
-    settings = notice_settings(database_url, telegram_token=TOKEN, **SETTINGS)
-    outage_id = await publish(sessionmaker, SystemClock(), settings, now + timedelta(days=3))
+    seeded, outage_id = await fan_out(engine, sessionmaker, database_url, AUDIENCE, **SETTINGS)
 
     async with FakeTelegramApi() as api:
         ports = (free_port(), free_port())

@@ -11,24 +11,21 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import select
 
-from core.clock import SystemClock
 from core.models import NoticeDelivery
 from tests.fakes.telegram_api import FakeTelegramApi
 from tests.support.faults import (
     WorkerProcess,
     delivered_per_chat,
-    publish,
-    seed_area,
+    fan_out,
     status_counts,
     wait_for,
     worker_env,
 )
-from tests.support.notices import TOKEN, load_demo_world, notice_settings
+from tests.support.notices import TOKEN
 from tests.support.processes import record_figures
 
 AUDIENCE = 10_000
@@ -50,11 +47,7 @@ async def test_a_killed_worker_loses_nothing_and_repeats_at_most_its_batch_in_fl
     database_url: str, engine, sessionmaker, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
     started = time.monotonic()
-    now = datetime.now(UTC)
-    await load_demo_world(sessionmaker, now)
-    seeded = await seed_area(engine, now, residents=AUDIENCE)
-    settings = notice_settings(database_url, telegram_token=TOKEN, **SETTINGS)
-    outage_id = await publish(sessionmaker, SystemClock(), settings, now + timedelta(days=3))
+    seeded, outage_id = await fan_out(engine, sessionmaker, database_url, AUDIENCE, **SETTINGS)
     assert await status_counts(sessionmaker, outage_id, stage="initial") == {"pending": AUDIENCE}
     seeded_in = time.monotonic() - started
 

@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
@@ -24,11 +24,13 @@ import httpx
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from core.clock import SystemClock
 from core.config import Settings
 from core.db import session_scope
 from core.models import NoticeDelivery
 from core.outages import service
 from tests.fakes.telegram_api import Call
+from tests.support.notices import TOKEN, load_demo_world, notice_settings
 from tests.support.processes import clean_env
 from tests.support.services import core_services
 
@@ -128,6 +130,22 @@ async def publish(
         outage = await services.outages.create(session, data, actor_id=None)
         await services.outages.publish(session, outage.id, actor_id=None)
         return outage.id
+
+
+async def fan_out(
+    engine: AsyncEngine,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    database_url: str,
+    residents: int,
+    **settings: Any,
+) -> tuple[Seeded, int]:
+    """The demo world, a district of `residents` subscribed Telegram customers, and a planned outage of it
+    published 3 days ahead (its first notice due at once, to everyone): the seeded district and the outage id."""
+    now = datetime.now(UTC)
+    await load_demo_world(sessionmaker, now)
+    seeded = await seed_area(engine, now, residents=residents)
+    worker_settings = notice_settings(database_url, telegram_token=TOKEN, **settings)
+    return seeded, await publish(sessionmaker, SystemClock(), worker_settings, now + timedelta(days=3))
 
 
 async def status_counts(sessionmaker: async_sessionmaker[AsyncSession], outage_id: int, **where: Any) -> dict[str, int]:
