@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import sys
+import tempfile
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -348,25 +349,50 @@ def nlu_eval(
     folds: Annotated[int, typer.Option(help="Cross-validation folds (0 skips cross-validation).")] = 5,
     gate: Annotated[bool, typer.Option("--gate", help="Exit 1 when the held-out figures are under the bar.")] = False,
     reports: Annotated[Path, typer.Option(help="Where the reports go.")] = Path("reports/nlu"),
+    config: Annotated[
+        Path | None,
+        typer.Option(help="Another pipeline to measure (trained into a temporary model); default nlu/config.yml."),
+    ] = None,
+    apply_calibration: Annotated[
+        bool,
+        typer.Option(
+            "--apply-calibration",
+            help="Write the calibrated threshold and ambiguity margin into the config's FallbackClassifier.",
+        ),
+    ] = False,
 ) -> None:
     """Evaluate the model on the held-out files normalised as the client does (per language, out-of-scope
-    false accept, keyword rules on their own, PNGs), and k-fold cross-validation; reports under reports/nlu/."""
-    from nlu.evaluate import cross_validate, evaluate_heldout
-    from nlu.project import NluError, train
+    false accept, keyword rules on their own, PNGs), and k-fold cross-validation with the decision calibrated
+    on its out-of-fold predictions; reports under reports/nlu/."""
+    from nlu.crossval import cross_validate
+    from nlu.evaluate import configured_decision, evaluate_heldout
+    from nlu.project import NLU_DIR, NluError, rasa_train, train, write_decision
 
     cfg = settings()
+    pipeline = (config or NLU_DIR / "config.yml").resolve()
+    if not pipeline.is_file():
+        raise fail(f"no pipeline config at {pipeline}", 2)
+    if apply_calibration and not folds:
+        raise fail("--apply-calibration needs cross-validation (--folds 2 or more)", 2)
+    decision = configured_decision(cfg.nlu_confidence_threshold, pipeline)
     try:
-        model, _ = train(cfg.rasa_model_dir, cfg.rasa_venv, progress=progress)
-        results = evaluate_heldout(
-            model, cfg.rasa_venv, reports.resolve(), progress, threshold=cfg.nlu_confidence_threshold
-        )
+        with tempfile.TemporaryDirectory(prefix="gridtalk-eval-") as tmp:
+            if config is None:
+                model, _ = train(cfg.rasa_model_dir, cfg.rasa_venv, progress=progress)
+            else:
+                model = rasa_train(cfg.rasa_venv, pipeline, NLU_DIR / "data", Path(tmp), pipeline.stem, progress)
+            results = evaluate_heldout(model, cfg.rasa_venv, reports.resolve(), progress, decision)
         for result in results:
             typer.echo(result.table())
             typer.echo(
                 f"  pictures: {result.report_dir / 'confusion_matrix.png'}, {result.report_dir / 'threshold_curve.png'}"
             )
         if folds:
-            typer.echo(cross_validate(cfg.rasa_venv, reports.resolve(), folds, progress).line())
+            cv = cross_validate(cfg.rasa_venv, reports.resolve(), folds, decision, progress, config=pipeline)
+            typer.echo("\n".join(cv.lines()))
+            if apply_calibration:
+                write_decision(pipeline, cv.calibration.chosen.decision)
+                progress(f"[nlu] {pipeline} now decides at the calibrated point; retrain with `gridtalk nlu train`")
     except NluError as exc:
         raise fail(str(exc), 1) from None
     failures = [failure for result in results for failure in result.gate_failures()]

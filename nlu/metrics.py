@@ -100,13 +100,32 @@ def write_normalized(examples: Sequence[Example], path: Path) -> None:
 @dataclass(frozen=True)
 class Prediction:
     intent: str  # gold
-    predicted: str  # the model's intent (nlu_fallback when its own fallback fired)
+    predicted: str  # the model's best intent (nlu_fallback only when nothing else was returned)
     confidence: float
     language: str
+    margin: float = 1.0  # confidence of the best intent minus that of the runner-up
 
-    def accepted(self, threshold: float) -> bool:
-        """The client takes the intent as an in-scope answer (not fallback, not out_of_scope, confident)."""
-        return self.predicted not in (FALLBACK, OUT_OF_SCOPE, "") and self.confidence >= threshold
+
+@dataclass(frozen=True)
+class Decision:
+    """When a parse is taken as its intent: confident enough (threshold) and clear of the runner-up (ambiguity
+    margin), as Rasa's FallbackClassifier and the client decide; otherwise it is nlu_fallback."""
+
+    threshold: float
+    ambiguity: float = 0.0
+
+    def label(self, p: Prediction) -> str:
+        refused = p.predicted in (FALLBACK, "") or p.confidence < self.threshold or p.margin < self.ambiguity
+        return FALLBACK if refused else p.predicted
+
+    def accepts(self, p: Prediction) -> bool:
+        """The parse is answered as an in-scope intent (not fallback, not out_of_scope)."""
+        return self.label(p) not in (FALLBACK, OUT_OF_SCOPE)
+
+
+def _scored(label: str) -> str:
+    """nlu_fallback and out_of_scope both mean "we do not handle this": one class when scoring."""
+    return OUT_OF_SCOPE if label == FALLBACK else label
 
 
 @dataclass(frozen=True)
@@ -114,72 +133,88 @@ class LanguageFigures:
     language: str
     examples: int
     out_of_scope: int
-    macro_f1: float
+    macro_f1: float  # over the gold intents, nlu_fallback counted as out_of_scope
     accuracy: float
-    false_accept: float  # share of out_of_scope examples accepted as an in-scope intent at the threshold
-    in_scope_recall: float  # share of in-scope examples accepted with the right intent at the threshold
+    false_accept: float  # share of out_of_scope examples answered as an in-scope intent
+    in_scope_recall: float  # share of in-scope examples answered with the right intent
 
 
-def macro_f1(predictions: Sequence[Prediction]) -> float:
-    """Mean F1 over the gold intents present (precision counts every prediction in the same set)."""
-    labels = sorted({p.intent for p in predictions})
+def macro_f1(predictions: Sequence[Prediction], decision: Decision) -> float:
+    """Mean F1 over the gold intents present (precision counts every decision in the same set)."""
+    pairs = [(p.intent, _scored(decision.label(p))) for p in predictions]
+    labels = sorted({gold for gold, _ in pairs})
     if not labels:
         return 0.0
     scores = []
     for label in labels:
-        tp = sum(1 for p in predictions if p.intent == label and p.predicted == label)
-        predicted = sum(1 for p in predictions if p.predicted == label)
-        gold = sum(1 for p in predictions if p.intent == label)
+        tp = sum(1 for gold, got in pairs if gold == label and got == label)
+        predicted = sum(1 for _, got in pairs if got == label)
+        gold_count = sum(1 for gold, _ in pairs if gold == label)
         precision = tp / predicted if predicted else 0.0
-        recall = tp / gold
+        recall = tp / gold_count
         scores.append(2 * precision * recall / (precision + recall) if precision + recall else 0.0)
     return sum(scores) / len(scores)
 
 
-def false_accept(predictions: Sequence[Prediction], threshold: float) -> float:
+def false_accept(predictions: Sequence[Prediction], decision: Decision) -> float:
     oos = [p for p in predictions if p.intent == OUT_OF_SCOPE]
-    return sum(1 for p in oos if p.accepted(threshold)) / len(oos) if oos else 0.0
+    return sum(1 for p in oos if decision.accepts(p)) / len(oos) if oos else 0.0
 
 
-def in_scope_recall(predictions: Sequence[Prediction], threshold: float) -> float:
+def in_scope_recall(predictions: Sequence[Prediction], decision: Decision) -> float:
     ins = [p for p in predictions if p.intent != OUT_OF_SCOPE]
-    return sum(1 for p in ins if p.accepted(threshold) and p.predicted == p.intent) / len(ins) if ins else 0.0
+    return sum(1 for p in ins if decision.label(p) == p.intent) / len(ins) if ins else 0.0
 
 
-def figures(predictions: Sequence[Prediction], threshold: float, language: str = ALL) -> LanguageFigures:
+def figures(predictions: Sequence[Prediction], decision: Decision, language: str = ALL) -> LanguageFigures:
     chosen = [p for p in predictions if language == ALL or p.language == language]
-    correct = sum(1 for p in chosen if p.predicted == p.intent)
+    correct = sum(1 for p in chosen if _scored(decision.label(p)) == p.intent)
     return LanguageFigures(
         language=language,
         examples=len(chosen),
         out_of_scope=sum(1 for p in chosen if p.intent == OUT_OF_SCOPE),
-        macro_f1=macro_f1(chosen),
+        macro_f1=macro_f1(chosen, decision),
         accuracy=correct / len(chosen) if chosen else 0.0,
-        false_accept=false_accept(chosen, threshold),
-        in_scope_recall=in_scope_recall(chosen, threshold),
+        false_accept=false_accept(chosen, decision),
+        in_scope_recall=in_scope_recall(chosen, decision),
     )
 
 
-def per_language(predictions: Sequence[Prediction], threshold: float) -> list[LanguageFigures]:
-    return [figures(predictions, threshold, language) for language in (*LANGUAGES, ALL)]
+def per_language(predictions: Sequence[Prediction], decision: Decision) -> list[LanguageFigures]:
+    return [figures(predictions, decision, language) for language in (*LANGUAGES, ALL)]
 
 
-def threshold_curve(predictions: Sequence[Prediction], steps: int = 100) -> list[tuple[float, float, float]]:
-    """(threshold, false-accept, in-scope recall) for thresholds 0, 1/steps, ..., 1."""
+def threshold_curve(
+    predictions: Sequence[Prediction], ambiguity: float = 0.0, steps: int = 100
+) -> list[tuple[float, float, float]]:
+    """(threshold, false-accept, in-scope recall) for thresholds 0, 1/steps, ..., 1 at one ambiguity margin."""
     return [
-        (t, false_accept(predictions, t), in_scope_recall(predictions, t))
+        (t, false_accept(predictions, d), in_scope_recall(predictions, d))
         for t in (i / steps for i in range(steps + 1))
+        for d in (Decision(t, ambiguity),)
     ]
 
 
-def confusion(predictions: Iterable[Prediction]) -> tuple[list[str], list[list[int]]]:
-    """Labels (gold and predicted) and counts[gold][predicted]."""
-    items = list(predictions)
-    labels = sorted({p.intent for p in items} | {p.predicted or FALLBACK for p in items})
+def with_second_opinion(
+    predictions: Sequence[Prediction], examples: Sequence[Example], decision: Decision, match: Callable[[str], str]
+) -> list[Prediction]:
+    """What the chat answers: where the decision falls back, the keyword rules' match (if any) is taken instead,
+    as the dialogue does (core/dialogue/service.py)."""
+    answered = []
+    for p, example in zip(predictions, examples, strict=True):
+        second = match(example.text) if decision.label(p) == FALLBACK else FALLBACK
+        answered.append(p if second == FALLBACK else Prediction(p.intent, second, 1.0, p.language, 1.0))
+    return answered
+
+
+def confusion(predictions: Iterable[Prediction], decision: Decision) -> tuple[list[str], list[list[int]]]:
+    """Labels (gold and decided) and counts[gold][decided]; nlu_fallback kept apart to show what was refused."""
+    pairs = [(p.intent, decision.label(p)) for p in predictions]
+    labels = sorted({gold for gold, _ in pairs} | {got for _, got in pairs})
     index = {label: i for i, label in enumerate(labels)}
     counts = [[0] * len(labels) for _ in labels]
-    for p in items:
-        counts[index[p.intent]][index[p.predicted or FALLBACK]] += 1
+    for gold, got in pairs:
+        counts[index[gold]][index[got]] += 1
     return labels, counts
 
 

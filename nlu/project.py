@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -17,6 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+
+from nlu.metrics import Decision
 
 ROOT = Path(__file__).resolve().parent.parent
 NLU_DIR = ROOT / "nlu"
@@ -40,7 +43,8 @@ def fingerprint() -> str:
     digest = hashlib.sha256()
     paths = [NLU_DIR / name for name in PROJECT_FILES]
     for folder in PROJECT_DIRS:
-        paths.extend(sorted(p for p in (NLU_DIR / folder).rglob("*") if p.is_file()))
+        # notes beside the data (data/SOURCES.md) do not change the model
+        paths.extend(sorted(p for p in (NLU_DIR / folder).rglob("*") if p.is_file() and p.suffix != ".md"))
     paths.append(RASA_LOCK)
     for path in paths:
         if path.exists():
@@ -91,37 +95,11 @@ def train(model_dir: Path, venv: Path, *, force: bool = False, progress: Progres
     if target.exists() and not force:
         progress(f"[nlu] model up to date ({target.name}); nothing to train")
         return target, False
-    exe = rasa_executable(venv)
     model_dir.mkdir(parents=True, exist_ok=True)
     progress("[nlu] training the NLU model (nlu/ changed since the last model); this takes a few minutes")
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="gridtalk-train-") as out, tempfile.TemporaryFile("w+") as log:
-        cmd = [
-            str(exe),
-            "train",
-            "nlu",
-            "--config",
-            "config.yml",
-            "--nlu",
-            "data",
-            "--domain",
-            "domain.yml",
-            "--out",
-            out,
-            "--fixed-model-name",
-            f"nlu-{fp}",
-        ]
-        proc = subprocess.Popen(cmd, cwd=NLU_DIR, env=rasa_env(), stdout=log, stderr=subprocess.STDOUT)
-        while proc.poll() is None:
-            time.sleep(1)
-            elapsed = time.monotonic() - started
-            if int(elapsed) % 15 == 0:
-                progress(f"[nlu] training… {elapsed:.0f} s")
-        if proc.returncode != 0:
-            log.seek(0)
-            tail = "".join(log.readlines()[-25:])
-            raise NluError(f"rasa train failed (exit {proc.returncode}):\n{tail}")
-        produced = Path(out) / model_name(fp)
+    with tempfile.TemporaryDirectory(prefix="gridtalk-train-") as out:
+        produced = rasa_train(venv, NLU_DIR / "config.yml", NLU_DIR / "data", Path(out), f"nlu-{fp}", progress)
         tmp_target = target.with_suffix(".partial")
         shutil.move(produced, tmp_target)
         tmp_target.replace(target)
@@ -130,6 +108,28 @@ def train(model_dir: Path, venv: Path, *, force: bool = False, progress: Progres
             old.unlink()
     progress(f"[nlu] trained {target.name} in {time.monotonic() - started:.0f} s")
     return target, True
+
+
+def rasa_train(venv: Path, config: Path, data: Path, out: Path, name: str, progress: Progress = _stderr) -> Path:
+    """`rasa train nlu` of `data` with `config` into out/<name>.tar.gz, progress every 15 s; returns the model."""
+    exe = rasa_executable(venv)
+    started = time.monotonic()
+    with tempfile.TemporaryFile("w+") as log:
+        cmd = [str(exe), "train", "nlu", "--config", str(config), "--nlu", str(data), "--domain", "domain.yml"]
+        cmd += ["--out", str(out), "--fixed-model-name", name]
+        proc = subprocess.Popen(cmd, cwd=NLU_DIR, env=rasa_env(), stdout=log, stderr=subprocess.STDOUT)
+        shown = 0
+        while proc.poll() is None:
+            time.sleep(1)
+            elapsed = time.monotonic() - started
+            if elapsed >= shown + 15:
+                shown = int(elapsed // 15) * 15
+                progress(f"[nlu] training {name}… {shown} s")
+        if proc.returncode != 0:
+            log.seek(0)
+            tail = "".join(log.readlines()[-25:])
+            raise NluError(f"rasa train failed (exit {proc.returncode}):\n{tail}")
+    return out / f"{name}.tar.gz"
 
 
 class RasaServer:
@@ -220,3 +220,23 @@ def port_in_use(host: str, port: int) -> bool:
         except OSError:
             return True
     return False
+
+
+def write_decision(config: Path, decision: Decision) -> None:
+    """Set the FallbackClassifier's threshold and ambiguity_threshold in a pipeline file, comments kept."""
+    lines = config.read_text(encoding="utf-8").splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if line.strip() == "- name: FallbackClassifier"), None)
+    if start is None:
+        raise NluError(f"{config} has no FallbackClassifier to calibrate")
+    values = {"threshold": decision.threshold, "ambiguity_threshold": decision.ambiguity}
+    found = set()
+    for i in range(start + 1, len(lines)):
+        match = re.match(r"(\s+)(threshold|ambiguity_threshold):\s*[0-9.]+\s*$", lines[i])
+        if lines[i].lstrip().startswith("- ") or not lines[i].startswith(" "):
+            break
+        if match:
+            lines[i] = f"{match.group(1)}{match.group(2)}: {values[match.group(2)]:g}\n"
+            found.add(match.group(2))
+    if found != set(values):
+        raise NluError(f"{config}: the FallbackClassifier must set threshold and ambiguity_threshold")
+    config.write_text("".join(lines), encoding="utf-8")

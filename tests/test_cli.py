@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -296,3 +297,10 @@ def test_db_backup_on_postgresql_points_to_pg_dump(monkeypatch: pytest.MonkeyPat
         result = runner.invoke(app, args)
         assert result.exit_code == 2
         assert "pg_dump" in result.output and "pg_restore" in result.output
+
+
+def test_nlu_eval_refuses_a_missing_pipeline_and_a_calibration_without_folds(tmp_path: Path) -> None:
+    missing = runner.invoke(app, ["nlu", "eval", "--config", str(tmp_path / "nope.yml")])
+    assert missing.exit_code == 2 and "no pipeline config at" in missing.output
+    nothing = runner.invoke(app, ["nlu", "eval", "--folds", "0", "--apply-calibration"])
+    assert nothing.exit_code == 2 and "--apply-calibration needs cross-validation" in nothing.output

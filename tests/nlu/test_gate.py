@@ -1,4 +1,5 @@
-"""The regression gate: the trained model on both held-out files, normalised as the client does, one `rasa test`."""
+"""The regression gate: the trained model on both held-out files, normalised as the client does, decided as
+production decides (Rasa's FallbackClassifier and the client's threshold)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from core.config import Settings
-from nlu.evaluate import HELDOUT_FILES, evaluate_heldout
+from nlu.evaluate import HELDOUT_FILES, configured_decision, evaluate_heldout
 from nlu.project import current_model
 from tests.conftest import unavailable
 
@@ -20,13 +21,13 @@ def test_heldout_floors_per_language(tmp_path: Path) -> None:
     if model is None:
         unavailable("no NLU model trained from the current nlu/: run `make model`")
     assert model is not None
-    threshold = Settings.model_fields["nlu_confidence_threshold"].default
+    decision = configured_decision(Settings.model_fields["nlu_confidence_threshold"].default)
     results = evaluate_heldout(
         model,
         ROOT / ".venv-rasa",
         tmp_path,
         progress=lambda _line: None,
-        threshold=threshold,
+        decision=decision,
         plots=False,
         timeout=300,
     )
