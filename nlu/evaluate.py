@@ -32,16 +32,16 @@ HELDOUT_FILES = {
 # The gate, per held-out file and per language, on normalised text never trained on, at the decision production
 # makes. These are FLOORS (and ceilings), set a margin below (above) what the current model achieves so that the
 # gate is stable across retrains and still catches a regression: RAISE THEM (lower the ceilings) as the model
-# improves. heldout.yml keeps only 12 / 2 / 6 out_of_scope examples per language once training text is left
+# improves. heldout.yml keeps only 15 / 2 / 6 out_of_scope examples per language once training text is left
 # out: its ceilings allow one false accept each; the 434 of heldout_fresh.yml are the real measure, and their
 # ceilings are the goal itself (zh-Hant: 2 of its 35).
 MIN_MACRO_F1: dict[str, dict[str, float]] = {
-    "heldout": {"zh-Hans": 0.93, "zh-Hant": 0.93, "en": 0.95},  # measured 0.963 / 1.000 / 0.987
-    "heldout_fresh": {"zh-Hans": 0.94, "zh-Hant": 0.92, "en": 0.92},  # measured 0.966 / 0.952 / 0.945
+    "heldout": {"zh-Hans": 0.92, "zh-Hant": 0.93, "en": 0.95},  # measured 0.943 / 1.000 / 0.990
+    "heldout_fresh": {"zh-Hans": 0.95, "zh-Hant": 0.92, "en": 0.92},  # measured 0.975 / 0.941 / 0.943
 }
 MAX_FALSE_ACCEPT: dict[str, dict[str, float]] = {
-    "heldout": {"zh-Hans": 0.09, "zh-Hant": 0.5, "en": 0.17},  # measured 0 / 0 / 0
-    "heldout_fresh": {"zh-Hans": 0.05, "zh-Hant": 0.06, "en": 0.05},  # measured 0.021 / 0 / 0.028
+    "heldout": {"zh-Hans": 0.07, "zh-Hant": 0.5, "en": 0.17},  # measured 0 / 0 / 0
+    "heldout_fresh": {"zh-Hans": 0.05, "zh-Hant": 0.06, "en": 0.05},  # measured 0.021 / 0 / 0.024
 }
 GOAL_MACRO_F1 = 0.95
 GOAL_FALSE_ACCEPT = 0.05

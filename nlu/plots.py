@@ -1,8 +1,8 @@
 """Draw the evaluation's pictures: `python nlu/plots.py figures.json` with a Python that has matplotlib.
 
 Run by `gridtalk nlu eval` with Rasa's interpreter (.venv-rasa ships matplotlib; the app does not need it).
-The JSON holds: name, threshold, labels, confusion (counts[gold][predicted]), curves ({language: [[t, fa, r]]}),
-confusion_png, curve_png.
+The JSON holds: name, threshold, ambiguity, labels, confusion (counts[gold][decided]),
+curves ({language: [[t, fa, r]]}), confusion_png, curve_png.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def main(path: str) -> None:
             if count:
                 color = "white" if rows[i][j] > 0.5 else "black"
                 ax.text(j, i, str(count), ha="center", va="center", fontsize=6, color=color)
-    ax.set_xlabel("predicted (normalised text, before the client threshold)")
+    ax.set_xlabel("decided (normalised text; nlu_fallback: refused by the threshold or the margin)")
     ax.set_ylabel("gold intent")
     ax.set_title(f"{data['name']}: confusion matrix (row share, counts in cells)")
     fig.colorbar(image, ax=ax, fraction=0.03)
@@ -50,12 +50,15 @@ def main(path: str) -> None:
         (line,) = ax.plot(fa, recall, marker=".", markersize=3, label=language)
         at = min(curve, key=lambda point: abs(point[0] - threshold))
         ax.scatter([at[1]], [at[2]], color=line.get_color(), s=50, edgecolors="black", zorder=3)
+    widest = max((point[1] for curve in data["curves"].values() for point in curve), default=1.0)
+    ax.axvline(0.05, color="grey", linestyle="--", linewidth=1, label="5 % false accept")
     ax.set_xlabel("out-of-scope false-accept rate")
-    ax.set_ylabel("in-scope recall (accepted with the right intent)")
-    ax.set_xlim(-0.02, 1.02)
+    ax.set_ylabel("in-scope recall (answered with the right intent)")
+    ax.set_xlim(-0.01, min(1.02, max(0.2, widest + 0.02)))
     ax.set_ylim(-0.02, 1.02)
     ax.grid(True, alpha=0.3)
-    ax.set_title(f"{data['name']}: client threshold 0..1 (dots: threshold {threshold:g})")
+    margin = float(data.get("ambiguity", 0.0))
+    ax.set_title(f"{data['name']}: threshold 0..1 at margin {margin:g} (dots: threshold {threshold:g})")
     ax.legend()
     fig.tight_layout()
     fig.savefig(data["curve_png"], dpi=110)

@@ -35,10 +35,13 @@ from tests.support.staff import ROLE_USERS, console_login, make_role_users
 pytestmark = pytest.mark.rasa
 Maker = async_sessionmaker[AsyncSession]
 
-# A customer asking, in words no training file uses, whether the power is off because of the storm: the model
-# shipped today does not understand it (checked first, below). Not in any held-out file either.
-MESSAGE = "雷劈了变压器？我们这片黑灯瞎火的"
-INTENT = "outage_status"
+# Customers asking in words no training file (nor held-out file) uses; the first one the model shipped today
+# does not understand goes round the loop. Several, so that better training data does not void the test.
+CANDIDATES = [
+    ("电瓶车在楼道里充电行不行", "faq_electrical_safety"),
+    ("ur app says i owe 0 but got a late notice", "faq_arrears_reconnection"),
+    ("雷劈了变压器？我们这片黑灯瞎火的", "outage_status"),
+]
 
 
 async def test_a_message_annotated_in_the_console_is_understood_after_the_retrain(
@@ -59,21 +62,25 @@ async def test_a_message_annotated_in_the_console_is_understood_after_the_retrai
             httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http,
         ):
             session = (await http.post("/api/v1/chat/sessions", json={"language": "zh"})).json()["session_id"]
-            said = await http.post(f"/api/v1/chat/sessions/{session}/messages", json={"text": MESSAGE})
-            assert said.status_code == 200, said.text
-            async with sessionmaker() as db:
-                message = (await db.scalars(select(Message).where(Message.text == MESSAGE))).one()
-            assert message.intent != INTENT, f"the model already understands {MESSAGE!r}: pick another message"
+            for text, intent in CANDIDATES:
+                said = await http.post(f"/api/v1/chat/sessions/{session}/messages", json={"text": text})
+                assert said.status_code == 200, said.text
+                async with sessionmaker() as db:
+                    message = (await db.scalars(select(Message).where(Message.text == text))).one()
+                if message.intent != intent:
+                    break
+            else:
+                pytest.fail("the model understands every candidate message: add one it does not")
 
             console = await console_login(http, ROLE_USERS[Role.SUPERVISOR])
             inbox = await http.get("/console/nlu")
-            assert MESSAGE in inbox.text and f'id="nlu-msg-{message.id}"' in inbox.text
+            assert text in inbox.text and f'id="nlu-msg-{message.id}"' in inbox.text
             clicked = await http.post(
                 f"/console/nlu/messages/{message.id}/annotate",
-                data={"intent": INTENT},
+                data={"intent": intent},
                 headers={"HX-Request": "true", "X-CSRF-Token": console.csrf},
             )
-            assert clicked.status_code == 200 and f"已标注为 {INTENT}" in clicked.text
+            assert clicked.status_code == 200 and f"已标注为 {intent}" in clicked.text
     finally:
         await nlu.aclose()
 
@@ -83,11 +90,12 @@ async def test_a_message_annotated_in_the_console_is_understood_after_the_retrai
     exported = data / "nlu" / "annotations.yml"
     result = await asyncio.to_thread(CliRunner().invoke, cli, ["nlu", "export-annotations", "--out", str(exported)])
     assert result.exit_code == 0, result.output
-    assert result.stdout.splitlines() == [f"{INTENT}\t1"]
+    assert result.stdout.splitlines() == [f"{intent}\t1"]
     blocks = yaml.safe_load(exported.read_text(encoding="utf-8"))["nlu"]
-    assert blocks == [{"intent": INTENT, "examples": f"- {MESSAGE}\n"}]
+    assert blocks == [{"intent": intent, "examples": f"- {text}\n"}]
 
     venv = ROOT / ".venv-rasa"
     model = await asyncio.to_thread(rasa_train, venv, NLU_DIR / "config.yml", data, tmp_path, "retrained", print)
-    parsed = await asyncio.to_thread(parse_texts, model, [normalize(MESSAGE).text], venv, tmp_path / "parse", 600.0)
-    assert parsed[0]["intent"] == INTENT, parsed
+    parsed = await asyncio.to_thread(parse_texts, model, [normalize(text).text], venv, tmp_path / "parse", 600.0)
+    print(f"{text!r}: {message.intent} ({message.confidence}) before, {parsed[0]} after the retrain")
+    assert parsed[0]["intent"] == intent, parsed
