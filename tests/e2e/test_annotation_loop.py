@@ -12,14 +12,12 @@ import asyncio
 import shutil
 from pathlib import Path
 
-import httpx
 import pytest
 import yaml
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from typer.testing import CliRunner
 
-from api.app import create_app
 from core.clock import FrozenClock
 from core.config import Settings
 from core.models import Message
@@ -30,7 +28,7 @@ from nlu.evaluate import parse_texts
 from nlu.normalize import normalize
 from nlu.project import NLU_DIR, ROOT, rasa_train
 from tests.support.dialogue import load_demo_data
-from tests.support.staff import ROLE_USERS, console_login, make_role_users
+from tests.support.staff import ROLE_USERS, api_client, console_login, make_role_users
 
 pytestmark = pytest.mark.rasa
 Maker = async_sessionmaker[AsyncSession]
@@ -55,12 +53,8 @@ async def test_a_message_annotated_in_the_console_is_understood_after_the_retrai
     await load_demo_data(sessionmaker, clock)
     await make_role_users(sessionmaker, clock)
     nlu = RasaNluClient(rasa_url, timeout=30.0, threshold=settings.nlu_confidence_threshold)
-    app = create_app(settings, clock=clock, nlu=nlu)
     try:
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http,
-        ):
+        async with api_client(settings, clock, nlu=nlu) as http:
             session = (await http.post("/api/v1/chat/sessions", json={"language": "zh"})).json()["session_id"]
             for text, intent in CANDIDATES:
                 said = await http.post(f"/api/v1/chat/sessions/{session}/messages", json={"text": text})

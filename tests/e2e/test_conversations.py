@@ -13,13 +13,13 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from api.app import create_app
 from core.clock import FrozenClock
 from core.config import Settings
 from core.models import Escalation, FaultTicket, Identity, Message
 from core.templating import kwh, money
 from nlu.client import RasaNluClient
 from tests.support.dialogue import DemoAccount, bills_of, demo_account, load_demo_data
+from tests.support.staff import api_client
 
 pytestmark = [pytest.mark.rasa, pytest.mark.parametrize("language", ["zh", "en"])]
 Maker = async_sessionmaker[AsyncSession]
@@ -82,12 +82,8 @@ async def demo(sessionmaker: Maker, clock: FrozenClock) -> None:
 @pytest.fixture
 async def http(rasa_url: str, settings: Settings, clock: FrozenClock, demo: None) -> AsyncIterator[httpx.AsyncClient]:
     nlu = RasaNluClient(rasa_url, timeout=30.0, threshold=settings.nlu_confidence_threshold)
-    app = create_app(settings, clock=clock, nlu=nlu)
     try:
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client,
-        ):
+        async with api_client(settings, clock, nlu=nlu) as client:
             yield client
     finally:
         await nlu.aclose()

@@ -9,6 +9,7 @@ import yaml
 
 from nlu.calibration import Calibration, calibrate
 from nlu.crossval import split, training_examples, write_training
+from nlu.evaluate import configured_decision
 from nlu.metrics import Decision, Example, Prediction, read_examples
 from nlu.project import NluError, write_decision
 
@@ -88,20 +89,37 @@ def test_a_fold_training_file_keeps_annotations_and_the_regexes(tmp_path: Path) 
     assert yaml.safe_load(target.read_text(encoding="utf-8"))["nlu"][1] == other[0]
 
 
+def _pipeline(path: Path, fallback: str = "") -> Path:
+    """A small pipeline file: DIET, then (when given) the FallbackClassifier's lines, then the policies."""
+    path.write_text(
+        f"pipeline:\n  - name: DIETClassifier\n    epochs: 10\n{fallback}\npolicies: []\n", encoding="utf-8"
+    )
+    return path
+
+
+def test_production_decides_with_the_fallback_classifier_and_the_stricter_threshold(tmp_path: Path) -> None:
+    config = _pipeline(
+        tmp_path / "config.yml", "  - name: FallbackClassifier\n    threshold: 0.62\n    ambiguity_threshold: 0.09\n"
+    )
+    assert configured_decision(0.5, config) == Decision(0.62, 0.09)
+    assert configured_decision(0.7, config) == Decision(0.7, 0.09)
+    assert configured_decision(0.4, _pipeline(tmp_path / "none.yml")) == Decision(0.4)
+    shipped = configured_decision(0.0)
+    assert 0.0 < shipped.threshold < 1.0 and 0.0 <= shipped.ambiguity < 1.0
+
+
 def test_the_calibrated_decision_is_written_into_the_pipeline_comments_kept(tmp_path: Path) -> None:
-    config = tmp_path / "config.yml"
-    config.write_text(
-        "pipeline:\n  - name: DIETClassifier\n    epochs: 10\n  # decides\n  - name: FallbackClassifier\n"
-        "    # from the curve\n    threshold: 0.5\n    ambiguity_threshold: 0.1\n\npolicies: []\n",
-        encoding="utf-8",
+    config = _pipeline(
+        tmp_path / "config.yml",
+        "  # decides\n  - name: FallbackClassifier\n    # from the curve\n    threshold: 0.5\n"
+        "    ambiguity_threshold: 0.1\n",
     )
     write_decision(config, Decision(0.73, 0.06))
     text = config.read_text(encoding="utf-8")
     assert "    # from the curve\n    threshold: 0.73\n    ambiguity_threshold: 0.06\n" in text
     assert "epochs: 10" in text and text.endswith("policies: []\n")
-    config.write_text("pipeline:\n  - name: DIETClassifier\n", encoding="utf-8")
     with pytest.raises(NluError, match="no FallbackClassifier"):
-        write_decision(config, Decision(0.7))
+        write_decision(_pipeline(tmp_path / "none.yml"), Decision(0.7))
 
 
 def test_a_calibration_reads_as_one_line() -> None:

@@ -9,7 +9,7 @@ import yaml
 
 from core.dialogue.keywords import match_intent
 from nlu import metrics
-from nlu.evaluate import HELDOUT_FILES, MAX_FALSE_ACCEPT, MIN_MACRO_F1, FileEvaluation, configured_decision
+from nlu.evaluate import HELDOUT_FILES, MAX_FALSE_ACCEPT, MIN_MACRO_F1, FileEvaluation
 from nlu.metrics import Decision, Example, Prediction
 from nlu.normalize import normalize
 
@@ -185,16 +185,3 @@ def test_the_gate_has_a_floor_and_a_ceiling_per_file_and_language() -> None:
             assert set(limits) == set(metrics.LANGUAGES)
             assert all(0.0 <= value <= 1.0 for value in limits.values())
     assert all(path.exists() for path in HELDOUT_FILES.values())
-
-
-def test_production_decides_with_the_fallback_classifier_and_the_stricter_threshold(tmp_path: Path) -> None:
-    config = tmp_path / "config.yml"
-    config.write_text(
-        "pipeline:\n  - name: DIETClassifier\n    epochs: 1\n  - name: FallbackClassifier\n"
-        "    threshold: 0.62\n    ambiguity_threshold: 0.09\n",
-        encoding="utf-8",
-    )
-    assert configured_decision(0.5, config) == Decision(0.62, 0.09)
-    assert configured_decision(0.7, config) == Decision(0.7, 0.09)
-    shipped = configured_decision(0.0)
-    assert 0.0 < shipped.threshold < 1.0 and 0.0 <= shipped.ambiguity < 1.0

@@ -61,8 +61,10 @@ async def audit_rows(sessionmaker: async_sessionmaker[AsyncSession], **where: An
 
 @asynccontextmanager
 async def api_client(settings: Settings, clock: Clock, **app_args: Any) -> AsyncIterator[httpx.AsyncClient]:
-    """The real app in process (its lifespan run), reached through httpx; cookies kept between requests."""
-    app = create_app(settings, clock=clock, nlu=FakeNlu(), **app_args)
+    """The real app in process (its lifespan run), reached through httpx; cookies kept between requests.
+    Its NLU is a fake unless `nlu=` gives the real client."""
+    app_args.setdefault("nlu", FakeNlu())
+    app = create_app(settings, clock=clock, **app_args)
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client,
