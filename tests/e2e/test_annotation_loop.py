@@ -34,10 +34,13 @@ pytestmark = pytest.mark.rasa
 Maker = async_sessionmaker[AsyncSession]
 
 # Customers asking in words no training file (nor held-out file) uses; the first one the model shipped today
-# does not understand goes round the loop. Several, so that better training data does not void the test.
+# refuses (nlu_fallback: the inbox always lists those) goes round the loop. Several, so that better training
+# data does not void the test.
 CANDIDATES = [
-    ("电瓶车在楼道里充电行不行", "faq_electrical_safety"),
     ("ur app says i owe 0 but got a late notice", "faq_arrears_reconnection"),
+    ("the meter guy never showed up, estimated again?", "faq_meter_reading"),
+    ("bills got doubled since the new smart meter", "bill_explain"),
+    ("电瓶车在楼道里充电行不行", "faq_electrical_safety"),
     ("雷劈了变压器？我们这片黑灯瞎火的", "outage_status"),
 ]
 
@@ -56,15 +59,17 @@ async def test_a_message_annotated_in_the_console_is_understood_after_the_retrai
     try:
         async with api_client(settings, clock, nlu=nlu) as http:
             session = (await http.post("/api/v1/chat/sessions", json={"language": "zh"})).json()["session_id"]
-            for text, intent in CANDIDATES:
+            for candidate in CANDIDATES:
+                text = candidate[0]
                 said = await http.post(f"/api/v1/chat/sessions/{session}/messages", json={"text": text})
                 assert said.status_code == 200, said.text
                 async with sessionmaker() as db:
                     message = (await db.scalars(select(Message).where(Message.text == text))).one()
-                if message.intent != intent:
+                if message.intent == "nlu_fallback":
                     break
             else:
-                pytest.fail("the model understands every candidate message: add one it does not")
+                pytest.fail("the model refuses none of the candidate messages: add one it does not understand")
+            intent = candidate[1]
 
             console = await console_login(http, ROLE_USERS[Role.SUPERVISOR])
             inbox = await http.get("/console/nlu")
