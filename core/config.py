@@ -81,6 +81,12 @@ class Settings(BaseSettings):
         description="payment methods the bot lists, in order, comma-separated: "
         "app, wechat, alipay, bank_autodebit, online_banking, service_hall, prepaid",
     )
+    public_tariff_code: str = Field(
+        "RES-TIERED-TOU",
+        min_length=1,
+        description="the tariff (its code) the bot quotes to a customer who has not bound an account "
+        "(the residential one)",
+    )
     binding_max_failures: int = Field(5, ge=1, description="failed account verifications that lock an identity")
     binding_window_minutes: int = Field(60, ge=1, description="the window those failures are counted in")
     binding_lock_minutes: int = Field(60, ge=1, description="how long a locked identity cannot try to bind")

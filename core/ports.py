@@ -29,6 +29,7 @@ class NluResult:
     entities: tuple[Entity, ...] = ()
     truncated: bool = False
     raw_intent: str | None = None  # the model's top intent when we turned it into nlu_fallback
+    parts: tuple[NluResult, ...] = ()  # two or more questions in one message: each part as understood, in order
 
     def entity(self, name: str) -> str | None:
         return next((e.value for e in self.entities if e.entity == name), None)
@@ -38,6 +39,11 @@ class NluResult:
             "text": self.text,
             "intent": {"name": self.intent, "confidence": self.confidence},
             "entities": [{"entity": e.entity, "value": e.value, "start": e.start, "end": e.end} for e in self.entities],
+            # the questions of a message asking several (nlu.multi), in order; [] for one question
+            "intents": [
+                {"text": p.text, "name": p.intent, "confidence": p.confidence, "entities": p.to_dict()["entities"]}
+                for p in self.parts
+            ],
         }
 
 

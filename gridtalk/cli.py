@@ -365,7 +365,7 @@ def nlu_eval(
     false accept, keyword rules on their own, PNGs), and k-fold cross-validation with the decision calibrated
     on its out-of-fold predictions; reports under reports/nlu/."""
     from nlu.crossval import cross_validate
-    from nlu.evaluate import configured_decision, evaluate_heldout
+    from nlu.evaluate import configured_decision, evaluate_heldout, evaluate_two_questions
     from nlu.project import NLU_DIR, NluError, rasa_train, train, write_decision
 
     cfg = settings()
@@ -382,11 +382,13 @@ def nlu_eval(
             else:
                 model = rasa_train(cfg.rasa_venv, pipeline, NLU_DIR / "data", Path(tmp), pipeline.stem, progress)
             results = evaluate_heldout(model, cfg.rasa_venv, reports.resolve(), progress, decision)
+            doubles = evaluate_two_questions(model, cfg.rasa_venv, reports.resolve(), progress, decision)
         for result in results:
             typer.echo(result.table())
             typer.echo(
                 f"  pictures: {result.report_dir / 'confusion_matrix.png'}, {result.report_dir / 'threshold_curve.png'}"
             )
+        typer.echo("\n".join(doubles.lines()))
         if folds:
             cv = cross_validate(cfg.rasa_venv, reports.resolve(), folds, decision, progress, config=pipeline)
             typer.echo("\n".join(cv.lines()))

@@ -1,7 +1,8 @@
 """The app's only way to Rasa: an async HTTP client for `POST /model/parse`.
 
 Short timeout, one retry, a circuit breaker (after `failure_threshold` failures in a row, calls fail fast
-for `reset_after` seconds), and our confidence threshold: below it the intent becomes `nlu_fallback`.
+for `reset_after` seconds), and our confidence threshold: below it the intent becomes `nlu_fallback`. A
+message joining two questions is also parsed part by part (nlu.multi): the result's `parts`.
 
 `timeout` (GRIDTALK_NLU_TIMEOUT) bounds the whole parse, the retry included: a hung Rasa (accepting
 connections but never answering) costs a customer's turn at most that long, never twice that; the retry is
@@ -11,6 +12,7 @@ made only with the time the first call left.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +20,7 @@ from typing import Any
 import httpx
 
 from core.ports import FALLBACK_INTENT, Entity, NluResult, NluUnavailable
+from nlu.multi import questions, split_questions
 from nlu.normalize import normalize
 
 
@@ -84,7 +87,20 @@ class RasaNluClient:
         if self.breaker.open:
             raise NluUnavailable("NLU circuit breaker is open")
         body = await self._post_with_retry(normalized.text)
-        return self._to_result(body, normalized.text, normalized.truncated)
+        whole = self._to_result(body, normalized.text, normalized.truncated)
+        pieces = split_questions(normalized.text)
+        if len(pieces) < 2:
+            return whole
+        try:  # two questions in one message? each part parsed on its own (nlu.multi)
+            parts = questions([self._to_result(await self._post_with_retry(p), p, False) for p in pieces])
+        except NluUnavailable:
+            return whole  # the whole message was understood; its parts are a bonus
+        if not parts:
+            return whole
+        top = whole if whole.intent in {p.intent for p in parts} else parts[0]
+        return dataclasses.replace(
+            whole, intent=top.intent, confidence=top.confidence, raw_intent=top.raw_intent, parts=tuple(parts)
+        )
 
     async def _post_with_retry(self, text: str) -> dict[str, Any]:
         last_error: Exception | None = None

@@ -25,6 +25,8 @@ from nlu.project import NLU_DIR, NluError, Progress, rasa_env
 HELDOUT_FILES = {
     "heldout": NLU_DIR / "tests" / "heldout.yml",
     "heldout_fresh": NLU_DIR / "tests" / "heldout_fresh.yml",
+    # follow-ups as typed right after an answer (那8月呢, 怎么交, what can you do), and out-of-scope ones
+    "heldout_conversation": NLU_DIR / "tests" / "heldout_conversation.yml",
 }
 
 # The gate, per held-out file and per language, on normalised text never trained on, at the decision production
@@ -36,10 +38,13 @@ HELDOUT_FILES = {
 MIN_MACRO_F1: dict[str, dict[str, float]] = {
     "heldout": {"zh-Hans": 0.92, "zh-Hant": 0.93, "en": 0.95},  # measured 0.954 / 1.000 / 0.990
     "heldout_fresh": {"zh-Hans": 0.95, "zh-Hant": 0.93, "en": 0.93},  # measured 0.975 / 0.962 / 0.956
+    "heldout_conversation": {"zh-Hans": 0.88, "zh-Hant": 0.93, "en": 0.88},  # measured 0.913 / 0.969 / 0.908
 }
 MAX_FALSE_ACCEPT: dict[str, dict[str, float]] = {
     "heldout": {"zh-Hans": 0.07, "zh-Hant": 0.5, "en": 0.17},  # measured 0 / 0 / 0
     "heldout_fresh": {"zh-Hans": 0.05, "zh-Hant": 0.06, "en": 0.05},  # measured 0.037 / 0 / 0.014
+    # few out_of_scope follow-ups per language (19 / 6 / 16): one false accept more than measured is allowed
+    "heldout_conversation": {"zh-Hans": 0.11, "zh-Hant": 0.17, "en": 0.13},  # measured 0 / 0 / 0.062
 }
 GOAL_MACRO_F1 = 0.95
 GOAL_FALSE_ACCEPT = 0.05
@@ -261,3 +266,74 @@ def draw(name: str, predictions: list[Prediction], decision: Decision, out: Path
     )
     if proc.returncode != 0:
         raise NluError(f"drawing the pictures failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
+
+
+TWO_QUESTIONS = NLU_DIR / "tests" / "two_questions.yml"
+
+
+@dataclass(frozen=True)
+class TwoQuestionFigures:
+    """Messages asking two things (two_questions.yml): how often each way answers both, in order; and how often
+    splitting finds two questions in a message that asks one (the in-scope examples of heldout_fresh.yml).
+    Small talk beside a question (你好，… / thanks! by the way …) is set aside: the question is what is answered."""
+
+    messages: int
+    whole_first: float  # the whole message's intent is the first question's: one of the two answered
+    whole_either: float  # it is one of the two
+    split_both: float  # split and parsed part by part (nlu.multi): both found, in order
+    split_either: float  # at least the first found among the parts (or the whole message's intent)
+    single_messages: int
+    false_splits: float  # a one-question message answered as two
+
+    def lines(self) -> list[str]:
+        return [
+            f"[nlu] two questions in one message ({self.messages} messages, nlu/tests/two_questions.yml):",
+            f"  whole message parsed once:  first answered {self.whole_first:.3f},"
+            f" one of the two {self.whole_either:.3f}, both 0 (one intent per parse)",
+            f"  split and parsed per part:  both answered in order {self.split_both:.3f},"
+            f" the first answered {self.split_either:.3f}",
+            f"  one-question messages split in two: {self.false_splits:.3f} of {self.single_messages}",
+        ]
+
+
+def evaluate_two_questions(
+    model: Path, venv: Path, reports: Path, progress: Progress, decision: Decision, timeout: float = 900.0
+) -> TwoQuestionFigures:
+    """Two questions in one message: the whole-message parse against splitting (nlu.multi), normalised as the
+    client does; plus the false splits of one-question messages."""
+    from core.ports import NluResult
+    from nlu.multi import NOT_A_QUESTION, questions, split_questions
+    from nlu.normalize import normalize
+
+    raw = yaml.safe_load(TWO_QUESTIONS.read_text(encoding="utf-8")) or {}
+    doubles = [
+        (normalize(str(m["text"])).text, [str(i) for i in m["intents"] if i not in NOT_A_QUESTION])
+        for m in raw.get("messages") or []
+    ]
+    singles = [e.text for e in metrics.read_examples(HELDOUT_FILES["heldout_fresh"]) if e.intent != "out_of_scope"]
+    texts = [text for text, _ in doubles] + singles
+    pieces = [split_questions(text) for text in texts]
+    everything = texts + [p for parts in pieces if len(parts) > 1 for p in parts]
+    progress(f"[nlu] parsing {len(everything)} texts for the two-question figures")
+    parsed = parse_texts(model, everything, venv, reports / "two_questions", timeout)
+    understood = {
+        text: NluResult(text, decision.label(prediction(Example("", text, text, ""), p)), 0.0)
+        for text, p in zip(everything, parsed, strict=True)
+    }
+
+    def answered(text: str, parts: list[str]) -> list[str]:
+        found = questions([understood[p] for p in parts]) if len(parts) > 1 else []
+        return [r.intent for r in found] or [understood[text].intent]
+
+    results = [answered(text, parts) for text, parts in zip(texts, pieces, strict=True)]
+    n = max(len(doubles), 1)
+    pairs = list(zip(doubles, results, strict=False))
+    return TwoQuestionFigures(
+        messages=len(doubles),
+        whole_first=sum(understood[t].intent == want[0] for t, want in doubles) / n,
+        whole_either=sum(understood[t].intent in want for t, want in doubles) / n,
+        split_both=sum(got == want for (_, want), got in pairs) / n,
+        split_either=sum(want[0] in got for (_, want), got in pairs) / n,
+        single_messages=len(singles),
+        false_splits=sum(len(got) > 1 for got in results[len(doubles) :]) / max(len(singles), 1),
+    )

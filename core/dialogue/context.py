@@ -39,6 +39,7 @@ class DialogueConfig:
     usage_trend_months: int
     binding: BindingPolicy
     idle: timedelta
+    public_tariff_code: str
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DialogueConfig:
@@ -50,6 +51,7 @@ class DialogueConfig:
             usage_trend_months=settings.usage_trend_months,
             binding=BindingPolicy.from_settings(settings),
             idle=timedelta(minutes=settings.conversation_idle_minutes),
+            public_tariff_code=settings.public_tariff_code,
         )
 
 
@@ -82,14 +84,19 @@ class Turn:
     now: datetime
     # run by the transport after the commit, never inside the transaction (DESIGN rule 5)
     after_commit: list[AfterCommit] = field(default_factory=list)
+    # the months of the last answer, for a follow-up that names none (用了多少度 after September's bill)
+    carried_period: MonthRange | None = None
 
     @property
     def language(self) -> str:
         return self.identity.language if self.identity.language in values(Language) else "zh"
 
-    def period(self, tz: ZoneInfo) -> MonthRange | None:
-        """The months the message is about ("上个月", "2026年3月", "last three months"), if any."""
-        return normalise_period(self.nlu.entity("period"), self.text, self.now.astimezone(tz).date())
+    def period(self, tz: ZoneInfo, *, upcoming: bool = False) -> MonthRange | None:
+        """The months the message is about (上个月, 2026年3月, "last three months"), else the months carried
+        over from the last answer (core.dialogue.followups), if any. A month without a year is the latest one
+        (bills), or with `upcoming` the next one (planned outages: 12月 in November is this December)."""
+        own = normalise_period(self.nlu.entity("period"), self.text, self.now.astimezone(tz).date(), upcoming)
+        return own if own is not None else self.carried_period
 
 
 def period_bounds(period: MonthRange, tz: ZoneInfo) -> tuple[datetime, datetime]:

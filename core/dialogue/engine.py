@@ -8,6 +8,12 @@ nothing here commits. What the router itself decides: cancel and language (they 
 form first, a hazard first (the fault skill's safety instruction), escalation (the handoff skill), and no
 account answer before an account is bound (the binding skill asks first, then answers the question).
 
+Conversations, not single questions: a short follow-up continues the last answer's topic and months
+(core.dialogue.followups: 那8月呢, 用了多少度); a question asked inside a form is answered (declined when
+out of scope) and the form offered again in one line, and a second one in a row leaves the form; a form never
+asks the same thing three times in a row (Skill.again); a message with two questions (the NLU's `parts`)
+gets both answers, in order.
+
 Button payloads (≤ 64 bytes, Telegram's limit for callback data), and the skill that answers them:
 
     intent:<name>        as if the customer had asked that (the menu buttons)      the intent's skill
@@ -26,13 +32,15 @@ Button payloads (≤ 64 bytes, Telegram's limit for callback data), and the skil
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 from core.customers.service import set_language
-from core.dialogue import keywords
+from core.dialogue import followups, keywords
 from core.dialogue.context import DialogueConfig, DialogueServices, Replies, Turn
-from core.dialogue.intents import ACCOUNT_INTENTS, FALLBACK, OUT_OF_SCOPE
+from core.dialogue.intents import ACCOUNT_INTENTS, FALLBACK, INFORM, OUT_OF_SCOPE
 from core.dialogue.notices import NOTICE_PAYLOAD_PREFIX
+from core.dialogue.periods import MonthRange
 from core.dialogue.replies import ReplyBuilder
 from core.dialogue.skills import (
     BillingSkill,
@@ -119,18 +127,77 @@ class DialogueEngine:
         language = keywords.language_asked(text)
         if language is not None:
             return await self._set_language(turn, language)
-        if turn.state.form is not None:
-            form = self._by_form.get(turn.state.form)
+        state = turn.state
+        if state.form is not None:
+            form = self._by_form.get(state.form)
             if form is None:
-                turn.state.clear_form()  # a form no skill runs any more (state saved by an older version)
+                state.clear_form()  # a form no skill runs any more (state saved by an older version)
             else:
                 replies = await form.on_form(turn)
                 if replies is not None:
+                    state.detours = 0
                     return replies
+                if state.form is not None:  # the skill kept its form: a question asked inside it
+                    return await self._detour(turn)
+        if len(turn.nlu.parts) > 1:
+            return await self._parts(turn)
+        return await self._understood(turn)
+
+    async def _understood(self, turn: Turn) -> Replies:
+        """A message outside any form: what it asks, in the context of the last answer."""
         intent = turn.nlu.intent
-        if intent in (FALLBACK, OUT_OF_SCOPE) and keywords.account_number_in(text):
+        if intent in (FALLBACK, OUT_OF_SCOPE) and keywords.account_number_in(turn.text):
             intent = "bind_account"  # a bare 10-digit number is an account number
-        return await self._intent(turn, intent)
+        state = turn.state
+        follow = followups.resolve(
+            intent, turn.text, turn.period(self.config.timezone), state.topic, MonthRange.from_key(state.period)
+        )
+        turn.carried_period = follow.carried
+        if (
+            follow.intent in (INFORM, FALLBACK, OUT_OF_SCOPE)
+            and state.topic in followups.OUTAGE_TOPICS
+            and followups.is_elliptical(turn.text)
+            and await self.services.outages.place(turn.session, turn.text) is not None
+        ):  # another place after an outage answer (那西湖区呢 / what about Xihu?): the same question there
+            return await self._intent(turn, state.topic)
+        if follow.intent == INFORM:  # a period and no topic to continue: which question is it about?
+            buttons = tuple(
+                self.replies.button(turn, name, f"intent:{name}")
+                for name in ("bill_amount", "usage_query", "planned_outage_query")
+            )
+            return [self.replies.say(turn, "followup_unclear", buttons, period=turn.period(self.config.timezone))]
+        return await self._intent(turn, follow.intent)
+
+    async def _detour(self, turn: Turn) -> Replies:
+        """A question inside a form: answered, and the form offered again in one line; the second such
+        question in a row leaves the form (the customer has moved on)."""
+        state = turn.state
+        if state.detours >= 1:
+            state.clear_form()
+            return await self._understood(turn)
+        state.detours += 1
+        form, step = state.form, state.step
+        replies = await self._understood(turn)
+        # the answer may have started a form of its own (start_form sets detours back to 0): no reminder then
+        if state.detours == 1 and (state.form, state.step) == (form, step):
+            cancel = (self.replies.cancel_button(turn),)
+            replies.append(self.replies.say(turn, "form_reminder", cancel, form=form, step=step))
+        return replies
+
+    async def _parts(self, turn: Turn) -> Replies:
+        """Two questions in one message: each answered in order; an answer that opens a form (binding first)
+        comes last, and a reply already given is not repeated."""
+        answers: Replies = []
+        form_replies: Replies = []
+        for part in turn.nlu.parts:
+            had_form = turn.state.form is not None
+            replies = await self._understood(dataclasses.replace(turn, text=part.text, nlu=part))
+            (form_replies if turn.state.form is not None and not had_form else answers).extend(replies)
+        unique: Replies = []
+        for reply in answers + form_replies:
+            if all(reply.text != seen.text for seen in unique):
+                unique.append(reply)
+        return unique
 
     async def _payload(self, turn: Turn, payload: str) -> Replies:
         kind, _, arg = payload.partition(":")
@@ -161,7 +228,8 @@ class DialogueEngine:
         if hazards and intent in HAZARD_FIRST:
             state.fallbacks = 0
             return await self.faults.start(turn)  # safety first, whatever else the message seemed to be
-        state.fallbacks = state.fallbacks + 1 if intent in (FALLBACK, OUT_OF_SCOPE) else 0
+        # the streak of messages not understood; one out of scope was understood (and declined): not counted
+        state.fallbacks = state.fallbacks + 1 if intent == FALLBACK else 0
         escalated = await self.handoff.escalate_if_needed(turn, intent, hazards)
         if escalated is not None:
             return escalated
@@ -177,7 +245,11 @@ class DialogueEngine:
         if skill is None:
             log.warning("no answer for intent %s", intent)
             return [await self.replies.menu(turn, "fallback")]
-        return await skill.on_intent(turn, intent)
+        replies = await skill.on_intent(turn, intent)
+        if intent in followups.CONTEXT_TOPICS:  # what a follow-up (那8月呢) continues
+            period = turn.period(self.config.timezone, upcoming=intent == "planned_outage_query")
+            turn.state.topic, turn.state.period = intent, period.key if period is not None else None
+        return replies
 
     async def _cancel(self, turn: Turn) -> Replies:
         had_form = turn.state.form is not None

@@ -18,8 +18,11 @@ FAQ_INTENTS = frozenset(
     }
 )
 
-# Answers about one utility account: shown only after the account is bound (verified).
-ACCOUNT_INTENTS = frozenset({"bill_amount", "bill_explain", "usage_query", "tariff_query"})
+# Answers about one utility account: shown only after the account is bound (verified). The tariff is public
+# (the residential one before binding, the account's own once bound), like payment methods and outages.
+ACCOUNT_INTENTS = frozenset({"bill_amount", "bill_explain", "usage_query"})
+HELP = "help"  # what the bot can do
+INFORM = "inform"  # a follow-up giving only a period ("and august?"): the last question again
 
 INTENTS = frozenset(
     {
@@ -41,11 +44,14 @@ INTENTS = frozenset(
         "feedback",
         "subscribe_notices",
         "unsubscribe_notices",
+        HELP,
+        INFORM,
         OUT_OF_SCOPE,
         FALLBACK,
     }
     | FAQ_INTENTS
 )
 
-# What a message with these intents may interrupt a form for (anything else is read as the form's answer).
-NOT_AN_INTERRUPTION = frozenset({FALLBACK, OUT_OF_SCOPE, "greet", "thanks", "feedback", "outage_ack"})
+# What a message with these intents may NOT interrupt a form for (it is read as the form's answer); anything
+# else is a question asked inside the form: answered (out of scope: declined), and the form offered again.
+NOT_AN_INTERRUPTION = frozenset({FALLBACK, "greet", "thanks", "feedback", "outage_ack"})

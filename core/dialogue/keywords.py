@@ -66,6 +66,7 @@ _RULES: tuple[tuple[str, str], ...] = (
         r"|\bbill\b|\bbalance\b|\bowe\b|\bamount due\b|\barrears\b",
     ),
     ("bind_account", r"绑定|綁定|户号|戶號|解绑|解綁|\bbind\b|\bunbind\b|\blink (?:my )?account\b|(?<!\d)\d{10}(?!\d)"),
+    ("help", r"帮助|幫助|你能做什[么麼]|你[会會]什[么麼]|有什[么麼]功能|\bwhat can you do\b|^\s*help\W*$"),
     ("thanks", r"谢谢|謝謝|感谢|感謝|多谢|多謝|\bthanks?\b|\bthank you\b"),
     ("goodbye", r"再见|再見|拜拜|\bbye\b|\bgoodbye\b"),
     ("greet", r"你好|您好|哈喽|哈囉|在吗|在嗎|\bhello\b|\bhi\b|\bhey\b|\bgood (?:morning|afternoon|evening)\b"),
@@ -86,6 +87,7 @@ _LANGUAGE = {
 ACCOUNT_NUMBER = re.compile(r"(?<!\d)(\d{10})(?!\d)")
 FOUR_DIGITS = re.compile(r"(?<![\d/.-])(\d{4})(?![\d年/.-])")  # not a year (2026年, 2026-10)
 ANY_DIGITS = re.compile(r"\d{3,}")
+NUMBER_ONLY = re.compile(r"\d[\d\s-]*")
 
 
 def _compact(text: str) -> str:
@@ -132,6 +134,11 @@ def account_number_in(text: str) -> str | None:
 def last4_in(text: str) -> str | None:
     found = FOUR_DIGITS.search(text)
     return found.group(1) if found else None
+
+
+def is_number(text: str) -> bool:
+    """Only digits (spaces and dashes between them allowed): a form's answer, whatever the NLU made of it."""
+    return bool(NUMBER_ONLY.fullmatch(text.strip()))
 
 
 def has_digits(text: str) -> bool:

@@ -30,6 +30,9 @@ EN_MONTHS = {
 EN_NUMBERS = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "twelve": 12}
 
 
+MONTH_KEY = re.compile(r"\d{4}-(?:0[1-9]|1[0-2])")
+
+
 def month_key(year: int, month: int) -> str:
     return f"{year:04d}-{month:02d}"
 
@@ -66,6 +69,16 @@ class MonthRange:
     def one(cls, year: int, month: int) -> MonthRange:
         key = month_key(year, month)
         return cls(key, key)
+
+    @property
+    def key(self) -> str:
+        """ "YYYY-MM..YYYY-MM", as the dialogue state keeps it (from_key reads it back)."""
+        return f"{self.first}..{self.last}"
+
+    @classmethod
+    def from_key(cls, key: str | None) -> MonthRange | None:
+        first, _, last = (key or "").partition("..")
+        return cls(first, last) if MONTH_KEY.fullmatch(first) and MONTH_KEY.fullmatch(last) else None
 
 
 def _cn_number(text: str) -> int | None:
@@ -131,7 +144,13 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
 ]
 
 
-def _resolve(kind: str, match: re.Match[str], today: date) -> MonthRange | None:
+def _upcoming(month: int, today: date) -> MonthRange:
+    """A month named without a year, asked about what is to come (planned outages): this one or the next."""
+    return MonthRange.one(today.year if month >= today.month else today.year + 1, month)
+
+
+def _resolve(kind: str, match: re.Match[str], today: date, upcoming: bool = False) -> MonthRange | None:
+    by_month = _upcoming if upcoming else _latest
     groups = match.groups()
     if kind == "cn_year_month":
         month = _cn_number(groups[1])
@@ -166,14 +185,14 @@ def _resolve(kind: str, match: re.Match[str], today: date) -> MonthRange | None:
         return MonthRange(month_key(today.year - 1, 1), month_key(today.year - 1, 12))
     if kind == "cn_month":
         month = _cn_number(groups[0])
-        return _latest(month, today) if month else None
+        return by_month(month, today) if month else None
     if kind == "en_month":
         month = EN_MONTHS[groups[0][:3]]
         if groups[1]:
             return MonthRange.one(int(groups[1]), month)
         if groups[0] == "may" and not re.search(r"\bin may\b", match.string):
             return None  # "may I pay by card" is not a period
-        return _latest(month, today)
+        return by_month(month, today)
     return None
 
 
@@ -181,23 +200,23 @@ def _prepare(text: str) -> str:
     return text.strip().lower().replace("個", "个").replace("這", "这").replace("當", "当").replace("過", "过")
 
 
-def find_period(text: str, today: date) -> MonthRange | None:
+def find_period(text: str, today: date, upcoming: bool = False) -> MonthRange | None:
     """The first period found anywhere in `text` (also what normalises an NLU `period` entity)."""
     prepared = _prepare(text)
     best: tuple[int, MonthRange] | None = None
     for pattern, kind in _PATTERNS:
         for match in pattern.finditer(prepared):
-            resolved = _resolve(kind, match, today)
+            resolved = _resolve(kind, match, today, upcoming)
             if resolved is not None and (best is None or match.start() < best[0]):
                 best = (match.start(), resolved)
                 break
     return best[1] if best else None
 
 
-def normalise_period(value: str | None, text: str, today: date) -> MonthRange | None:
+def normalise_period(value: str | None, text: str, today: date, upcoming: bool = False) -> MonthRange | None:
     """The NLU's `period` entity when it makes sense, else whatever period the message itself names."""
     if value:
-        found = find_period(value, today)
+        found = find_period(value, today, upcoming)
         if found is not None:
             return found
-    return find_period(text, today)
+    return find_period(text, today, upcoming)

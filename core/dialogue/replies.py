@@ -52,3 +52,15 @@ class ReplyBuilder:
         """The template's text with the menu's buttons (accounts when bound, bind otherwise)."""
         bound = await self.binding.current(turn.session, turn.identity) is not None
         return self.say(turn, template, self.menu_buttons(turn, bound=bound), **context)
+
+    async def again(self, turn: Turn, kind: str, question: OutgoingMessage) -> list[OutgoingMessage]:
+        """A form's question (`kind`: which one) asked again, once: never the same prompt three times in a
+        row. The third time the form is left, with the menu (the customer can start it again from its button)."""
+        state = turn.state
+        state.asks = state.asks + 1 if state.asked == kind else 1
+        state.asked = kind
+        if state.asks < 2:
+            return [question]
+        turn.state.clear_form()
+        turn.state.pending_intent = turn.state.pending_text = None
+        return [await self.menu(turn, "form_left")]

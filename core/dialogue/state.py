@@ -9,7 +9,8 @@ care which channel it serves:
   Redis when GRIDTALK_REDIS_URL is set (so api replicas share it).
 
 Everything durable (bindings, lockouts, tickets, escalations, the transcript) is in the database; this state
-is only the half-filled form, the fallback streak and whether the customer was told the NLU is down. It
+is only the half-filled form, the fallback streak, whether the customer was told the NLU is down, and the
+context of the last answer (its topic, period and place) that a short follow-up (那8月呢) continues. It
 expires after GRIDTALK_CONVERSATION_IDLE_MINUTES without a message.
 """
 
@@ -32,13 +33,23 @@ class DialogueState:
     pending_text: str | None = None
     fallbacks: int = 0  # messages in a row the bot did not understand
     nlu_down_notified: bool = False
+    asks: int = 0  # times in a row the open form asked the same question again
+    asked: str | None = None  # which question that was
+    detours: int = 0  # questions in a row answered while a form waited (the second one leaves the form)
+    # the context of the last answer, for an elliptical follow-up: its intent, months ("YYYY-MM..YYYY-MM"),
+    # and the district (area code) it was about
+    topic: str | None = None
+    period: str | None = None
+    place: str | None = None
     updated_at: datetime | None = None
 
     def start_form(self, form: str, step: str, **slots: str) -> None:
         self.form, self.step, self.slots = form, step, dict(slots)
+        self.asks, self.asked, self.detours = 0, None, 0
 
     def clear_form(self) -> None:
         self.form, self.step, self.slots = None, None, {}
+        self.asks, self.asked, self.detours = 0, None, 0
 
     @property
     def fsm_state(self) -> str | None:
@@ -57,6 +68,12 @@ class DialogueState:
             "pending_text": self.pending_text,
             "fallbacks": self.fallbacks,
             "nlu_down_notified": self.nlu_down_notified,
+            "asks": self.asks,
+            "asked": self.asked,
+            "detours": self.detours,
+            "topic": self.topic,
+            "period": self.period,
+            "place": self.place,
             "updated_at": self.updated_at.isoformat() if self.updated_at else None,
         }
 
@@ -73,6 +90,12 @@ class DialogueState:
             pending_text=data.get("pending_text"),
             fallbacks=int(data.get("fallbacks") or 0),
             nlu_down_notified=bool(data.get("nlu_down_notified")),
+            asks=int(data.get("asks") or 0),
+            asked=data.get("asked"),
+            detours=int(data.get("detours") or 0),
+            topic=data.get("topic"),
+            period=data.get("period"),
+            place=data.get("place"),
             updated_at=datetime.fromisoformat(updated) if updated else None,
         )
 

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.errors import NotFound
 from core.models import UtilityAccount
 from core.outages.facts import OutageFacts
+from core.outages.places import Place, place_by_key, place_in
 from core.outages.repository import OutageRepository
 
 
@@ -44,3 +45,21 @@ class OutageQueries:
         """Planned outages to come at the account's address (or every public one), soonest first."""
         repo = OutageRepository(session)
         return await repo.facts(await repo.upcoming(now, account, since=since, until=until))
+
+    async def place(self, session: AsyncSession, text: str) -> Place | None:
+        """The district (or feeder, by a street on its lines) a message names, if any."""
+        areas, feeders = await OutageRepository(session).places()
+        return place_in(text, areas, feeders)
+
+    async def place_by_key(self, session: AsyncSession, key: str) -> Place | None:
+        """A place remembered by its key (Place.key)."""
+        areas, feeders = await OutageRepository(session).places()
+        return place_by_key(key, areas, feeders)
+
+    async def at_place(
+        self, session: AsyncSession, now: datetime, place: Place
+    ) -> tuple[list[OutageFacts], list[OutageFacts]]:
+        """The public outages going on now at a place, and the planned ones to come there."""
+        now_there = [o for o in await self.current(session, now, None) if place.covers(o)]
+        to_come = [o for o in await self.upcoming(session, now, None) if place.covers(o)]
+        return now_there, to_come

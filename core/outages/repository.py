@@ -93,6 +93,16 @@ class OutageRepository(RepositoryBase[Outage]):
 
     # ------------------------------------------------------------------------------------ the facts
 
+    async def places(self) -> tuple[list[AreaFacts], list[FeederFacts]]:
+        """Every district and feeder, to find the place a customer names (core.outages.places)."""
+        rows = await self.session.scalars(select(Area).order_by(Area.code))
+        areas = [AreaFacts(a.code, a.name, a.name_en) for a in rows]
+        feeders = [
+            FeederFacts(f.code, f.name, f.lines, f.area_code)
+            for f in await self.session.scalars(select(Feeder).order_by(Feeder.code))
+        ]
+        return areas, feeders
+
     async def facts(self, outages: Sequence[Outage]) -> list[OutageFacts]:
         """The facts of each outage (core.outages.facts: which areas and feeders it names), in one go."""
         if not outages:

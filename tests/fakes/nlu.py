@@ -10,12 +10,15 @@ class FakeNlu:
         self.intents = intents or {}
         self.up = up
         self.entities: dict[str, tuple[Entity, ...]] = {}
+        self.results: dict[str, NluResult] = {}  # a whole result for a text (parts of a two-question message)
         self.calls: list[str] = []
 
     async def parse(self, text: str) -> NluResult:
         self.calls.append(text)
         if not self.up:
             raise NluUnavailable("fake NLU is down")
+        if text in self.results:
+            return self.results[text]
         intent = self.intents.get(text, FALLBACK_INTENT)
         return NluResult(
             text=text,

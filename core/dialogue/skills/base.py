@@ -54,7 +54,8 @@ class Skill:
         return None
 
     async def on_form(self, turn: Turn) -> Replies | None:
-        """The customer's answer to the form's question; None when the message is a new question instead."""
+        """The customer's answer to the form's question; None when the message is a new question instead (the
+        engine answers it and offers the form again, or leaves the form at the second one in a row)."""
         turn.state.clear_form()
         return None
 

@@ -1,7 +1,8 @@
 """Answers about the bound account's bills: the amount due, why a bill is what it is, usage, the tariff.
 
-Reached only with an account bound (the engine sends account questions to binding first). Every figure
-comes from the stored bills (core.billing.service), never invented.
+Reached only with an account bound (the engine sends account questions to binding first), except the
+tariff: public, the residential one (GRIDTALK_PUBLIC_TARIFF_CODE) before binding, the account's own after.
+Every figure comes from the stored bills and tariffs (core.billing.service), never invented.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from core.ports import Button
 
 
 class BillingSkill(Skill):
-    intents = ACCOUNT_INTENTS  # bill_amount, bill_explain, usage_query, tariff_query
+    intents = ACCOUNT_INTENTS | {"tariff_query"}  # bill_amount, bill_explain, usage_query; the tariff
 
     def __init__(self, kit: SkillKit) -> None:
         super().__init__(kit)
@@ -24,6 +25,8 @@ class BillingSkill(Skill):
 
     async def on_intent(self, turn: Turn, intent: str) -> Replies:
         account = await self.account(turn)
+        if account is None and intent == "tariff_query":
+            return await self._public_tariff(turn)
         if account is None:  # the engine binds first; a stale state must not show anything
             return [await self.replies.menu(turn, "fallback")]
         accounts = await self.services.binding.accounts(turn.session, turn.identity)
@@ -39,6 +42,13 @@ class BillingSkill(Skill):
         if intent == "usage_query":
             return await self._usage(turn, account, latest, switch)
         return await self._bill(turn, intent, account, latest, switch)
+
+    async def _public_tariff(self, turn: Turn) -> Replies:
+        tariff = await self.billing.public_tariff(turn.session, self.config.public_tariff_code)
+        bind = (self.replies.button(turn, "bind", "bind"),)
+        if tariff is None:
+            return [self.replies.say(turn, "tariff_unknown", bind)]
+        return [self.replies.say(turn, "tariff", bind, account=None, t=tariff)]
 
     async def _usage(
         self, turn: Turn, account: UtilityAccount, latest: list[Bill], switch: tuple[Button, ...]

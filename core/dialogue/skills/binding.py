@@ -87,11 +87,10 @@ class BindingSkill(Skill):
         if state.step == "account":
             if number:
                 return await self._start(turn, number)
-            if intent not in NOT_AN_INTERRUPTION and intent != "bind_account":
-                state.clear_form()
-                return None
+            if intent not in NOT_AN_INTERRUPTION and intent != "bind_account" and not keywords.is_number(text):
+                return None  # a question asked inside the form (a number is an answer, even a wrong one)
             template = "bind_bad_account" if keywords.has_digits(text) else "bind_ask_account"
-            return [self.replies.say(turn, template, cancel)]
+            return await self.replies.again(turn, template, self.replies.say(turn, template, cancel, again=True))
         if state.step in ("phone", "code") and (state.step == "code") != self.binding.by_sms:
             return await self._start(turn, state.slots.get("account_number"))  # the way of verifying changed
         if state.step == "code":
@@ -100,16 +99,18 @@ class BindingSkill(Skill):
             if number and number != state.slots.get("account_number"):
                 return await self._start(turn, number)
             last4 = turn.nlu.entity("phone_last4")
-            other_question = intent not in NOT_AN_INTERRUPTION and intent != "bind_account"
+            other_question = (
+                intent not in NOT_AN_INTERRUPTION and intent != "bind_account" and not keywords.is_number(text)
+            )
             if last4 is None and not (other_question and turn.nlu.confidence >= CONFIDENT):
                 last4 = keywords.last4_in(text)
             if last4:
                 return await self._verify(turn, state.slots["account_number"], last4)
             if other_question:
-                state.clear_form()
                 return None
             number_asked = state.slots.get("account_number", "")
-            return [self.replies.say(turn, "bind_ask_phone", cancel, account_number=number_asked, again=True)]
+            ask_phone = self.replies.say(turn, "bind_ask_phone", cancel, account_number=number_asked, again=True)
+            return await self.replies.again(turn, "bind_ask_phone", ask_phone)
         state.clear_form()
         return None
 
@@ -137,16 +138,17 @@ class BindingSkill(Skill):
         asked = state.slots.get("account_number")
         if (number and number != asked) or not asked:
             return await self._start(turn, number)
-        other_question = intent not in NOT_AN_INTERRUPTION and intent != "bind_account"
+        other_question = (
+            intent not in NOT_AN_INTERRUPTION and intent != "bind_account" and not keywords.is_number(turn.text)
+        )
         code = None if other_question and turn.nlu.confidence >= CONFIDENT else code_in(turn.text)
         if code:
             return await self._verify_code(turn, asked, code)
         if other_question:
-            state.clear_form()
             return None
-        return [
-            self.replies.say(turn, "bind_code_sent", self._code_buttons(turn, asked), account_number=asked, again=True)
-        ]
+        buttons = self._code_buttons(turn, asked)
+        code_sent = self.replies.say(turn, "bind_code_sent", buttons, account_number=asked, again=True)
+        return await self.replies.again(turn, "bind_code_sent", code_sent)
 
     async def _send_code(self, turn: Turn, account_number: str) -> Replies:
         """Issue a code and queue its SMS for after the commit; the answer is the same for every number."""

@@ -85,13 +85,15 @@ class EmailCheck:
         if code is not None:
             return await self._check(turn, code)
         if turn.nlu.intent not in NOT_AN_INTERRUPTION and turn.nlu.intent != "subscribe_notices":
-            state.clear_form()  # another question: the form is left (nothing subscribed)
-            return None
+            return None  # another question (nothing subscribed yet)
         if state.step == "code":
-            return [self.replies.say(turn, "email_code_ask", self._code_buttons(turn), email=self._address(turn))]
+            code_ask = self.replies.say(turn, "email_code_ask", self._code_buttons(turn), email=self._address(turn))
+            return await self.replies.again(turn, "email_code_ask", code_ask)
         if "@" in text:
-            return [self.replies.say(turn, "email_invalid", self._ask_buttons(turn))]
-        return self._ask(turn, again=True)
+            invalid = self.replies.say(turn, "email_invalid", self._ask_buttons(turn))
+            return await self.replies.again(turn, "email_invalid", invalid)
+        ask = self.replies.say(turn, "email_ask", self._ask_buttons(turn), again=True)
+        return await self.replies.again(turn, "email_ask", ask)
 
     async def on_payload(self, turn: Turn, arg: str) -> Replies | None:
         if arg == "skip":

@@ -4,7 +4,7 @@ payment methods, a free-text comment on the service, and the menu, help and welc
 from __future__ import annotations
 
 from core.dialogue.context import Replies, Turn
-from core.dialogue.intents import FAQ_INTENTS
+from core.dialogue.intents import FAQ_INTENTS, HELP
 from core.dialogue.skills.base import Skill, SkillKit
 
 
@@ -18,7 +18,7 @@ class FaqSkill(Skill):
 
 
 class SmallTalkSkill(Skill):
-    intents = frozenset({"greet", "thanks", "goodbye", "payment_methods", "feedback"})
+    intents = frozenset({"greet", "thanks", "goodbye", "payment_methods", "feedback", HELP})
     payloads = frozenset({"menu", "start", "help", "unsupported"})
 
     def __init__(self, kit: SkillKit) -> None:
@@ -29,6 +29,8 @@ class SmallTalkSkill(Skill):
         match intent:
             case "greet":
                 return [await self.replies.menu(turn, "greet")]
+            case "help":  # what can you do?: the help text with the menu's buttons
+                return [await self.replies.menu(turn, "help")]
             case "payment_methods":
                 return [self.replies.say(turn, "payment_methods", methods=self.config.payment_methods)]
             case "feedback":  # a comment without a survey; the survey skill, placed earlier, takes its answers

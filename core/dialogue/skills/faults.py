@@ -61,8 +61,7 @@ class FaultSkill(Skill):
             and turn.nlu.confidence >= CONFIDENT
             and (intent != "bind_account" or keywords.account_number_in(text))  # a place has digits too
         ):
-            state.clear_form()
-            return None
+            return None  # a question asked inside the report
         if state.step == "description":
             return await self._next(turn, description=text)
         if state.step == "place":
@@ -72,7 +71,7 @@ class FaultSkill(Skill):
             if answer is None and hazards_in(text):
                 answer = True
             if answer is None:
-                return [self._hazard_question(turn, again=True)]
+                return await self.replies.again(turn, "hazard", self._hazard_question(turn, again=True))
             return await self._next(turn, hazard=answer)
         state.clear_form()
         return None

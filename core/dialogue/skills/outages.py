@@ -1,5 +1,7 @@
 """Outages in the chat: what is going on now (at the bound account's address, or every public one before
 binding), what is going on near it (another feeder of its district), and the planned outages to come.
+A district or street named in the message (西湖区古墩路有停电吗) is answered for that place, bound or not,
+and remembered for the follow-up (什么时候来电).
 
 Every outage is rendered from core.outages.facts (OutageFacts.context), the same facts the notices use, so
 the chat and a notice never name different places.
@@ -11,7 +13,10 @@ from core.dialogue.context import Replies, Turn, period_bounds
 from core.dialogue.skills.base import Skill, SkillKit
 from core.models import UtilityAccount
 from core.outages.facts import OutageFacts
+from core.outages.places import Place
 from core.ports import Button, OutgoingMessage
+
+PLANNED_SHOWN = 3  # planned outages listed for a place (the soonest; the rest counted)
 
 
 class OutageSkill(Skill):
@@ -26,9 +31,35 @@ class OutageSkill(Skill):
             return await self._planned(turn)
         return await self._now(turn)
 
+    async def _place(self, turn: Turn, account: UtilityAccount | None) -> Place | None:
+        """The place named in the message; else, without an account, the one the last answer was about."""
+        place = await self.outages.place(turn.session, turn.text) if turn.text else None
+        if place is None and account is None and turn.state.place:
+            place = await self.outages.place_by_key(turn.session, turn.state.place)
+        turn.state.place = place.key if place is not None else turn.state.place
+        return place
+
+    async def _at_place(self, turn: Turn, place: Place, buttons: tuple[Button, ...]) -> Replies:
+        now_there, to_come = await self.outages.at_place(turn.session, turn.now, place)
+        return [
+            self.replies.say(
+                turn,
+                "outage_place",
+                buttons,
+                place=place.named(turn.language),
+                street=place.street,
+                current=self._contexts(turn, now_there),
+                planned=self._contexts(turn, to_come[:PLANNED_SHOWN]),
+                more=max(len(to_come) - PLANNED_SHOWN, 0),
+            )
+        ]
+
     async def _now(self, turn: Turn) -> Replies:
         account = await self.account(turn)
         report = self.replies.button(turn, "report_fault", "intent:report_fault")
+        place = await self._place(turn, account)
+        if place is not None:
+            return await self._at_place(turn, place, (report,))
         if account is None:
             public = await self.outages.current(turn.session, turn.now, None)
             bind = self.replies.button(turn, "bind", "bind")
@@ -63,7 +94,10 @@ class OutageSkill(Skill):
 
     async def _planned(self, turn: Turn) -> Replies:
         account = await self.account(turn)
-        period = turn.period(self.config.timezone)
+        place = await self._place(turn, account)
+        period = turn.period(self.config.timezone, upcoming=True)
+        if place is not None and period is None:
+            return await self._at_place(turn, place, ())
         since, until = period_bounds(period, self.config.timezone) if period is not None else (None, None)
         outages = await self.outages.upcoming(turn.session, turn.now, account, since=since, until=until)
         buttons: tuple[Button, ...] = ()

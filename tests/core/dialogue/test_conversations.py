@@ -27,7 +27,7 @@ from core.models import (
     Outage,
     UtilityAccount,
 )
-from core.ports import Entity, OutgoingMessage
+from core.ports import Entity, NluResult, OutgoingMessage
 from core.templating import kwh, money
 from tests.fakes.nlu import FakeNlu
 from tests.support.dialogue import (
@@ -260,11 +260,23 @@ async def test_account_answers_need_binding(
 ) -> None:
     nlu = demo_nlu(**{"上个月用了几度电": "usage_query", "峰谷电价多少": "tariff_query"})
     chat = await new_chat(sessionmaker, clock, settings, nlu)
-    for text_in in ("为什么电费这么高", "上个月用了几度电", "峰谷电价多少"):
+    for text_in in ("为什么电费这么高", "上个月用了几度电"):
         text = await chat.text(text_in)
         assert "先绑定户号" in text and "¥" not in text and "度 ×" not in text
     text = await chat.text(payload="intent:usage_query")
     assert "先绑定户号" in text
+
+
+async def test_the_tariff_is_public_and_once_bound_it_is_the_accounts_own(
+    sessionmaker: Maker, clock: FrozenClock, settings: Settings, demo: None
+) -> None:
+    nlu = demo_nlu(**{"峰谷电价多少": "tariff_query"})
+    chat = await new_chat(sessionmaker, clock, settings, nlu)
+    text = await chat.text("峰谷电价多少")
+    assert "居民用电执行「居民阶梯分时电价」" in text and "0.568 元/度" in text and "先绑定户号" not in text
+    chat, account = await bound_chat(sessionmaker, clock, settings, nlu)
+    text = await chat.text("峰谷电价多少")
+    assert f"户号 {account.number} 执行「居民阶梯分时电价」" in text and "绑定户号后" not in text
 
 
 # ---------------------------------------------------------------------------------------- billing
@@ -698,3 +710,91 @@ async def test_when_the_nlu_is_unsure_the_keyword_rules_have_a_say(
     assert (question.intent, question.confidence) == ("nlu_fallback", 0.2)  # what the NLU said, kept
     assert answer.intent == "usage_query"  # what was answered
     assert "did not understand" in await chat.text("zzz")  # no rule matches: the menu
+
+
+# ------------------------------------------------------------------------------ forms and context
+
+
+async def test_a_question_inside_a_form_is_answered_and_a_second_one_leaves_the_form(
+    sessionmaker: Maker, clock: FrozenClock, settings: Settings, demo: None
+) -> None:
+    nlu = demo_nlu(**{"明天下雨吗": "out_of_scope", "怎么交电费": "payment_methods", "绑定户号": "bind_account"})
+    chat = await new_chat(sessionmaker, clock, settings, nlu)
+    assert "10 位户号" in await chat.text("绑定户号")
+    text = await chat.text("明天下雨吗")
+    assert "帮不上忙" in text and "继续绑定户号" in text  # declined, and the form offered again in one line
+    text = await chat.text("怎么交电费")
+    assert "微信" in text and "继续绑定户号" not in text  # the second question in a row: the form is left
+    text = await chat.text("asdf")
+    assert "没有理解" in text and "10 位户号" not in text
+
+
+async def test_a_form_never_asks_the_same_thing_three_times(
+    sessionmaker: Maker, clock: FrozenClock, settings: Settings, demo: None
+) -> None:
+    nlu = demo_nlu(**{"绑定户号": "bind_account"})
+    chat = await new_chat(sessionmaker, clock, settings, nlu)
+    first = await chat.text("绑定户号")
+    second = await chat.text("嗯")
+    assert "10 位户号" in first and "10 位户号" in second
+    third = await chat.text("嗯嗯")
+    assert "10 位户号" not in third and "先放一放" in third and "bind" in chat.payloads  # left, with the menu
+
+
+async def test_a_follow_up_asks_the_last_question_again_for_its_month(
+    sessionmaker: Maker, clock: FrozenClock, settings: Settings, demo: None
+) -> None:
+    nlu = demo_nlu(**{"2026年9月的电费": "bill_amount", "那8月呢": "inform", "用了多少度": "usage_query"})
+    chat, account = await bound_chat(sessionmaker, clock, settings, nlu)
+    bills = {b.period: b for b in await bills_of(sessionmaker, account.id)}
+    assert "2026年9月账单" in await chat.text("2026年9月的电费")
+    assert "2026年8月账单" in await chat.text("那8月呢")
+    text = await chat.text("用了多少度")  # another billing topic: the same month
+    assert f"2026年8月用电 {kwh(bills['2026-08'].kwh)} 度" in text
+
+
+async def test_two_questions_in_one_message_are_both_answered_in_order(
+    sessionmaker: Maker, clock: FrozenClock, settings: Settings, demo: None
+) -> None:
+    message = "电费怎么交，顺便问下你能做什么"
+    nlu = demo_nlu()
+    parts = (
+        NluResult(text="电费怎么交", intent="payment_methods", confidence=0.9),
+        NluResult(text="你能做什么", intent="help", confidence=0.9),
+    )
+    nlu.results[message] = NluResult(text=message, intent="payment_methods", confidence=0.9, parts=parts)
+    chat = await new_chat(sessionmaker, clock, settings, nlu)
+    text = await chat.text(message)
+    assert "微信" in text and "我可以帮您" in text and text.index("微信") < text.index("我可以帮您")
+
+
+async def test_outages_for_a_district_typed_in_without_binding(
+    sessionmaker: Maker, clock: FrozenClock, settings: Settings, demo: None
+) -> None:
+    nlu = demo_nlu(**{"西湖区古墩路有停电吗": "outage_status", "什么时候来电": "outage_status"})
+    chat = await new_chat(sessionmaker, clock, settings, nlu)
+    text = await chat.text("西湖区古墩路有停电吗")
+    assert "西湖区" in text and "先绑定户号" not in text
+    assert "西湖区" in await chat.text("什么时候来电")  # the place is remembered for the follow-up
+
+
+async def test_a_number_inside_the_binding_form_is_an_answer_whatever_the_nlu_made_of_it(
+    sessionmaker: Maker, clock: FrozenClock, settings: Settings, demo: None
+) -> None:
+    account = await demo_account(sessionmaker)
+    nlu = demo_nlu(**{"绑定户号": "bind_account", "12345": "out_of_scope", account.last4: "out_of_scope"})
+    chat = await new_chat(sessionmaker, clock, settings, nlu)
+    await chat.text("绑定户号")
+    assert "10 位数字" in await chat.text("12345")  # a wrong account number: said so, not declined
+    await chat.text(account.number)
+    assert "验证通过" in await chat.text(account.last4)  # a bare last 4 digits
+
+
+async def test_another_district_after_an_outage_answer_is_the_same_question_there(
+    sessionmaker: Maker, clock: FrozenClock, settings: Settings, demo: None
+) -> None:
+    nlu = demo_nlu(**{"上城区有没有停电": "outage_status", "那西湖区呢": "inform"})
+    chat = await new_chat(sessionmaker, clock, settings, nlu)
+    assert "上城区" in await chat.text("上城区有没有停电")
+    text = await chat.text("那西湖区呢")
+    assert "西湖区" in text and "上城区" not in text

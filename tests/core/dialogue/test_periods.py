@@ -83,3 +83,12 @@ def test_last_month_is_the_month_before(today: date) -> None:
     assert found is not None
     year, month = int(found.first[:4]), int(found.first[5:])
     assert (year * 12 + month) == (today.year * 12 + today.month) - 1
+
+
+def test_a_month_without_a_year_asked_about_what_is_to_come_is_the_next_one() -> None:
+    today = date(2026, 11, 23)
+    assert find_period("12月份有停电计划吗", today, upcoming=True) == MonthRange.one(2026, 12)
+    assert find_period("any outages planned for december?", today, upcoming=True) == MonthRange.one(2026, 12)
+    assert find_period("3月有检修吗", today, upcoming=True) == MonthRange.one(2027, 3)
+    assert find_period("11月", today, upcoming=True) == MonthRange.one(2026, 11)
+    assert find_period("12月的电费", today) == MonthRange.one(2025, 12)  # a bill: the latest December
