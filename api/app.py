@@ -11,7 +11,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api import console, errors
 from api.conversations import conversation_services
-from api.routes import audit, auth, chat, escalations, health, mail, metrics, outages, staff, telegram, tickets
+from api.routes import audit, auth, chat, escalations, health, mail, metrics, outages, public, staff, telegram, tickets
 from core.clock import Clock, SystemClock
 from core.config import Settings
 from core.db import make_engine, make_sessionmaker
@@ -66,6 +66,7 @@ def create_app(
     app.include_router(telegram.router)
     app.include_router(auth.router)
     app.include_router(outages.router)
+    app.include_router(public.router)
     app.include_router(staff.router)
     app.include_router(audit.router)
     app.include_router(escalations.router)

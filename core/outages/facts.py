@@ -69,6 +69,7 @@ class OutageFacts:
     estimated_restoration_at: datetime | None = None
     completed_at: datetime | None = None
     cancelled_at: datetime | None = None
+    changed_at: datetime | None = None  # when staff last changed it (or published it)
 
     @property
     def restoration(self) -> datetime:

@@ -166,6 +166,7 @@ class OutageRepository(RepositoryBase[Outage]):
                         if (f := feeders.get(code))
                     ),
                     estimated_restoration_at=outage.estimated_restoration_at,
+                    changed_at=outage.updated_at or outage.published_at,
                     completed_at=outage.completed_at,
                     cancelled_at=outage.cancelled_at,
                 )
