@@ -67,6 +67,7 @@ def create_app(
     app.include_router(auth.router)
     app.include_router(outages.router)
     app.include_router(public.router)
+    app.include_router(public.page_router)
     app.include_router(staff.router)
     app.include_router(audit.router)
     app.include_router(escalations.router)

@@ -382,6 +382,7 @@ def _print_ready(settings: Settings) -> None:
         f"  web chat   {base}/chat  (English: {base}/chat?lang=en)\n"
         f"  console    {base}/console  (demo staff: admin, agent.li, supervisor.zhou, manager.wang;"
         " password gridtalk-demo)\n"
+        f"  outages    {base}/outages  (public: no sign-in)\n"
         f"  API docs   {base}/docs\n"
         f"  health     {base}/readyz\n"
         f"  metrics    {base}/metrics\n"

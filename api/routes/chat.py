@@ -247,6 +247,18 @@ async def list_messages(
 
 LANGUAGE_COOKIE = "gridtalk_lang"
 LANGUAGE_COOKIE_SECONDS = 365 * 24 * 3600
+RememberedLanguage = Annotated[str | None, Cookie(alias=LANGUAGE_COOKIE)]
+
+
+def page_language(lang: Language | None, remembered: str | None) -> Language:
+    """A public page's language: `?lang=`, else the one remembered in the cookie, else Chinese."""
+    return lang or (Language(remembered) if remembered in set(Language) else Language.ZH)
+
+
+def remember_language(response: HTMLResponse, lang: Language | None) -> HTMLResponse:
+    if lang is not None:
+        response.set_cookie(LANGUAGE_COOKIE, lang.value, max_age=LANGUAGE_COOKIE_SECONDS, samesite="lax")
+    return response
 
 
 @page_router.get("/chat", response_class=HTMLResponse, include_in_schema=False)
@@ -254,14 +266,11 @@ async def chat_page(
     request: Request,
     settings: SettingsDep,
     lang: Language | None = None,
-    remembered: Annotated[str | None, Cookie(alias=LANGUAGE_COOKIE)] = None,
+    remembered: RememberedLanguage = None,
 ) -> HTMLResponse:
     """A plain HTML + JS page to try the web chat (no build step). `?lang=` picks the language and is
     remembered in a cookie; without it the remembered one is used, else Chinese."""
     renderer: Renderer = request.app.state.renderer
-    chosen = lang or (Language(remembered) if remembered in set(Language) else Language.ZH)
+    chosen = page_language(lang, remembered)
     page = renderer.render("chat/page", chosen, html=True, lang=chosen, hotline=settings.service_hotline)
-    response = HTMLResponse(page)
-    if lang is not None:
-        response.set_cookie(LANGUAGE_COOKIE, lang.value, max_age=LANGUAGE_COOKIE_SECONDS, samesite="lax")
-    return response
+    return remember_language(HTMLResponse(page), lang)

@@ -1,24 +1,30 @@
 """What anyone may read without signing in: the outages going on now and the planned ones to come, as JSON
-(`GET /api/v1/public/outages`) and as an Atom feed (`GET /api/v1/public/outages.atom`) others can subscribe
-to. Only outages scoped to districts or feeders are public: one of named accounts only (a key account's own
-line) is never listed. Names in Chinese, or in English with `?lang=en`."""
+(`GET /api/v1/public/outages`), as an Atom feed (`GET /api/v1/public/outages.atom`) others can subscribe
+to, and as a page (`/outages`: a schematic map of the districts coloured by status, and the lists). Only
+outages scoped to districts or feeders are public: one of named accounts only (a key account's own line) is
+never listed. Names in Chinese, or in English with `?lang=en`."""
 
 from __future__ import annotations
 
+import math
+import re
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import Response
+from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel
 
 from api import errors
-from api.deps import ClockDep, ServicesDep, SessionDep
+from api.deps import ClockDep, ServicesDep, SessionDep, SettingsDep
+from api.routes.chat import RememberedLanguage, page_language, remember_language
 from core.models.enums import Language, OutageKind
-from core.outages.facts import OutageFacts
+from core.outages.facts import AreaFacts, OutageFacts
 from core.templating import Renderer
 
 router = APIRouter(prefix="/api/v1/public", tags=["public"], responses=errors.responses(422))
+page_router = APIRouter(tags=["public"])
 
 CACHE = "public, max-age=60"  # the figures move by the minute at most; proxies may keep them that long
 
@@ -96,3 +102,82 @@ async def feed(found: PublicDep, request: Request, clock: ClockDep, lang: Langua
     base = str(request.base_url).rstrip("/")
     body = renderer.render("public/outages_feed", lang, html=True, outages=found.items, now=clock.now(), base=base)
     return Response(body, media_type="application/atom+xml", headers={"Cache-Control": CACHE})
+
+
+# ------------------------------------------------------------------------------------------- the page
+
+MAP_COLUMNS = 3  # districts per row of the schematic map (fits a phone's width)
+CELL, ROW = 200, 110  # one district's box, in SVG units
+STATUS_ORDER = ("fault", "off", "planned", "ok")
+SUFFIX = re.compile(
+    r"\s+(?:district|county|city)$", re.IGNORECASE
+)  # a district takes the most serious status of its outages
+
+
+@dataclass(frozen=True)
+class District:
+    code: str
+    name: str
+    status: str  # fault | off (a planned outage under way) | planned (one to come) | ok
+    x: int
+    y: int
+    outage_id: int | None  # the outage its box links to
+
+
+def district_status(outage: PublicOutage) -> str:
+    if outage.status == "upcoming":
+        return "planned"
+    return "fault" if outage.kind == OutageKind.UNPLANNED else "off"
+
+
+def district_map(areas: list[AreaFacts], outages: list[PublicOutage], language: str) -> dict[str, object]:
+    """Every district as a box on a grid (the utility's areas have no shapes: a schematic, no map tiles),
+    coloured by the most serious outage touching it."""
+    districts = []
+    for index, area in enumerate(areas):
+        touching = [o for o in outages if any(a.code == area.code for a in o.areas)]
+        ranked = sorted(touching, key=lambda o: STATUS_ORDER.index(district_status(o)))
+        status = district_status(ranked[0]) if ranked else "ok"
+        row, column = divmod(index, MAP_COLUMNS)
+        outage_id = ranked[0].id if ranked else None
+        label = SUFFIX.sub("", area.named(language))  # the box is small: "Xihu", not "Xihu District"
+        districts.append(District(area.code, label, status, column * CELL + 4, row * ROW + 4, outage_id))
+    rows = max(math.ceil(len(areas) / MAP_COLUMNS), 1)
+    return {"districts": districts, "cell": CELL, "row": ROW, "width": MAP_COLUMNS * CELL, "height": rows * ROW}
+
+
+async def board_context(
+    found: PublicOutages, session: SessionDep, services: ServicesDep, clock: ClockDep, lang: Language
+) -> dict[str, object]:
+    areas, _ = await services.outage_queries.places(session)
+    return {"lang": lang, "outages": found.items, "map": district_map(areas, found.items, lang), "now": clock.now()}
+
+
+@page_router.get("/outages", response_class=HTMLResponse, include_in_schema=False)
+async def outages_page(
+    request: Request,
+    session: SessionDep,
+    services: ServicesDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    lang: Language | None = None,
+    remembered: RememberedLanguage = None,
+) -> HTMLResponse:
+    """The public outage page: no sign-in, zh or en (`?lang=`, remembered), a phone's width first."""
+    chosen = page_language(lang, remembered)
+    found = await public_outages(session, services, clock, chosen)
+    context = await board_context(found, session, services, clock, chosen)
+    renderer: Renderer = request.app.state.renderer
+    page = renderer.render("public/page", chosen, html=True, hotline=settings.service_hotline, **context)
+    return remember_language(HTMLResponse(page, headers={"Cache-Control": CACHE}), lang)
+
+
+@page_router.get("/outages/board", response_class=HTMLResponse, include_in_schema=False)
+async def outages_board(
+    request: Request, session: SessionDep, services: ServicesDep, clock: ClockDep, lang: Language = Language.ZH
+) -> HTMLResponse:
+    """The page's board alone (map and lists), which the page fetches every minute."""
+    found = await public_outages(session, services, clock, lang)
+    context = await board_context(found, session, services, clock, lang)
+    renderer: Renderer = request.app.state.renderer
+    return HTMLResponse(renderer.render("public/board", lang, html=True, **context), headers={"Cache-Control": CACHE})

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import NotFound
 from core.models import UtilityAccount
-from core.outages.facts import OutageFacts
+from core.outages.facts import AreaFacts, FeederFacts, OutageFacts
 from core.outages.places import Place, place_by_key, place_in
 from core.outages.repository import OutageRepository
 
@@ -50,6 +50,10 @@ class OutageQueries:
         """The district (or feeder, by a street on its lines) a message names, if any."""
         areas, feeders = await OutageRepository(session).places()
         return place_in(text, areas, feeders)
+
+    async def places(self, session: AsyncSession) -> tuple[list[AreaFacts], list[FeederFacts]]:
+        """Every district and feeder (the public page's map)."""
+        return await OutageRepository(session).places()
 
     async def place_by_key(self, session: AsyncSession, key: str) -> Place | None:
         """A place remembered by its key (Place.key)."""
