@@ -17,6 +17,7 @@ from core.escalation.policy import EscalationRules
 from core.escalation.service import EscalationService
 from core.escalation.views import EscalationViews
 from core.faults.service import FaultTickets
+from core.faults.updates import TicketUpdates
 from core.nlu_review.service import NluReview
 from core.notices.confirmations import ConfirmationService, NoticeConfirmationResponder
 from core.notices.outbox import available_channels
@@ -93,7 +94,7 @@ class CoreServices:
             messenger=messenger,
             escalations=escalations,
             escalation_views=EscalationViews(escalations),
-            tickets=FaultTickets(clock, audit),
+            tickets=FaultTickets(clock, audit, TicketUpdates(messenger, renderer, settings.service_hotline)),
             heartbeats=Heartbeats(clock, timedelta(seconds=settings.worker_stale_seconds)),
             nlu_review=NluReview(clock, settings, audit),
         )

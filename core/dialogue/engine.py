@@ -25,6 +25,7 @@ Button payloads (≤ 64 bytes, Telegram's limit for callback data), and the skil
     lang | lang:<zh|en>  choose the language                                       the engine
     fault:home           the fault is at the bound account's address               faults
     fault:hazard:<yes|no>                                                          faults
+    ticket:<solved|reopen>:<id>   a closed ticket's question: solved, or reopen it  faults
     cancel               leave the current form                                    the engine
     unsupported          the customer sent something that is not text (a photo, a sticker)   faq
     notice:…             an outage notice's button: handed to the NoticeResponder  subscriptions
@@ -148,6 +149,8 @@ class DialogueEngine:
         intent = turn.nlu.intent
         if intent in (FALLBACK, OUT_OF_SCOPE) and keywords.account_number_in(turn.text):
             intent = "bind_account"  # a bare 10-digit number is an account number
+        elif intent in (FALLBACK, OUT_OF_SCOPE) and keywords.asks_progress(turn.text):
+            intent = "report_fault"  # where a fault report stands: the fault skill answers it
         state = turn.state
         follow = followups.resolve(
             intent, turn.text, turn.period(self.config.timezone), state.topic, MonthRange.from_key(state.period)

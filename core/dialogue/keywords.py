@@ -84,6 +84,13 @@ _LANGUAGE = {
     "en": re.compile(r"^(?:english|英文|英语|英語|说英文|說英文|speak english)$", re.IGNORECASE),
     "zh": re.compile(r"^(?:chinese|中文|汉语|漢語|普通话|普通話|说中文|說中文)$", re.IGNORECASE),
 }
+_PROGRESS = re.compile(
+    r"进度|進度|进展|進展|处理到哪|處理到哪|报修单|報修單|工单|工單|师傅.{0,8}(?:什么时候|什麼時候|几点|幾點|啥时候)"
+    r"|\b(?:status|progress|update)\b.{0,30}\b(?:repair|report|ticket|fault|job)"
+    r"|\b(?:repair|report|ticket|fault)\b.{0,30}\b(?:status|progress|update)\b"
+    r"|\bwhen (?:will|is|does) the (?:crew|engineer|technician|repairman|electrician)\b",
+    re.IGNORECASE,
+)
 ACCOUNT_NUMBER = re.compile(r"(?<!\d)(\d{10})(?!\d)")
 FOUR_DIGITS = re.compile(r"(?<![\d/.-])(\d{4})(?![\d年/.-])")  # not a year (2026年, 2026-10)
 ANY_DIGITS = re.compile(r"\d{3,}")
@@ -134,6 +141,11 @@ def account_number_in(text: str) -> str | None:
 def last4_in(text: str) -> str | None:
     found = FOUR_DIGITS.search(text)
     return found.group(1) if found else None
+
+
+def asks_progress(text: str) -> bool:
+    """A question about a fault report already made (报修进度, where is the crew, the status of my repair)."""
+    return bool(_PROGRESS.search(text))
 
 
 def is_number(text: str) -> bool:

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, case, func, select
 
 from core.db.repository import RepositoryBase
 from core.models import FaultTicket, KeyAccountProfile, UtilityAccount
+from core.models.enums import TicketStatus
 
 
 class FaultTicketRepository(RepositoryBase[FaultTicket]):
@@ -42,3 +43,14 @@ class FaultTicketRepository(RepositoryBase[FaultTicket]):
         return await self.session.scalar(
             select(KeyAccountProfile.account_manager_id).where(KeyAccountProfile.account_id == ticket.account_id)
         )
+
+    async def of_identity(self, identity_id: int, limit: int) -> list[FaultTicket]:
+        """An identity's latest tickets, those still open first (closed last), newest first within each."""
+        closed = case((FaultTicket.status == TicketStatus.CLOSED, 1), else_=0)
+        rows = await self.session.scalars(
+            select(FaultTicket)
+            .where(FaultTicket.identity_id == identity_id)
+            .order_by(closed, FaultTicket.created_at.desc(), FaultTicket.id.desc())
+            .limit(limit)
+        )
+        return list(rows)

@@ -1,8 +1,10 @@
-"""Fault tickets: what the customer reported, where, and whether it is a hazard (then it is urgent)."""
+"""Fault tickets: what the customer reported, where, and whether it is a hazard (then it is urgent); their
+status as staff move it (received, crew assigned, on site, fixed, closed), each change told to the customer."""
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -64,6 +66,21 @@ class FaultService:
         await session.flush()
         return ticket
 
+    async def tickets_of(self, session: AsyncSession, identity: Identity, limit: int = 3) -> list[FaultTicket]:
+        """The identity's latest tickets, open ones first (what "报修进度" answers)."""
+        return await FaultTicketRepository(session).of_identity(identity.id, limit)
+
+    async def reopen(self, session: AsyncSession, identity: Identity, ticket_id: int) -> FaultTicket | None:
+        """ "Still not fixed" on a closed ticket: back to received for the staff to pick up (None: not theirs)."""
+        ticket = await FaultTicketRepository(session).get(ticket_id)
+        if ticket is None or ticket.identity_id != identity.id:
+            return None
+        if ticket.status in (TicketStatus.FIXED, TicketStatus.CLOSED):
+            ticket.status = TicketStatus.RECEIVED
+            ticket.updated_at = self.clock.now()
+            await session.flush()
+        return ticket
+
 
 @dataclass(frozen=True, slots=True)
 class TicketView:
@@ -80,12 +97,17 @@ class TicketView:
     updated_at: datetime | None
 
 
+# Tells a ticket's customer of its new status (core.services wires the messenger and the templates).
+TicketNotifier = Callable[[AsyncSession, FaultTicket], Awaitable[None]]
+
+
 class FaultTickets:
     """Fault tickets as staff handle them: the list, and their status. Built once; a session per call."""
 
-    def __init__(self, clock: Clock, audit: AuditService) -> None:
+    def __init__(self, clock: Clock, audit: AuditService, notify: TicketNotifier | None = None) -> None:
         self.clock = clock
         self.audit = audit
+        self.notify = notify
 
     async def page(
         self, session: AsyncSession, *, status: str | None, owner_id: int | None, limit: int = 100, offset: int = 0
@@ -120,6 +142,8 @@ class FaultTickets:
         detail = {"from": previous, "to": ticket.status, "note": note.strip()}
         self.audit.record(session, actor, AuditAction.TICKET_STATUS, "fault_ticket", ticket.id, detail, client)
         await session.flush()
+        if self.notify is not None and previous != ticket.status:
+            await self.notify(session, ticket)  # the customer hears of every change, in their channel
         number = await AccountRepository(session).number_of(ticket.account_id) if ticket.account_id else None
         return _view(ticket, number)
 

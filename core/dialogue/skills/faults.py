@@ -1,6 +1,7 @@
 """Fault reports (报修): what happened, where, any hazard; the safety instruction the moment a hazard is
 known; then a ticket with a reference (a hazard's is urgent, and a person follows it up: an escalation). A
-message describing a hazard starts this form from anywhere."""
+message describing a hazard starts this form from anywhere. Afterwards: where the customer's reports stand
+(报修进度), and their answer when one is closed (solved, or still not fixed: reopened)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from core.dialogue.skills.base import CONFIDENT, Skill, SkillKit
 from core.faults.hazards import hazards_in, is_generic_request, mentions_home
 from core.faults.service import FaultReport
 from core.ports import Button, OutgoingMessage
+from core.security import parse_id
 
 # While the form asks where or what happened, only these read as a new question rather than an answer.
 LEAVES_FAULT_FORM = (
@@ -24,7 +26,7 @@ LEAVES_FAULT_FORM = (
 
 class FaultSkill(Skill):
     intents = frozenset({"report_fault"})
-    payloads = frozenset({"fault"})  # fault:home, fault:hazard:<yes|no>
+    payloads = frozenset({"fault", "ticket"})  # fault:home, fault:hazard:<yes|no>; ticket:<solved|reopen>:<id>
     form = "fault"  # steps: description, place, hazard
 
     def __init__(self, kit: SkillKit, *, on_hazard: Callable[[Turn], Awaitable[Replies]]) -> None:
@@ -33,7 +35,15 @@ class FaultSkill(Skill):
         self.on_hazard = on_hazard  # the handoff skill's: a person follows a hazard up
 
     async def on_intent(self, turn: Turn, intent: str) -> Replies:
+        if keywords.asks_progress(turn.text):
+            return await self.progress(turn)
         return await self.start(turn)
+
+    async def progress(self, turn: Turn) -> Replies:
+        """Where the customer's latest fault reports stand."""
+        tickets = await self.faults.tickets_of(turn.session, turn.identity)
+        buttons = () if tickets else (self.replies.button(turn, "report_fault", "intent:report_fault"),)
+        return [self.replies.say(turn, "ticket_progress", buttons, tickets=tickets)]
 
     async def start(self, turn: Turn) -> Replies:
         """A new report; the message itself is the description unless it only asks to report a fault."""
@@ -44,6 +54,12 @@ class FaultSkill(Skill):
         return await self._next(turn, description=text)
 
     async def on_payload(self, turn: Turn, kind: str, arg: str) -> Replies | None:
+        if kind == "ticket":  # the answer to "is the problem solved?" on a closed ticket
+            answer, _, ticket_id = arg.partition(":")
+            if answer == "solved":
+                return [self.replies.say(turn, "ticket_solved")]
+            ticket = await self.faults.reopen(turn.session, turn.identity, parse_id(ticket_id) or 0)
+            return [self.replies.say(turn, "ticket_reopened", ticket=ticket)] if ticket is not None else None
         if turn.state.form != "fault":
             return None  # a button of a report already finished or cancelled
         if arg == "home":

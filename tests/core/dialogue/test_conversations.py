@@ -25,9 +25,12 @@ from core.models import (
     IdentityAccount,
     Message,
     Outage,
+    StaffUser,
     UtilityAccount,
 )
+from core.models.enums import TicketStatus
 from core.ports import Entity, NluResult, OutgoingMessage
+from core.services import CoreServices
 from core.templating import kwh, money
 from tests.fakes.nlu import FakeNlu
 from tests.support.dialogue import (
@@ -798,3 +801,43 @@ async def test_another_district_after_an_outage_answer_is_the_same_question_ther
     assert "上城区" in await chat.text("上城区有没有停电")
     text = await chat.text("那西湖区呢")
     assert "西湖区" in text and "上城区" not in text
+
+
+async def test_a_tickets_life_is_told_to_its_customer_who_can_ask_where_it_stands_and_reopen_it(
+    sessionmaker: Maker, clock: FrozenClock, settings: Settings, demo: None
+) -> None:
+    nlu = demo_nlu(**{"我要报修": "report_fault", "报修进度": "report_fault", "what is going on": "out_of_scope"})
+    chat = await new_chat(sessionmaker, clock, settings, nlu)
+    assert "没有找到" in await chat.text("报修进度") and "intent:report_fault" in chat.payloads
+    await chat.text("我要报修")
+    await chat.text("整栋楼都没电了")
+    await chat.text("文三路158号文华苑5幢")
+    await chat.text("没有")
+    [ticket] = await tickets(sessionmaker)
+    assert ticket.reference in (text := await chat.text("报修进度")) and "已受理" in text
+
+    core = CoreServices.build(settings, clock)
+
+    async def move(status: TicketStatus) -> Message:
+        async with session_scope(sessionmaker) as session:
+            admin = await session.scalar(select(StaffUser).where(StaffUser.username == "admin"))
+            assert admin is not None
+            await core.tickets.set_status(session, ticket.id, status, "", actor=admin, owner_id=None)
+        async with sessionmaker() as session:
+            last = await session.scalar(
+                select(Message).where(Message.direction == "out").order_by(Message.id.desc()).limit(1)
+            )
+        assert last is not None
+        return last
+
+    told = await move(TicketStatus.ASSIGNED)
+    assert ticket.reference in told.text and "已派抢修人员" in told.text  # in the customer's transcript
+    assert "已派抢修人员" in await chat.text("报修进度")
+    closed = await move(TicketStatus.CLOSED)
+    assert "问题解决了吗" in closed.text
+    assert [b["payload"] for b in closed.buttons] == [f"ticket:solved:{ticket.id}", f"ticket:reopen:{ticket.id}"]
+    assert ticket.reference in await chat.text(payload=f"ticket:reopen:{ticket.id}")
+    [reopened] = await tickets(sessionmaker)
+    assert reopened.status == TicketStatus.RECEIVED
+    assert "感谢" in await chat.text(payload=f"ticket:solved:{ticket.id}")
+    assert "没有理解" in await chat.text(payload="ticket:reopen:999999")  # another's, or none: the menu

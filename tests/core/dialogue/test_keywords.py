@@ -54,3 +54,20 @@ def test_form_words() -> None:
     assert keywords.last4_in("尾号 5633") == "5633" and keywords.last4_in("it ends with 0042") == "0042"
     assert keywords.last4_in("12345") is None and keywords.last4_in("2026年10月电费") is None
     assert keywords.wants_unbind("解绑户号") and keywords.wants_unbind("unbind my account")
+
+
+@pytest.mark.parametrize(
+    ("text", "asks"),
+    [
+        ("我报修的进度怎么样了", True),
+        ("师傅什么时候到", True),
+        ("what is the status of my repair", True),
+        ("any update on my fault report?", True),
+        ("when will the crew arrive", True),
+        ("我要报修", False),
+        ("my power is out", False),
+        ("what is the status of the planned outage", False),
+    ],
+)
+def test_asks_progress(text: str, asks: bool) -> None:
+    assert keywords.asks_progress(text) is asks
