@@ -57,6 +57,7 @@ from core.dialogue.skills import (
 )
 from core.errors import DomainError
 from core.faults.hazards import hazards_in
+from core.models import UtilityAccount
 from core.models.enums import Language, values
 from core.security import mask_digits
 from core.templating import Renderer
@@ -64,6 +65,8 @@ from core.templating import Renderer
 __all__ = ["DialogueConfig", "DialogueEngine", "DialogueServices", "Replies", "Turn"]
 
 log = logging.getLogger("gridtalk.dialogue")
+
+MAX_TOLD = 20  # outages remembered as told (a conversation rarely sees more than one or two)
 
 # A message describing a hazard with one of these intents starts a fault report (safety instruction first).
 HAZARD_FIRST = frozenset({"report_fault", "outage_status", FALLBACK, OUT_OF_SCOPE})
@@ -116,7 +119,9 @@ class DialogueEngine:
                     return intercepted
             if turn.payload is not None:
                 return await self._payload(turn, turn.payload)
-            return await self._text(turn)
+            account = await self.services.binding.current(turn.session, turn.identity)
+            replies = await self._text(turn)
+            return await self._outage_first(turn, account, replies) if account is not None else replies
         except DomainError as exc:
             log.info("domain error in dialogue: %s", mask_digits(exc.message))
             return [self.replies.say(turn, "error", code=exc.code)]
@@ -143,6 +148,20 @@ class DialogueEngine:
         if len(turn.nlu.parts) > 1:
             return await self._parts(turn)
         return await self._understood(turn)
+
+    async def _outage_first(self, turn: Turn, account: UtilityAccount, replies: Replies) -> Replies:
+        """A customer whose account (bound before this message) is inside an outage going on now hears of it,
+        with the estimate, before the answer to whatever they asked: once per outage while the conversation
+        lasts."""
+        here = await self.services.outages.current(turn.session, turn.now, account)
+        new = [outage for outage in here if outage.id not in turn.state.outages_told]
+        if not new:
+            return replies
+        turn.state.outages_told = [*turn.state.outages_told, *(outage.id for outage in new)][-MAX_TOLD:]
+        if turn.nlu.intent == "outage_status":
+            return replies  # the answer itself is about the outage
+        contexts = [outage.context(turn.language) for outage in new]
+        return [self.replies.say(turn, "outage_first", account=account, outages=contexts), *replies]
 
     async def _understood(self, turn: Turn) -> Replies:
         """A message outside any form: what it asks, in the context of the last answer."""

@@ -41,6 +41,7 @@ class DialogueState:
     topic: str | None = None
     period: str | None = None
     place: str | None = None
+    outages_told: list[int] = field(default_factory=list)  # outages at the account already told, first thing
     updated_at: datetime | None = None
 
     def start_form(self, form: str, step: str, **slots: str) -> None:
@@ -74,6 +75,7 @@ class DialogueState:
             "topic": self.topic,
             "period": self.period,
             "place": self.place,
+            "outages_told": list(self.outages_told),
             "updated_at": self.updated_at.isoformat() if self.updated_at else None,
         }
 
@@ -96,6 +98,7 @@ class DialogueState:
             topic=data.get("topic"),
             period=data.get("period"),
             place=data.get("place"),
+            outages_told=[int(i) for i in data.get("outages_told") or []],
             updated_at=datetime.fromisoformat(updated) if updated else None,
         )
 

@@ -33,7 +33,7 @@ async def test_scenario(
     rasa_url: str,
 ) -> None:
     await load_demo_data(sessionmaker, clock)
-    account = await demo_account(sessionmaker)
+    account = await demo_account(sessionmaker, feeder=scenario.feeder)
     nlu = RasaNluClient(rasa_url, timeout=10.0)
     try:
         async with api_client(settings, clock, nlu=nlu) as http:

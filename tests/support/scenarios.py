@@ -6,6 +6,7 @@ stories:
     - name: a bill, then the month before in a few words
       language: zh                 # the chat's language (zh | en)
       bound: true                  # bind a demo residential account first, through the chat (default false)
+      feeder: BJ-F01               # that account on this feeder (optional: the demo's fault feeder)
       turns:
         - say: 2026年9月的电费是多少  # what the customer types ({number} / {last4}: the demo account's)
           intent: bill_amount      # the intent recorded for the message (optional)
@@ -41,7 +42,7 @@ from tests.support.webchat import start_chat
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 TURN_KEYS = {"say", "press", "intent", "reply", "not"}
-SCENARIO_KEYS = {"name", "language", "bound", "turns"}
+SCENARIO_KEYS = {"name", "language", "bound", "feeder", "turns"}
 BIND = {
     "zh": ("绑定户号 {number}", "手机尾号{last4}", "验证通过"),
     "en": ("link my account {number}", "the phone number ends with {last4}", "Verified"),
@@ -72,6 +73,7 @@ class Scenario:
     bound: bool
     turns: tuple[Turn, ...]
     source: str  # file name, for messages
+    feeder: str | None = None  # the demo account's feeder, when it matters
 
     @property
     def id(self) -> str:
@@ -124,7 +126,8 @@ def load(path: Path) -> list[Scenario]:
         if language not in BIND:
             raise ScenarioError(f"{where}: language is zh or en")
         turns = tuple(_turn(t, f"{where}.turns[{i}]") for i, t in enumerate(raw["turns"]))
-        scenarios.append(Scenario(str(raw["name"]), language, bool(raw.get("bound", False)), turns, path.name))
+        feeder = str(raw["feeder"]) if raw.get("feeder") else None
+        scenarios.append(Scenario(str(raw["name"]), language, bool(raw.get("bound", False)), turns, path.name, feeder))
     return scenarios
 
 
@@ -223,7 +226,7 @@ async def _transcripts(scenarios: list[Scenario], rasa_url: str, folder: Path) -
     try:
         for scenario in scenarios:
             await load_demo_data(sessionmaker, clock)
-            account = await demo_account(sessionmaker)
+            account = await demo_account(sessionmaker, feeder=scenario.feeder)
             nlu = RasaNluClient(rasa_url, timeout=10.0)
             async with api_client(settings, clock, nlu=nlu) as http:
                 print(await play(http, sessionmaker, scenario, account, check=False), end="\n\n", flush=True)

@@ -841,3 +841,19 @@ async def test_a_tickets_life_is_told_to_its_customer_who_can_ask_where_it_stand
     assert reopened.status == TicketStatus.RECEIVED
     assert "感谢" in await chat.text(payload=f"ticket:solved:{ticket.id}")
     assert "没有理解" in await chat.text(payload="ticket:reopen:999999")  # another's, or none: the menu
+
+
+async def test_a_customer_inside_an_outage_hears_of_it_first_once(
+    sessionmaker: Maker, clock: FrozenClock, settings: Settings, demo: None
+) -> None:
+    nlu = demo_nlu(**{"电费多少": "bill_amount", "怎么交": "payment_methods", "停电了吗": "outage_status"})
+    chat, _ = await bound_chat(sessionmaker, clock, settings, nlu, feeder="BJ-F01")  # the demo's fault feeder
+    result = await chat.send("电费多少")
+    first, *answer = [reply.text for reply in result.replies]
+    assert first.startswith("先告诉您") and "预计恢复供电" in first and "江南线" in first
+    assert any("应缴" in text for text in answer)
+    assert "先告诉您" not in await chat.text("怎么交")  # once per outage
+
+    other, _ = await bound_chat(sessionmaker, clock, settings, nlu, feeder="BJ-F01", skip=1)
+    text = await other.text("停电了吗")
+    assert "先告诉您" not in text and "正在停电" in text  # the answer itself is the outage
