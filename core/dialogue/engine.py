@@ -11,8 +11,8 @@ account answer before an account is bound (the binding skill asks first, then an
 Conversations, not single questions: a short follow-up continues the last answer's topic and months
 (core.dialogue.followups: 那8月呢, 用了多少度); a question asked inside a form is answered (declined when
 out of scope) and the form offered again in one line, and a second one in a row leaves the form; a form never
-asks the same thing three times in a row (Skill.again); a message with two questions (the NLU's `parts`)
-gets both answers, in order.
+asks the same thing three times in a row (ReplyBuilder.again); a message with two questions (the NLU's `parts`)
+gets both answers, in order. A customer whose account is inside an outage going on now hears of it first.
 
 Button payloads (≤ 64 bytes, Telegram's limit for callback data), and the skill that answers them:
 
