@@ -92,7 +92,8 @@ class RasaNluClient:
         if len(pieces) < 2:
             return whole
         try:  # two questions in one message? each part parsed on its own (nlu.multi)
-            parts = questions([self._to_result(await self._post_with_retry(p), p, False) for p in pieces])
+            bodies = await asyncio.gather(*(self._post_with_retry(p) for p in pieces))  # in parallel
+            parts = questions([self._to_result(b, p, False) for b, p in zip(bodies, pieces, strict=True)])
         except NluUnavailable:
             return whole  # the whole message was understood; its parts are a bonus
         if not parts:

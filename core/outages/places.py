@@ -20,7 +20,6 @@ _EN_SUFFIX = re.compile(r"\s+(?:district|county|city)$", re.IGNORECASE)
 class Place:
     area: AreaFacts
     feeder: FeederFacts | None = None  # the feeder whose lines name the street asked about
-
     street: str | None = None  # the street named, as found on the feeder's lines
 
     def named(self, language: str) -> str:

@@ -101,3 +101,25 @@ async def test_the_timeout_bounds_the_whole_parse_retry_included() -> None:
     await client.aclose()
     assert elapsed < 0.4  # not 0.2 s for the call and 0.2 s more for the retry
     assert calls == 1  # the call used up the time: no retry
+
+
+async def test_a_message_with_two_questions_is_parsed_part_by_part_and_reports_both() -> None:
+    intents = {"查下这个月电费,顺便问下最近有没有计划停电": ("planned_outage_query", 0.7)}  # as normalised
+    intents |= {"查下这个月电费": ("bill_amount", 0.9), "最近有没有计划停电": ("planned_outage_query", 0.95)}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        import json
+
+        text = json.loads(request.content)["text"]
+        return httpx.Response(200, json=rasa_reply(*intents[text]))
+
+    client = RasaNluClient("http://rasa", transport=httpx.MockTransport(handler))
+    result = await client.parse("查下这个月电费，顺便问下最近有没有计划停电")
+    single = await client.parse("查下这个月电费")
+    await client.aclose()
+    assert result.intent == "planned_outage_query"  # the whole message's intent stays on top
+    assert [(p["text"], p["name"]) for p in result.to_dict()["intents"]] == [  # type: ignore[union-attr]
+        ("查下这个月电费", "bill_amount"),
+        ("最近有没有计划停电", "planned_outage_query"),
+    ]
+    assert single.parts == () and single.to_dict()["intents"] == []
