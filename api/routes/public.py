@@ -7,7 +7,6 @@ never listed. Names in Chinese, or in English with `?lang=en`."""
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Literal
@@ -21,6 +20,7 @@ from api.deps import ClockDep, ServicesDep, SessionDep, SettingsDep
 from api.routes.chat import RememberedLanguage, page_language, remember_language
 from core.models.enums import Language, OutageKind
 from core.outages.facts import AreaFacts, OutageFacts
+from core.outages.places import EN_SUFFIX
 from core.templating import Renderer
 
 router = APIRouter(prefix="/api/v1/public", tags=["public"], responses=errors.responses(422))
@@ -108,10 +108,7 @@ async def feed(found: PublicDep, request: Request, clock: ClockDep, lang: Langua
 
 MAP_COLUMNS = 3  # districts per row of the schematic map (fits a phone's width)
 CELL, ROW = 200, 110  # one district's box, in SVG units
-STATUS_ORDER = ("fault", "off", "planned", "ok")
-SUFFIX = re.compile(
-    r"\s+(?:district|county|city)$", re.IGNORECASE
-)  # a district takes the most serious status of its outages
+STATUS_ORDER = ("fault", "off", "planned", "ok")  # a district takes the most serious status of its outages
 
 
 @dataclass(frozen=True)
@@ -140,7 +137,7 @@ def district_map(areas: list[AreaFacts], outages: list[PublicOutage], language: 
         status = district_status(ranked[0]) if ranked else "ok"
         row, column = divmod(index, MAP_COLUMNS)
         outage_id = ranked[0].id if ranked else None
-        label = SUFFIX.sub("", area.named(language))  # the box is small: "Xihu", not "Xihu District"
+        label = EN_SUFFIX.sub("", area.named(language))  # the box is small: "Xihu", not "Xihu District"
         districts.append(District(area.code, label, status, column * CELL + 4, row * ROW + 4, outage_id))
     rows = max(math.ceil(len(areas) / MAP_COLUMNS), 1)
     return {"districts": districts, "cell": CELL, "row": ROW, "width": MAP_COLUMNS * CELL, "height": rows * ROW}

@@ -13,7 +13,7 @@ from core.outages.facts import AreaFacts, FeederFacts, OutageFacts
 
 _STREET = re.compile(r"[\u4e00-\u9fff]{1,8}?(?:大道|路|街|巷)")
 _DISTRICT_SUFFIX = re.compile(r"(?:区|區|县|縣|市)$")
-_EN_SUFFIX = re.compile(r"\s+(?:district|county|city)$", re.IGNORECASE)
+EN_SUFFIX = re.compile(r"\s+(?:district|county|city)$", re.IGNORECASE)  # "Xihu District" → "Xihu"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +37,7 @@ class Place:
 
 
 def _area_names(area: AreaFacts) -> list[str]:
-    names = [area.name, _DISTRICT_SUFFIX.sub("", area.name), area.name_en, _EN_SUFFIX.sub("", area.name_en)]
+    names = [area.name, _DISTRICT_SUFFIX.sub("", area.name), area.name_en, EN_SUFFIX.sub("", area.name_en)]
     return [n for n in names if len(n) >= 2]
 
 
