@@ -13,6 +13,7 @@ from core.dialogue.intents import ACCOUNT_INTENTS, FAQ_INTENTS
 from core.dialogue.skills.base import CONFIDENT, Skill, SkillKit
 from core.faults.hazards import hazards_in, is_generic_request, mentions_home
 from core.faults.service import FaultReport
+from core.models.enums import TicketStatus
 from core.ports import Button, OutgoingMessage
 from core.security import parse_id
 
@@ -58,8 +59,14 @@ class FaultSkill(Skill):
             answer, _, ticket_id = arg.partition(":")
             if answer == "solved":
                 return [self.replies.say(turn, "ticket_solved")]
+            if answer != "reopen":
+                return None
             ticket = await self.faults.reopen(turn.session, turn.identity, parse_id(ticket_id) or 0)
-            return [self.replies.say(turn, "ticket_reopened", ticket=ticket)] if ticket is not None else None
+            if ticket is None:
+                return None
+            if ticket.status != TicketStatus.RECEIVED:  # still being handled (a crew on it): where it stands
+                return await self.progress(turn)
+            return [self.replies.say(turn, "ticket_reopened", ticket=ticket)]
         if turn.state.form != "fault":
             return None  # a button of a report already finished or cancelled
         if arg == "home":
