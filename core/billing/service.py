@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.billing.answers import AmountDue, Explanation, TariffFacts, amount_due, explain, tariff_facts
 from core.billing.calc import TariffTerms
 from core.billing.repository import BillRepository
 from core.customers.repository import AccountRepository
-from core.models import Bill, Tariff, UtilityAccount
+from core.models import Bill, UtilityAccount
 
 
 class BillingService:
@@ -43,5 +42,5 @@ class BillingService:
 
     async def public_tariff(self, session: AsyncSession, code: str) -> TariffFacts | None:
         """The published tariff with this code (the residential one, quoted before binding); None if absent."""
-        tariff = await session.scalar(select(Tariff).where(Tariff.code == code))
+        tariff = await AccountRepository(session).tariff_by_code(code)
         return tariff_facts(tariff) if tariff is not None else None

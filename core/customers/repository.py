@@ -54,6 +54,10 @@ class AccountRepository(RepositoryBase[UtilityAccount]):
     async def by_number(self, account_number: str) -> UtilityAccount | None:
         return await self.session.scalar(select(UtilityAccount).where(UtilityAccount.account_number == account_number))
 
+    async def tariff_by_code(self, code: str) -> Tariff | None:
+        """A published tariff by its code (the residential one is quoted before binding)."""
+        return await self.session.scalar(select(Tariff).where(Tariff.code == code))
+
     async def tariff(self, account: UtilityAccount) -> Tariff:
         tariff = await self.session.get(Tariff, account.tariff_id)
         if tariff is None:  # a foreign key guarantees it
