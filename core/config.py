@@ -175,6 +175,13 @@ class Settings(BaseSettings):
     notice_confirm_minutes: int = Field(
         10, ge=1, description="a final confirmation unanswered this long alerts the key account's manager"
     )
+    notice_estimate_change_minutes: int = Field(
+        30, ge=1, description="a fault outage's estimate moved by more than this tells those already told"
+    )
+    fault_cluster_reports: int = Field(
+        3, ge=2, description="this many no-power reports on one feeder, outside any known outage, flag a fault"
+    )
+    fault_cluster_minutes: int = Field(30, ge=1, description="within this many minutes (see fault_cluster_reports)")
     notice_rate_limit: float = Field(
         30, gt=0, le=1000, description="Telegram messages a second over all chats (above 30 needs paid broadcast)"
     )

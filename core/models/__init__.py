@@ -18,7 +18,17 @@ from core.models.customers import (
 from core.models.nlu import NluAnnotation
 from core.models.notices import NoticeDelivery, NoticeStage
 from core.models.operations import WorkerHeartbeat
-from core.models.outages import FaultTicket, Outage, OutageAccount, OutageArea, OutageFeeder
+from core.models.outages import (
+    FaultTicket,
+    FeederAlert,
+    Outage,
+    OutageAccount,
+    OutageArea,
+    OutageEstimate,
+    OutageFeeder,
+    OutageReport,
+    TicketAttachment,
+)
 from core.models.staff import AuditLog, StaffSession, StaffUser
 
 __all__ = [
@@ -34,6 +44,7 @@ __all__ = [
     "FaultTicket",
     "Feedback",
     "Feeder",
+    "FeederAlert",
     "Identity",
     "IdentityAccount",
     "KeyAccountContact",
@@ -45,10 +56,13 @@ __all__ = [
     "Outage",
     "OutageAccount",
     "OutageArea",
+    "OutageEstimate",
     "OutageFeeder",
+    "OutageReport",
     "StaffSession",
     "StaffUser",
     "Tariff",
+    "TicketAttachment",
     "UTCDateTime",
     "UtilityAccount",
     "VerificationCode",

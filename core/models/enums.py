@@ -172,6 +172,13 @@ class TicketStatus(StrEnum):
     CLOSED = "closed"
 
 
+class AttachmentKind(StrEnum):
+    """What a customer sent with a fault report."""
+
+    PHOTO = "photo"
+    LOCATION = "location"
+
+
 def values(*enums: type[StrEnum]) -> tuple[str, ...]:
     """The values of one or more StrEnums, in order (for CHECK constraints and messages)."""
     return tuple(member.value for enum in enums for member in enum)
