@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.clock import Clock
 from core.config import Settings
 from core.db import session_scope
+from core.errors import PermissionDenied
 from core.models import StaffUser
 from core.services import CoreServices
 from core.staff.auth import ConsoleSession, NotAuthenticated, StaffAuth
@@ -108,6 +109,12 @@ class StaffContext:
     def may(self, permission: Permission) -> Access | None:
         """The user's access for another permission (None: not allowed), e.g. to show a link or not."""
         return access(self.user.role, permission)
+
+    def need(self, permission: Permission) -> None:
+        """For a route whose permission depends on what it acts on (a planned outage or a fault): refused
+        (PermissionDenied, a 403) when the role lacks it."""
+        if self.may(permission) is None:
+            raise PermissionDenied(f"the {self.user.role} role may not do this ({permission})")
 
 
 @dataclass(frozen=True, slots=True)

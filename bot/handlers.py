@@ -4,21 +4,24 @@ The replies (and the new FSM state) are not sent from inside the update's transa
 `after_commit` (bot/middlewares.py) and go out once the transcript, tickets and escalations are committed.
 
 Private chats only: answers are about a customer's own account and must not be shown in a group. The update
-kinds answered are messages (text; anything else gets the "text only" reply), buttons, and my_chat_member (the
-user blocked or unblocked the bot); bot/middlewares.py PrivateUpdatesOnly drops every other update quietly.
+kinds answered are messages (text; a photo, fetched through the Bot API, or a location: taken with a fault
+report; anything else gets the "text only" reply), buttons, and my_chat_member (the user blocked or unblocked
+the bot); bot/middlewares.py PrivateUpdatesOnly drops every other update quietly.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 
 from aiogram import Bot, F, Router
 from aiogram.enums import ChatMemberStatus, ChatType
+from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.fsm.context import FSMContext
-from aiogram.types import CallbackQuery, ChatMemberUpdated, ErrorEvent, Message
+from aiogram.types import CallbackQuery, ChatMemberUpdated, ErrorEvent, Message, PhotoSize
+from aiohttp import ClientError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.keyboards import keyboard
@@ -27,6 +30,8 @@ from bot.state import FsmStateStore
 from core.config import Settings
 from core.customers.service import IdentityService, language_from_code
 from core.dialogue.service import ConversationService, Incoming
+from core.errors import InvalidInput
+from core.faults.attachments import MAX_PHOTO_BYTES, Location, Photo
 from core.models import Identity
 from core.templating import Renderer
 
@@ -121,6 +126,58 @@ async def text(
     )
 
 
+async def fetch_photo(bot: Bot, sizes: Sequence[PhotoSize]) -> Photo:
+    """The largest size of a photo (within MAX_PHOTO_BYTES), fetched through the Bot API (getFile, then the
+    file's download path). When it cannot be fetched only its file id is kept (logged)."""
+    fitting = [s for s in sizes if s.file_size is None or s.file_size <= MAX_PHOTO_BYTES]
+    size = max(fitting or sizes, key=lambda s: (s.width * s.height, s.file_size or 0))
+    try:
+        if not fitting:
+            raise InvalidInput(f"every size of the photo is over {MAX_PHOTO_BYTES} bytes")
+        file = await bot.get_file(size.file_id)
+        if file.file_path is None or (file.file_size or 0) > MAX_PHOTO_BYTES:
+            raise InvalidInput("the Bot API offers no download of this photo within the size limit")
+        buffer = await bot.download_file(file.file_path)
+        content = buffer.read() if buffer is not None else b""
+        return Photo(content, "image/jpeg", size.file_id)
+    except (TimeoutError, TelegramAPIError, ClientError, InvalidInput) as exc:
+        # the type only: a download error's text may carry the file URL, which carries the bot's token
+        log.warning("could not fetch photo %s: %s", size.file_unique_id, type(exc).__name__)
+        return Photo(None, file_id=size.file_id)
+
+
+async def photo(
+    message: Message,
+    bot: Bot,
+    session: AsyncSession,
+    identity: Identity,
+    state: FSMContext,
+    conversations: ConversationService,
+    after_commit: AfterCommit,
+) -> None:
+    """A photo (and its caption): fetched, then handed to the dialogue (a fault report takes it)."""
+    attachment = await fetch_photo(bot, message.photo or [])
+    incoming = Incoming(text=message.caption, attachment=attachment)
+    await answer(bot, message.chat.id, incoming, session, identity, state, conversations, after_commit)
+
+
+async def location(
+    message: Message,
+    bot: Bot,
+    session: AsyncSession,
+    identity: Identity,
+    state: FSMContext,
+    conversations: ConversationService,
+    after_commit: AfterCommit,
+) -> None:
+    """A shared location (or a venue's): handed to the dialogue (a fault report takes it, also as the place)."""
+    assert message.location is not None  # the filter F.location
+    attachment = Location(message.location.latitude, message.location.longitude)
+    await answer(
+        bot, message.chat.id, Incoming(attachment=attachment), session, identity, state, conversations, after_commit
+    )
+
+
 async def anything_else(
     message: Message,
     bot: Bot,
@@ -187,6 +244,8 @@ def make_router() -> Router:
     router.message.register(bind, Command("bind"))
     router.callback_query.register(button, F.data)
     router.message.register(text, F.text)
+    router.message.register(photo, F.photo)
+    router.message.register(location, F.location)
     router.message.register(anything_else)
     router.my_chat_member.register(chat_member)
     router.errors.register(on_error)

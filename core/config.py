@@ -182,6 +182,13 @@ class Settings(BaseSettings):
         3, ge=2, description="this many no-power reports on one feeder, outside any known outage, flag a fault"
     )
     fault_cluster_minutes: int = Field(30, ge=1, description="within this many minutes (see fault_cluster_reports)")
+    survey_quiet_minutes: int = Field(
+        10, ge=1, description="a customer quiet this long after the bot answered them gets the satisfaction survey"
+    )
+    survey_per_day: int = Field(1, ge=1, description="satisfaction surveys one customer gets a day at most")
+    survey_expiry_hours: int = Field(24, ge=1, description="an unanswered survey expires after this many hours")
+    survey_low_score: int = Field(2, ge=1, le=4, description="a score at or under this starts a follow-up (回访)")
+    followup_due_hours: int = Field(24, ge=1, description="a follow-up is due this many hours after the low score")
     notice_rate_limit: float = Field(
         30, gt=0, le=1000, description="Telegram messages a second over all chats (above 30 needs paid broadcast)"
     )

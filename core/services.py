@@ -23,6 +23,7 @@ from core.notices.confirmations import ConfirmationService, NoticeConfirmationRe
 from core.notices.outbox import available_channels
 from core.notices.planning import NoticePlanner
 from core.notices.render import NoticeRenderer
+from core.notices.restoration import StillNoPower
 from core.operations.heartbeat import Heartbeats
 from core.outages.overview import OutageOverview
 from core.outages.queries import OutageQueries
@@ -101,4 +102,6 @@ class CoreServices:
 
     def notice_responder(self) -> NoticeConfirmationResponder:
         """The dialogue's seam for notice confirmations (the Confirm / Problem buttons, "已收到")."""
-        return NoticeConfirmationResponder(self.confirmations, self.notice_renderer)
+        return NoticeConfirmationResponder(
+            self.confirmations, self.notice_renderer, StillNoPower(self.clock, self.settings.tz)
+        )

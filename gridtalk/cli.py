@@ -23,11 +23,16 @@ demo_app = typer.Typer(help="Demo data to try gridtalk with.", no_args_is_help=T
 nlu_app = typer.Typer(help="The Rasa NLU model: train, serve, parse, evaluate.", no_args_is_help=True)
 staff_app = typer.Typer(help="Staff users of the console and API.", no_args_is_help=True)
 customer_app = typer.Typer(help="One customer's personal data: export it, erase it.", no_args_is_help=True)
+outage_app = typer.Typer(
+    help="Fault outages: record one, move its estimate, publish it, restore it (as a staff user).",
+    no_args_is_help=True,
+)
 app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
 app.add_typer(nlu_app, name="nlu")
 app.add_typer(staff_app, name="staff")
 app.add_typer(customer_app, name="customer")
+app.add_typer(outage_app, name="outage")
 
 
 @app.callback()
@@ -495,6 +500,82 @@ def staff_reset_password(
 
     _staff_task(lambda cfg: reset_staff_password(cfg, username, password))
     progress(f"[gridtalk] password of staff user {username} reset")
+
+
+StaffOption = Annotated[str, typer.Option("--staff", help="The staff user doing it (their role must allow it).")]
+TimeHelp = "ISO 8601 with its UTC offset, e.g. 2026-12-10T18:30:00+08:00"
+FeedersOption = Annotated[list[str] | None, typer.Option("--feeder", help="A feeder code (repeat for more).")]
+
+
+def _time(value: str | None, name: str) -> Any:
+    """An ISO 8601 time with its offset, or a one-line refusal naming the option."""
+    from datetime import datetime
+
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise fail(f"--{name}: not a time ({TimeHelp})") from None
+    if parsed.tzinfo is None:
+        raise fail(f"--{name}: give the UTC offset ({TimeHelp})")
+    return parsed
+
+
+def _outage_task(username: str, action: str, outage_id: int | None = None, **values: Any) -> None:
+    from gridtalk.tasks import outage_action
+
+    view = _staff_task(lambda cfg: outage_action(cfg, username, action, outage_id, **values))
+    typer.echo(json.dumps(view, ensure_ascii=False, indent=2))
+
+
+@outage_app.command("fault")
+def outage_fault(
+    staff: StaffOption,
+    estimate: Annotated[str, typer.Option(help=f"When power is expected back: {TimeHelp}.")],
+    reason: Annotated[str, typer.Option(help="What happened (shown to customers).")],
+    area: Annotated[list[str] | None, typer.Option("--area", help="A district code (repeat for more).")] = None,
+    feeder: FeedersOption = None,
+    starts_at: Annotated[str | None, typer.Option(help=f"When the power went off (default now): {TimeHelp}.")] = None,
+    contact: Annotated[str, typer.Option(help="Phone in the messages (default the service hotline).")] = "",
+    publish: Annotated[bool, typer.Option("--publish", help="Publish at once: customers are told now.")] = False,
+) -> None:
+    """Record a fault outage as a draft (or --publish it at once); prints it as JSON."""
+    _outage_task(
+        staff,
+        "create",
+        estimate=_time(estimate, "estimate"),
+        starts_at=_time(starts_at, "starts-at"),
+        reason=reason,
+        contact=contact,
+        areas=tuple(area or ()),
+        feeders=tuple(feeder or ()),
+        publish=publish,
+    )
+
+
+@outage_app.command("estimate")
+def outage_estimate(
+    outage_id: Annotated[int, typer.Argument(help="The outage's id.")],
+    staff: StaffOption,
+    at: Annotated[str, typer.Option("--at", help=f"The new estimated restoration: {TimeHelp}.")],
+) -> None:
+    """Move a fault outage's estimate (kept in its history; customers told when it moves enough)."""
+    _outage_task(staff, "estimate", outage_id, estimate=_time(at, "at"))
+
+
+@outage_app.command("publish")
+def outage_publish(outage_id: Annotated[int, typer.Argument(help="The outage's id.")], staff: StaffOption) -> None:
+    """Publish a draft fault outage: "we know" goes to the customers in its scope now."""
+    _outage_task(staff, "publish", outage_id)
+
+
+@outage_app.command("restore")
+def outage_restore(
+    outage_id: Annotated[int, typer.Argument(help="The outage's id.")], staff: StaffOption, feeder: FeedersOption = None
+) -> None:
+    """Power is back: on all of it, or only on the --feeder(s) named; their customers are told."""
+    _outage_task(staff, "restore", outage_id, feeders=tuple(feeder or ()))
 
 
 def _staff_task(task: Callable[[Settings], Coroutine[Any, Any, T]]) -> T:

@@ -151,3 +151,63 @@ async def erase_customer(settings: Settings, subject: Any) -> Any:
     """`gridtalk customer erase`: one person's personal fields cleared (audited, actor None = command line)."""
     async with unit_of_work(settings) as session:
         return await _privacy_service().erase(session, subject, client="cli")
+
+
+# ------------------------------------------------------------------------------------- fault outages
+
+
+async def outage_action(
+    settings: Settings, username: str, action: str, outage_id: int | None, **values: Any
+) -> dict[str, Any]:
+    """`gridtalk outage …`: one action on a fault outage done as a staff user (their role must allow it, as
+    in the API; audited with client "cli"); the outage as the API shows it."""
+    from dataclasses import asdict
+
+    from core.errors import PermissionDenied
+    from core.models.enums import OutageKind
+    from core.outages import service
+    from core.services import CoreServices
+    from core.staff.permissions import Permission, access
+
+    needs = {
+        "create": Permission.FAULT_OUTAGES_DRAFT,
+        "estimate": Permission.FAULT_OUTAGES_DRAFT,
+        "publish": Permission.FAULT_OUTAGES_PUBLISH,
+        "restore": Permission.FAULT_OUTAGES_PUBLISH,
+    }
+    core = CoreServices.build(settings, SystemClock())
+    async with unit_of_work(settings) as session:
+        user = await core.staff.by_username(session, username)
+        wanted = [needs[action]] + ([Permission.FAULT_OUTAGES_PUBLISH] if values.get("publish") else [])
+        for permission in wanted:
+            if access(user.role, permission) is None:
+                raise PermissionDenied(f"the {user.role} role may not do this ({permission})")
+        who: dict[str, Any] = {"actor_id": user.id, "client": "cli"}
+        if action == "create":
+            data = service.OutageInput(
+                kind=OutageKind.UNPLANNED,
+                starts_at=values["starts_at"],
+                ends_at=None,
+                estimated_restoration_at=values["estimate"],
+                reason=values["reason"],
+                contact=values["contact"],
+                areas=values["areas"],
+                feeders=values["feeders"],
+            )
+            outage_id = (await core.outages.create(session, data, **who)).id
+            if values["publish"]:
+                await core.outages.publish(session, outage_id, **who)
+        else:
+            assert outage_id is not None
+            if (await service.get_outage(session, outage_id)).kind != OutageKind.UNPLANNED:
+                raise PermissionDenied("this command manages fault outages; planned ones are managed in the API")
+            if action == "estimate":
+                changes = service.OutageChanges(estimated_restoration_at=values["estimate"])
+                await core.outages.update(session, outage_id, changes, **who)
+            elif action == "publish":
+                await core.outages.publish(session, outage_id, **who)
+            else:
+                await core.outages.complete(session, outage_id, feeders=values["feeders"] or None, **who)
+        view = await core.outage_views.outage(session, outage_id)
+    shown: dict[str, Any] = json.loads(json.dumps(asdict(view), default=str))
+    return shown

@@ -34,6 +34,10 @@ def test_every_command_has_help() -> None:
         ["staff", "create"],
         ["staff", "disable"],
         ["staff", "reset-password"],
+        ["outage", "fault"],
+        ["outage", "estimate"],
+        ["outage", "publish"],
+        ["outage", "restore"],
     ):
         result = runner.invoke(app, [*args, "--help"])
         assert result.exit_code == 0, (args, result.output)

@@ -1,4 +1,5 @@
-"""The console's escalation queue and conversation view, and the fault tickets.
+"""The console's escalation queue and conversation view, and the fault tickets (with the photos and
+locations customers sent with them).
 
 The queue refreshes itself (htmx polls its rows every few seconds); a conversation shows its transcript
 (refreshed the same way), the customer's account with the phone masked, canned replies in both languages,
@@ -31,6 +32,13 @@ EscalationId = Annotated[int, Path(ge=1, le=MAX_ID)]
 QUEUE_PAGE_SIZE = 50
 TICKETS_PAGE_SIZE = 50
 VIEWS = ("open", "pending", "assigned", "resolved")
+# A customer's photo: personal data (kept out of caches), an image only (never sniffed as anything else).
+PHOTO_HEADERS = {
+    "Cache-Control": "private, no-store",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; sandbox",
+    "Content-Disposition": "inline",
+}
 
 
 def _version(rows: list[tuple[object, ...]], total: int) -> str:
@@ -184,7 +192,8 @@ async def tickets_page(
     status: TicketStatus | None = None,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
 ) -> Response:
-    """Fault tickets, urgent first, with a status change (and a note) on each."""
+    """Fault tickets, urgent first, with a status change (and a note) on each, and the photos (thumbnails) and
+    locations (coordinates) the customer sent with them."""
     items, total = await services.tickets.page(
         session,
         status=status,
@@ -192,11 +201,13 @@ async def tickets_page(
         limit=TICKETS_PAGE_SIZE,
         offset=(page - 1) * TICKETS_PAGE_SIZE,
     )
+    attachments = await services.tickets.attachments(session, [ticket.id for ticket in items])
     return render(
         request,
         "tickets",
         staff,
         tickets=items,
+        attachments=attachments,
         statuses=[s.value for s in TicketStatus],
         status=status.value if status else "",
         max_note=MAX_NOTE,
@@ -217,3 +228,17 @@ async def ticket_status(
         session, ticket_id, status, note, actor=staff.user, owner_id=staff.owner_id, client=staff.client
     )
     return RedirectResponse("/console/tickets", status_code=303)
+
+
+@router.get("/tickets/{ticket_id}/attachments/{attachment_id}")
+async def ticket_photo(
+    ticket_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    attachment_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    session: SessionDep,
+    services: ServicesDep,
+    staff: Tickets,
+) -> Response:
+    """A photo sent with a ticket (an account manager: only their own key accounts'); 404 otherwise. Its type
+    was read from its bytes when it arrived; it is served as that image and nothing else."""
+    photo = await services.tickets.photo(session, ticket_id, attachment_id, owner_id=staff.owner_id)
+    return Response(content=photo.content, media_type=photo.content_type, headers=PHOTO_HEADERS)

@@ -1,4 +1,4 @@
-"""The console's shell: sign-in and sign-out, the home page, the audit log, the outages at a glance."""
+"""The console's shell: sign-in and sign-out, the home page, the audit log. (The outages: api.console.outages.)"""
 
 from __future__ import annotations
 
@@ -22,15 +22,13 @@ from api.deps import (
     require_page,
 )
 from core.config import Settings
-from core.models.enums import OutageStatus
 from core.staff.auth import NotAuthenticated, Throttled
-from core.staff.permissions import Access, Permission
+from core.staff.permissions import Permission
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
 HOME = "/console"
 AUDIT_PAGE_SIZE = 50
-OUTAGES_PAGE_SIZE = 20
 
 
 def safe_next(value: str | None) -> str:
@@ -168,35 +166,4 @@ async def audit_page(
         actions=await services.audit.actions(session),
         action=action or "",
         actor=actor or "",
-    )
-
-
-@router.get("/outages")
-async def outages_page(
-    request: Request,
-    session: SessionDep,
-    services: ServicesDep,
-    staff: Annotated[StaffContext, Depends(require_page(Permission.OUTAGES_READ))],
-    status: OutageStatus | None = None,
-    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
-) -> Response:
-    """Outages with, per notice stage, deliveries sent / failed / waiting and confirmations; key accounts
-    that did not confirm the final notice in red (named only to those who may see deliveries)."""
-    deliveries = staff.may(Permission.DELIVERIES_PERSONAL)
-    board = await services.outage_overview.board(
-        session,
-        status=status,
-        names=None if deliveries is None else ("own" if deliveries is Access.OWN else "all"),
-        manager_id=staff.user.id,
-        limit=OUTAGES_PAGE_SIZE,
-        offset=(page - 1) * OUTAGES_PAGE_SIZE,
-    )
-    return render(
-        request,
-        "outages",
-        staff,
-        outages=board.items,
-        pager=Pager.of(request, board.total, OUTAGES_PAGE_SIZE, page),
-        statuses=[s.value for s in OutageStatus],
-        status=status.value if status else "",
     )

@@ -2,7 +2,10 @@
 
 Everything a demo needs: two tariffs, five districts of Hangzhou with two 10 kV feeders each, 240
 residential households with a year of bills, six key accounts with their account managers and contacts,
-64 households bound to a demo Telegram identity, and three outages (two planned, one under repair now).
+64 households bound to a demo Telegram identity, two planned outages, and a storm: two fault outages under
+repair now (each with its history of restoration estimates), one restored an hour ago, the fault tickets
+customers filed (received, crew assigned, on site, fixed, closed; some part of the faults) and their "no power
+here" reports counted on a fault.
 
 Who the customers are (names, account numbers, phones, addresses) depends only on the seed; bills, dates
 and outages are placed relative to `now`, in the utility's local time.
@@ -19,6 +22,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from core.billing.calc import BillBreakdown, LineSpec, TariffTerms, compute_bill
+from core.faults.service import REFERENCE_ALPHABET
 
 SEED = 20261123
 DEMO_PASSWORD = "gridtalk-demo"
@@ -163,7 +167,17 @@ class AccountSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class EstimateSpec:
+    """One estimate of a fault's restoration as staff set it (an OutageEstimate row, by the outage creator)."""
+
+    estimated_restoration_at: datetime
+    changed_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class OutageSpec:
+    """An outage. A fault's ends_at is its current estimate until it is restored, then its completed_at."""
+
     kind: str
     status: str
     starts_at: datetime
@@ -174,6 +188,36 @@ class OutageSpec:
     published_at: datetime | None
     area_codes: tuple[str, ...] = ()
     feeder_codes: tuple[str, ...] = ()
+    key: str = ""  # how tickets and reports of the data set name it
+    completed_at: datetime | None = None
+    updated_at: datetime | None = None  # the last change: an estimate moved, the restoration
+    estimates: tuple[EstimateSpec, ...] = ()  # oldest first; the last one is estimated_restoration_at
+
+
+@dataclass(frozen=True, slots=True)
+class TicketSpec:
+    """A fault ticket (报修) a demo customer filed through the Telegram identity bound to the account."""
+
+    reference: str
+    account_number: str
+    location: str
+    description: str
+    hazard: bool  # then it is urgent too, as the chat makes it
+    status: str
+    created_at: datetime
+    updated_at: datetime | None  # the last change of status (None: still as received)
+    outage_key: str | None  # the outage it is part of
+
+
+@dataclass(frozen=True, slots=True)
+class ReportSpec:
+    """A customer's "no power here", counted on the outage it falls in (an OutageReport row)."""
+
+    outage_key: str
+    feeder_code: str
+    account_number: str
+    created_at: datetime
+    ticket_reference: str | None = None  # the ticket filed with it, if any
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,7 +228,9 @@ class DemoDataset:
     staff: tuple[StaffSpec, ...]
     accounts: tuple[AccountSpec, ...]
     outages: tuple[OutageSpec, ...]
-    outage_creator: str  # username of the staff user recorded as having created the outages
+    outage_creator: str  # username of the staff user recorded as having created the outages (and estimates)
+    tickets: tuple[TicketSpec, ...] = ()
+    reports: tuple[ReportSpec, ...] = ()
 
     @property
     def residential(self) -> tuple[AccountSpec, ...]:
@@ -671,6 +717,7 @@ def build_dataset(now: datetime, tz: ZoneInfo | None = None) -> DemoDataset:
         )
         residential[index] = replace(residential[index], identity=identity, language=language)
     accounts.extend(residential)
+    tickets, reports = _storm_tickets(now, tz, residential)
 
     return DemoDataset(
         tariffs=TARIFFS,
@@ -680,6 +727,44 @@ def build_dataset(now: datetime, tz: ZoneInfo | None = None) -> DemoDataset:
         accounts=tuple(accounts),
         outages=_outages(now, tz),
         outage_creator="admin",
+        tickets=tickets,
+        reports=reports,
+    )
+
+
+# The storm: which outages it has, by the key tickets and reports name them with.
+FAULT_BJ = "fault-BJ-F01"
+FAULT_SC = "fault-SC-F02"
+RESTORED_YH = "restored-YH-F02"
+
+
+def _fault(
+    key: str,
+    feeder: str,
+    reason: str,
+    *,
+    started: datetime,
+    published: datetime,
+    estimates: tuple[EstimateSpec, ...],
+    completed: datetime | None = None,
+) -> OutageSpec:
+    """A fault outage on one feeder, published after it started, with its estimates (the last is current);
+    restored at `completed` (its end then), or still under repair (its end is the current estimate)."""
+    estimate = estimates[-1].estimated_restoration_at
+    return OutageSpec(
+        kind="unplanned",
+        status="completed" if completed else "published",
+        starts_at=started,
+        ends_at=completed or estimate,
+        estimated_restoration_at=estimate,
+        reason=reason,
+        contact=SERVICE_HOTLINE,
+        published_at=published,
+        feeder_codes=(feeder,),
+        key=key,
+        completed_at=completed,
+        updated_at=completed or (estimates[-1].changed_at if len(estimates) > 1 else None),
+        estimates=estimates,
     )
 
 
@@ -687,8 +772,10 @@ def _outages(now: datetime, tz: ZoneInfo) -> tuple[OutageSpec, ...]:
     today = now.astimezone(tz).date()
     far_start = _at_local(today + timedelta(days=18), 8, 0, tz)
     near_start = _at_local(today + timedelta(days=3), 9, 0, tz)
-    fault_start = now - timedelta(hours=1)
-    fault_back = now + timedelta(hours=2, minutes=30)
+
+    def minutes(m: int) -> datetime:  # the storm reads best in minutes from now
+        return now + timedelta(minutes=m)
+
     return (
         OutageSpec(
             kind="planned",
@@ -700,6 +787,7 @@ def _outages(now: datetime, tz: ZoneInfo) -> tuple[OutageSpec, ...]:
             contact=SERVICE_HOTLINE,
             published_at=now,
             area_codes=("XH",),
+            key="planned-XH",
         ),
         OutageSpec(
             kind="planned",
@@ -711,16 +799,169 @@ def _outages(now: datetime, tz: ZoneInfo) -> tuple[OutageSpec, ...]:
             contact=SERVICE_HOTLINE,
             published_at=now,
             feeder_codes=("GS-F01",),
+            key="planned-GS-F01",
         ),
-        OutageSpec(
-            kind="unplanned",
-            status="published",
-            starts_at=fault_start,
-            ends_at=fault_back,
-            estimated_restoration_at=fault_back,
-            reason="线路故障抢修",
-            contact=SERVICE_HOTLINE,
-            published_at=fault_start + timedelta(minutes=10),
-            feeder_codes=("BJ-F01",),
+        # The fault first loaded (the first unplanned row): under repair for an hour, back in 2½ hours.
+        _fault(
+            FAULT_BJ,
+            "BJ-F01",
+            "线路故障抢修",
+            started=minutes(-60),
+            published=minutes(-50),
+            estimates=(EstimateSpec(minutes(90), minutes(-50)), EstimateSpec(minutes(150), minutes(-20))),
+        ),
+        _fault(
+            FAULT_SC,
+            "SC-F02",
+            "10kV望江线电缆故障抢修",
+            started=minutes(-40),
+            published=minutes(-30),
+            estimates=(EstimateSpec(minutes(60), minutes(-30)), EstimateSpec(minutes(105), minutes(-10))),
+        ),
+        _fault(
+            RESTORED_YH,
+            "YH-F02",
+            "10kV良渚线树障跳闸抢修",
+            started=minutes(-180),
+            published=minutes(-170),
+            estimates=(EstimateSpec(minutes(-50), minutes(-170)),),
+            completed=minutes(-60),
         ),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Ticket:
+    feeder_code: str
+    status: str
+    created: int  # minutes from now
+    updated: int | None
+    outage_key: str | None
+    hazard: bool
+    zh: str
+    en: str
+    reported: bool = False  # counted on its outage as a "no power here" report too
+
+
+# Who filed which ticket: the Telegram customers of the feeders, in the order the data set made them.
+STORM_TICKETS = (
+    _Ticket(
+        feeder_code="SC-F02",
+        status="on_site",
+        created=-38,
+        updated=-15,
+        outage_key=FAULT_SC,
+        hazard=True,
+        zh="小区配电房里冒烟，有焦糊味，整个小区都停电了",
+        en="Smoke is coming out of our estate's substation room, it smells burnt and the whole estate is dark",
+    ),
+    _Ticket(
+        feeder_code="SC-F02",
+        status="assigned",
+        created=-28,
+        updated=-20,
+        outage_key=FAULT_SC,
+        hazard=False,
+        zh="家里突然停电了，整栋楼都没电",
+        en="The power went off suddenly, the whole building is out",
+        reported=True,
+    ),
+    _Ticket(
+        feeder_code="SC-F02",
+        status="received",
+        created=-12,
+        updated=None,
+        outage_key=FAULT_SC,
+        hazard=False,
+        zh="停电快一个小时了，冰箱里的东西怎么办，什么时候来电",
+        en="No power for almost an hour now, when will it be back?",
+        reported=True,
+    ),
+    _Ticket(
+        feeder_code="YH-F02",
+        status="fixed",
+        created=-165,
+        updated=-60,
+        outage_key=RESTORED_YH,
+        hazard=False,
+        zh="整个小区停电了，路灯也不亮",
+        en="The whole neighbourhood is out, the street lights too",
+    ),
+    _Ticket(
+        feeder_code="YH-F02",
+        status="closed",
+        created=-150,
+        updated=-40,
+        outage_key=RESTORED_YH,
+        hazard=False,
+        zh="家里没电了，邻居家也没电",
+        en="No power at home, and the neighbours have none either",
+    ),
+    _Ticket(
+        feeder_code="GS-F02",
+        status="received",
+        created=-20,
+        updated=None,
+        outage_key=None,
+        hazard=False,
+        zh="楼道里的电表箱嗡嗡响，总闸一推就跳",
+        en="The meter box in the stairwell is buzzing and my main switch trips as soon as I push it up",
+    ),
+    _Ticket(
+        feeder_code="YH-F01",
+        status="received",
+        created=-8,
+        updated=None,
+        outage_key=None,
+        hazard=True,
+        zh="路边电线杆歪了，电线垂得很低，快碰到行人了",
+        en="A pole by the road is leaning and its wire hangs very low, almost touching people walking by",
+    ),
+)
+# More customers of the fault on SC-F02 who only said "no power here" (minutes from now).
+STORM_REPORTS_ONLY = (-22, -6)
+
+
+def _reference(rng: random.Random, created_at: datetime, tz: ZoneInfo, seen: set[str]) -> str:
+    """The usual reference (core.faults.service.new_reference: F + local date + 4 characters), from the seed."""
+    day = created_at.astimezone(tz).strftime("%y%m%d")
+    return _unique(rng, lambda r: f"F{day}-{''.join(r.choice(REFERENCE_ALPHABET) for _ in range(4))}", seen)
+
+
+def _storm_tickets(
+    now: datetime, tz: ZoneInfo, residential: Sequence[AccountSpec]
+) -> tuple[tuple[TicketSpec, ...], tuple[ReportSpec, ...]]:
+    """The storm's fault tickets, and the "no power here" reports on the fault of SC-F02, each by a demo
+    Telegram customer of the feeder (one customer, one ticket)."""
+    rng = random.Random(SEED + 2)  # not the customers' generator: who the customers are stays as it was
+    bound: dict[str, list[AccountSpec]] = {}
+    for account in residential:
+        if account.identity is not None:
+            bound.setdefault(account.feeder_code, []).append(account)  # its language is the identity's
+    references: set[str] = set()
+    tickets: list[TicketSpec] = []
+    reports: list[ReportSpec] = []
+    for spec in STORM_TICKETS:
+        account = bound[spec.feeder_code].pop(0)
+        created_at = now + timedelta(minutes=spec.created)
+        ticket = TicketSpec(
+            reference=_reference(rng, created_at, tz, references),
+            account_number=account.account_number,
+            location=account.address,
+            description=spec.en if account.language == "en" else spec.zh,
+            hazard=spec.hazard,
+            status=spec.status,
+            created_at=created_at,
+            updated_at=None if spec.updated is None else now + timedelta(minutes=spec.updated),
+            outage_key=spec.outage_key,
+        )
+        tickets.append(ticket)
+        if spec.reported and spec.outage_key is not None:
+            reports.append(
+                ReportSpec(spec.outage_key, spec.feeder_code, account.account_number, created_at, ticket.reference)
+            )
+    for minutes in STORM_REPORTS_ONLY:
+        account = bound["SC-F02"].pop(0)
+        reports.append(ReportSpec(FAULT_SC, "SC-F02", account.account_number, now + timedelta(minutes=minutes)))
+    reports.sort(key=lambda r: r.created_at)
+    return tuple(tickets), tuple(reports)

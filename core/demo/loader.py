@@ -10,13 +10,14 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.billing.calc import LineSpec
-from core.demo.data import DEMO_PASSWORD, AccountSpec, BillSpec, DemoDataset, build_dataset
+from core.demo.data import DEMO_PASSWORD, AccountSpec, BillSpec, DemoDataset, TicketSpec, build_dataset
 from core.demo.repository import DemoRepository
 from core.errors import Conflict
 from core.models import (
     Area,
     Base,
     Customer,
+    FaultTicket,
     Feeder,
     Identity,
     IdentityAccount,
@@ -24,7 +25,9 @@ from core.models import (
     KeyAccountProfile,
     Outage,
     OutageArea,
+    OutageEstimate,
     OutageFeeder,
+    OutageReport,
     StaffUser,
     Tariff,
     UtilityAccount,
@@ -43,6 +46,8 @@ class DemoSummary:
     identities: int
     outages: int
     staff: int
+    tickets: int
+    outage_reports: int
 
 
 async def database_is_empty(session: AsyncSession) -> bool:
@@ -192,7 +197,9 @@ async def load_demo(
             )
             identities.append((identity, account.id))
             rows.append(identity)
-    rows.extend(_outages(data, staff_ids[data.outage_creator], now))
+    creator_id = staff_ids[data.outage_creator]
+    outages = _outages(data, creator_id, now)
+    rows.extend(outages)
     await repo.add_all(rows)
 
     # 4. identity ↔ account bindings (verified when the identity was created)
@@ -200,6 +207,39 @@ async def load_demo(
         [
             IdentityAccount(identity_id=identity.id, account_id=account_id, verified_at=identity.created_at)
             for identity, account_id in identities
+        ]
+    )
+
+    # 5. the storm: the faults' estimates, the customers' fault tickets and their "no power here" reports
+    outage_ids = {spec.key: outage.id for spec, outage in zip(data.outages, outages, strict=True)}
+    account_ids = {spec.account_number: account.id for spec, account in accounts}
+    identity_ids = {account_id: identity.id for identity, account_id in identities}
+    await repo.add_all(
+        [
+            OutageEstimate(
+                outage_id=outage_ids[spec.key],
+                estimated_restoration_at=e.estimated_restoration_at,
+                changed_by_id=creator_id,
+                changed_at=e.changed_at,
+            )
+            for spec in data.outages
+            for e in spec.estimates
+        ]
+    )
+    tickets = [_ticket(t, account_ids, identity_ids, outage_ids) for t in data.tickets]
+    await repo.add_all(tickets)
+    ticket_ids = {ticket.reference: ticket.id for ticket in tickets}
+    await repo.add_all(
+        [
+            OutageReport(
+                outage_id=outage_ids[r.outage_key],
+                feeder_code=r.feeder_code,
+                account_id=account_ids[r.account_number],
+                identity_id=identity_ids.get(account_ids[r.account_number]),
+                ticket_id=ticket_ids[r.ticket_reference] if r.ticket_reference else None,
+                created_at=r.created_at,
+            )
+            for r in data.reports
         ]
     )
     return DemoSummary(
@@ -210,6 +250,8 @@ async def load_demo(
         identities=data.identity_count,
         outages=len(data.outages),
         staff=len(data.staff),
+        tickets=len(data.tickets),
+        outage_reports=len(data.reports),
     )
 
 
@@ -252,13 +294,34 @@ def _outages(data: DemoDataset, created_by_id: int, now: datetime) -> list[Outag
             contact=o.contact,
             created_by_id=created_by_id,
             published_at=o.published_at,
+            completed_at=o.completed_at,
             created_at=min(now, o.published_at or now),
-            updated_at=None,
+            updated_at=o.updated_at,
             areas=[OutageArea(area_code=code) for code in o.area_codes],
             feeders=[OutageFeeder(feeder_code=code) for code in o.feeder_codes],
         )
         for o in data.outages
     ]
+
+
+def _ticket(
+    spec: TicketSpec, account_ids: dict[str, int], identity_ids: dict[int, int], outage_ids: dict[str, int]
+) -> FaultTicket:
+    """A ticket as the chat files it (hazards are urgent), by the identity bound to its account."""
+    account_id = account_ids[spec.account_number]
+    return FaultTicket(
+        reference=spec.reference,
+        identity_id=identity_ids.get(account_id),
+        account_id=account_id,
+        location=spec.location,
+        description=spec.description,
+        hazard=spec.hazard,
+        urgent=spec.hazard,
+        status=spec.status,
+        outage_id=outage_ids[spec.outage_key] if spec.outage_key else None,
+        created_at=spec.created_at,
+        updated_at=spec.updated_at,
+    )
 
 
 async def list_demo_accounts(session: AsyncSession) -> list[dict[str, str]]:

@@ -27,7 +27,7 @@ Button payloads (≤ 64 bytes, Telegram's limit for callback data), and the skil
     fault:hazard:<yes|no>                                                          faults
     ticket:<solved|reopen>:<id>   a closed ticket's question: solved, or reopen it  faults
     cancel               leave the current form                                    the engine
-    unsupported          the customer sent something that is not text (a photo, a sticker)   faq
+    unsupported          what the bot cannot read (a sticker, a contact)           faq
     notice:…             an outage notice's button: handed to the NoticeResponder  subscriptions
 """
 
@@ -66,7 +66,6 @@ __all__ = ["DialogueConfig", "DialogueEngine", "DialogueServices", "Replies", "T
 
 log = logging.getLogger("gridtalk.dialogue")
 
-MAX_TOLD = 20  # outages remembered as told (a conversation rarely sees more than one or two)
 
 # A message describing a hazard with one of these intents starts a fault report (safety instruction first).
 HAZARD_FIRST = frozenset({"report_fault", "outage_status", FALLBACK, OUT_OF_SCOPE})
@@ -151,17 +150,21 @@ class DialogueEngine:
 
     async def _outage_first(self, turn: Turn, account: UtilityAccount, replies: Replies) -> Replies:
         """A customer whose account (bound before this message) is inside an outage going on now hears of it,
-        with the estimate, before the answer to whatever they asked: once per outage while the conversation
-        lasts."""
+        with the estimate, before the answer to whatever they asked (after it when the message describes a
+        hazard: the safety instruction first): once per outage while the conversation lasts."""
         here = await self.services.outages.current(turn.session, turn.now, account)
-        new = [outage for outage in here if outage.id not in turn.state.outages_told]
+        told = turn.state.told([outage.id for outage in here])
+        new = [outage for outage in here if outage.id in told]
         if not new:
             return replies
-        turn.state.outages_told = [*turn.state.outages_told, *(outage.id for outage in new)][-MAX_TOLD:]
+        await self.services.notices.on_told(turn.session, turn.identity, told)
         if turn.nlu.intent == "outage_status":
             return replies  # the answer itself is about the outage
         contexts = [outage.context(turn.language) for outage in new]
-        return [self.replies.say(turn, "outage_first", account=account, outages=contexts), *replies]
+        first = self.replies.say(turn, "outage_first", account=account, outages=contexts)
+        if turn.text and hazards_in(turn.text):
+            return [*replies, first]  # a hazard's safety instruction comes before anything else
+        return [first, *replies]
 
     async def _understood(self, turn: Turn) -> Replies:
         """A message outside any form: what it asks, in the context of the last answer."""

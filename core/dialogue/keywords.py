@@ -97,6 +97,12 @@ ANY_DIGITS = re.compile(r"\d{3,}")
 NUMBER_ONLY = re.compile(r"\d[\d\s-]*")
 
 
+# "Is it …?": 吗 / 么 / 是不是 / 有没有 / a question mark / an English yes-no question
+_YES_NO_QUESTION = re.compile(
+    r"[吗嗎么麼][\s\W]*$|是不是|有没有|有沒有|[?？]|^\s*(?:is|are|any|do|does|did)\b", re.IGNORECASE
+)
+
+
 def _compact(text: str) -> str:
     return _PUNCT.sub(" ", text).strip()
 
@@ -146,6 +152,11 @@ def last4_in(text: str) -> str | None:
 def asks_progress(text: str) -> bool:
     """A question about a fault report already made (报修进度, where is the crew, the status of my repair)."""
     return bool(_PROGRESS.search(text))
+
+
+def asks_whether(text: str) -> bool:
+    """A yes-no question (现在停电了吗 / is there a power cut?), as opposed to a statement (我家停电了)."""
+    return bool(_YES_NO_QUESTION.search(text))
 
 
 def is_number(text: str) -> bool:

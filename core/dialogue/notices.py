@@ -8,6 +8,7 @@ confirmation.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,6 +24,11 @@ class NoticeResponder(Protocol):
         self, session: AsyncSession, identity: Identity, payload: str, language: str
     ) -> list[OutgoingMessage] | None:
         """A button of a notice was pressed (payload starts with "notice:"). None: nothing to say."""
+        ...
+
+    async def on_told(self, session: AsyncSession, identity: Identity, outage_ids: Sequence[int]) -> None:
+        """The customer heard of these outages going on now in the chat: a fault's "we know" notice still
+        waiting for them is not sent (they are told once)."""
         ...
 
     async def on_ack_text(

@@ -30,10 +30,13 @@ from core.dialogue.intents import FALLBACK
 from core.dialogue.keywords import match_intent
 from core.dialogue.notices import NoticeResponder
 from core.dialogue.state import DialogueState, KeyValueStateStore, StateBackend, StateStore
-from core.errors import InvalidInput
+from core.errors import DomainError, InvalidInput
+from core.faults.attachments import Attachment, Location
+from core.faults.reports import OutageReports
 from core.faults.service import FaultService
 from core.feedback.service import FeedbackService
 from core.models import Conversation, Identity, Message
+from core.models.enums import Language, values
 from core.observability.metrics import Metrics
 from core.ports import NluClient, NluResult, NluUnavailable, OutgoingMessage
 from core.security import mask_customer_text, mask_digits
@@ -50,14 +53,19 @@ MAX_PAYLOAD = 64
 
 @dataclass(frozen=True, slots=True)
 class Incoming:
-    """What the customer sent: text they typed, or the payload of a button they pressed."""
+    """What the customer sent: text they typed, or the payload of a button they pressed, or a photo or a
+    location (Telegram; the text is then its caption, if any: core.faults.attachments)."""
 
     text: str | None = None
     payload: str | None = None
+    attachment: Attachment | None = None
 
     def __post_init__(self) -> None:
         has_text = bool(self.text and self.text.strip())
-        if has_text == bool(self.payload):
+        if self.attachment is not None:
+            if self.payload is not None:
+                raise InvalidInput("a photo or a location comes with no button payload", field="payload")
+        elif has_text == bool(self.payload):
             raise InvalidInput("send either a non-empty text or a button payload", field="text")
         if self.text is not None and len(self.text) > MAX_TEXT:
             raise InvalidInput(f"a message has at most {MAX_TEXT} characters", field="text")
@@ -103,6 +111,10 @@ class ConversationService:
             kind, _, arg = incoming.payload.partition(":")
             understood = NluResult(text="", intent=arg if kind == "intent" else "", confidence=1.0)
             text_in = await self._button_title(messages, conversation.id, incoming.payload)
+        elif not text:  # a photo or a location alone: nothing for the NLU
+            source = "attachment"
+            understood = NluResult(text="", intent="", confidence=1.0)
+            text_in = ""
         else:
             text_in = text
             try:
@@ -120,6 +132,8 @@ class ConversationService:
             second = match_intent(text)
             if second != FALLBACK:
                 understood = dataclasses.replace(understood, intent=second)
+        if incoming.attachment is not None:  # the transcript says what came with the message
+            text_in = self._attachment_note(identity, incoming.attachment, text_in)
         messages.add(
             Message(
                 conversation_id=conversation.id,
@@ -146,7 +160,9 @@ class ConversationService:
             nlu=understood,
             now=now,
         )
-        replies = await self.engine.respond(turn)
+        replies = await self.engine.respond(turn) if text or incoming.attachment is None else []
+        if incoming.attachment is not None:  # the fault skill takes photos and locations (after the caption)
+            replies += await self._attachment(turn, incoming.attachment, answered=bool(text))
         if not nlu_up and not state.nlu_down_notified:
             replies.insert(0, self.engine.replies.say(turn, "nlu_down"))
             state.nlu_down_notified = True
@@ -189,6 +205,21 @@ class ConversationService:
             )
             await session.flush()
         return conversation
+
+    async def _attachment(self, turn: Turn, attachment: Attachment, *, answered: bool) -> list[OutgoingMessage]:
+        try:
+            return await self.engine.faults.on_attachment(turn, attachment, answered=answered)
+        except DomainError as exc:  # as the engine answers one: politely, with its code
+            log.info("domain error taking an attachment: %s", mask_digits(exc.message))
+            return [self.engine.replies.say(turn, "error", code=exc.code)]
+
+    def _attachment_note(self, identity: Identity, attachment: Attachment, caption: str) -> str:
+        """The transcript's line for a photo or a location (and its caption), in the customer's language."""
+        place = attachment.place if isinstance(attachment, Location) else ""
+        language = identity.language if identity.language in values(Language) else Language.ZH
+        return self.engine.replies.renderer.render(
+            "dialogue/attachment_note", language, kind=str(attachment.kind), place=place, caption=caption
+        )[:MAX_TEXT]
 
     @staticmethod
     async def _button_title(messages: MessageRepository, conversation_id: int, payload: str) -> str:
@@ -257,7 +288,9 @@ def build_conversations(
         ),
         billing=BillingService(),
         outages=core.outage_queries,
-        faults=FaultService(clock, config.timezone),
+        faults=FaultService(
+            clock, config.timezone, audit=core.audit, reports=OutageReports.from_settings(settings, clock)
+        ),
         escalation=core.escalations,
         feedback=FeedbackService(clock),
         notices=notices or core.notice_responder(),

@@ -23,6 +23,8 @@ from typing import Any, Protocol
 
 from core.clock import Clock
 
+MAX_TOLD = 20  # outages remembered as told (a conversation rarely sees more than one or two)
+
 
 @dataclass
 class DialogueState:
@@ -51,6 +53,12 @@ class DialogueState:
     def clear_form(self) -> None:
         self.form, self.step, self.slots = None, None, {}
         self.asks, self.asked, self.detours = 0, None, 0
+
+    def told(self, outage_ids: list[int]) -> list[int]:
+        """Remember these outages as told in this conversation; the ones not told before."""
+        new = [i for i in dict.fromkeys(outage_ids) if i not in self.outages_told]
+        self.outages_told = [*self.outages_told, *new][-MAX_TOLD:]
+        return new
 
     @property
     def fsm_state(self) -> str | None:

@@ -1,4 +1,5 @@
-"""Reading a fault report (pure): is it a hazard, does it say "at my home", is it only "I want to report"?
+"""Reading a fault report (pure): is it a hazard, does it say "at my home", is it only "I want to report", is
+it "no power here" (a power loss: counted on a known fault outage instead of a ticket each, core.faults.reports)?
 
 Customers write simplified and traditional Chinese and English; the patterns cover all three. A hazard
 (a fallen line, smoke, sparks, fire, a shock, an explosion) gets the safety instruction before anything
@@ -59,12 +60,32 @@ _GENERIC = re.compile(
     r"|^(?:report (?:a )?fault|repair|fault report)$",
     re.IGNORECASE,
 )
+# "No power here": what a customer writes when the power is off (停电 / 没电 / power is out / blackout), and not
+# a question about planned outages or about whether the power is back.
+_POWER_LOSS = re.compile(
+    r"停电|停電|没电|沒電|没有电|沒有電|断电|斷電|掉电|掉電|不来电|不來電|没来电|沒來電|无电|無電|黑了|全黑|一片黑"
+    r"|\bno (?:power|electricity)\b|\bpower(?:'s| is| has| has gone| went)? (?:out|off|down|gone|cut)\b"
+    r"|\b(?:power|electricity) (?:cut|outage|failure)\b|\bblack ?out\b|\blost (?:the )?power\b"
+    r"|\bwithout (?:power|electricity)\b|\bhave no (?:power|electricity)\b",
+    re.IGNORECASE,
+)
+_NOT_POWER_LOSS = re.compile(
+    r"计划停电|計劃停電|检修停电|檢修停電|停电计划|停電計劃|停电通知|停電通知|欠费停电|欠費停電|来电了|來電了|有电了|有電了"
+    r"|\bplanned\b|\bscheduled\b|\bpower (?:is )?back\b",
+    re.IGNORECASE,
+)
 _NOISE = re.compile(r"[\s\W_]+", re.UNICODE)
 
 
 def hazards_in(text: str) -> tuple[HazardKind, ...]:
     """The kinds of hazard the text describes, in a fixed order (empty when none)."""
     return tuple(kind for kind, pattern in _HAZARDS if pattern.search(text))
+
+
+def reports_power_loss(text: str) -> bool:
+    """Whether the text says the power is off here (停电了 / 家里没电 / "the power is out"); a planned outage,
+    a notice or "the power is back" is not a report of one."""
+    return bool(_POWER_LOSS.search(text)) and not _NOT_POWER_LOSS.search(text)
 
 
 def mentions_home(text: str) -> bool:

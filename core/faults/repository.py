@@ -1,3 +1,6 @@
+"""The SQL of fault tickets: by reference, the staff's page (an account manager's own key accounts), a
+customer's latest ones. Works inside the caller's session; never commits."""
+
 from __future__ import annotations
 
 from sqlalchemy import ColumnElement, case, func, select
@@ -42,6 +45,15 @@ class FaultTicketRepository(RepositoryBase[FaultTicket]):
             return None
         return await self.session.scalar(
             select(KeyAccountProfile.account_manager_id).where(KeyAccountProfile.account_id == ticket.account_id)
+        )
+
+    async def latest_of_identity(self, identity_id: int) -> FaultTicket | None:
+        """The identity's newest ticket, whatever its status."""
+        return await self.session.scalar(
+            select(FaultTicket)
+            .where(FaultTicket.identity_id == identity_id)
+            .order_by(FaultTicket.created_at.desc(), FaultTicket.id.desc())
+            .limit(1)
         )
 
     async def of_identity(self, identity_id: int, limit: int) -> list[FaultTicket]:

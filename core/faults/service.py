@@ -1,10 +1,12 @@
 """Fault tickets: what the customer reported, where, and whether it is a hazard (then it is urgent); their
-status as staff move it (received, crew assigned, on site, fixed, closed), each change told to the customer."""
+status as staff move it (received, crew assigned, on site, fixed, closed), each change told to the customer;
+the photos and locations sent with them (core.faults.attachments); "no power here" counted on a known fault
+outage instead of a ticket each, or kept by feeder to flag a probable fault (core.faults.reports)."""
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -14,9 +16,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.clock import Clock
 from core.customers.repository import AccountRepository
 from core.errors import InvalidInput, NotFound
+from core.faults.attachments import (
+    ATTACH_WINDOW,
+    MAX_PER_TICKET,
+    Attachment,
+    AttachmentView,
+    PhotoContent,
+    TicketAttachmentRepository,
+    row_of,
+)
+from core.faults.reports import CountedReport, OutageReports
 from core.faults.repository import FaultTicketRepository
-from core.models import FaultTicket, Identity, StaffUser
-from core.models.enums import TicketStatus
+from core.models import FaultTicket, Identity, StaffUser, UtilityAccount
+from core.models.enums import AttachmentKind, TicketStatus
 from core.staff.audit import AuditAction, AuditService
 
 # No 0/O, 1/I: a reference is read out over the phone.
@@ -29,6 +41,7 @@ class FaultReport:
     description: str
     hazard: bool
     account_id: int | None = None
+    power_loss: bool = False  # "no power here": kept by feeder (or counted on the known outage) as well
 
 
 def new_reference(clock: Clock, tz: ZoneInfo) -> str:
@@ -38,14 +51,34 @@ def new_reference(clock: Clock, tz: ZoneInfo) -> str:
 
 
 class FaultService:
-    """Fault tickets from the chat. Built once per process (clock and timezone); a session per call."""
+    """Fault tickets from the chat. Built once per process (clock, timezone, the audit log, the counting of
+    "no power" reports); a session per call."""
 
-    def __init__(self, clock: Clock, tz: ZoneInfo) -> None:
+    def __init__(
+        self, clock: Clock, tz: ZoneInfo, *, audit: AuditService | None = None, reports: OutageReports | None = None
+    ) -> None:
         self.clock = clock
         self.tz = tz
+        self.audit = audit or AuditService(clock)
+        self.reports = reports or OutageReports(clock)
 
-    async def open_ticket(self, session: AsyncSession, identity: Identity, report: FaultReport) -> FaultTicket:
-        """A new fault ticket; hazards are urgent. Flushed (it has an id), not committed."""
+    async def count_no_power(
+        self, session: AsyncSession, identity: Identity, account: UtilityAccount
+    ) -> CountedReport | None:
+        """ "No power" at an account a current fault outage covers: counted on it (once per identity), no ticket.
+        None: no known outage covers the account (a ticket opens as usual)."""
+        outage = await self.reports.known_outage(session, account)
+        if outage is None:
+            return None
+        return await self.reports.count_on_outage(session, outage, identity, account)
+
+    async def open_ticket(
+        self, session: AsyncSession, identity: Identity, report: FaultReport, attachments: Sequence[Attachment] = ()
+    ) -> FaultTicket:
+        """A new fault ticket; hazards are urgent; the photos and locations sent during the report go onto it.
+        A "no power" report of a known account is also counted: on the fault outage covering the account (the
+        ticket is then part of it), else by the account's feeder (which may flag a probable fault). Flushed (it
+        has an id), not committed."""
         repo = FaultTicketRepository(session)
         reference = new_reference(self.clock, self.tz)
         while await repo.by_reference(reference) is not None:
@@ -64,20 +97,59 @@ class FaultService:
             )
         )
         await session.flush()
+        if attachments:
+            await self.attach(session, ticket, attachments)
+        account = await session.get(UtilityAccount, report.account_id) if report.account_id is not None else None
+        if report.power_loss and account is not None:
+            outage = await self.reports.known_outage(session, account)
+            if outage is not None:
+                ticket.outage_id = outage.id
+                await self.reports.count_on_outage(session, outage, identity, account, ticket)
+            else:
+                await self.reports.on_feeder(session, ticket, identity, account)
         return ticket
 
     async def tickets_of(self, session: AsyncSession, identity: Identity, limit: int = 3) -> list[FaultTicket]:
         """The identity's latest tickets, open ones first (what "报修进度" answers)."""
         return await FaultTicketRepository(session).of_identity(identity.id, limit)
 
+    async def recent_ticket(self, session: AsyncSession, identity: Identity) -> FaultTicket | None:
+        """The identity's latest ticket when it was opened within ATTACH_WINDOW (what a photo sent right after
+        a report goes onto), else None."""
+        ticket = await FaultTicketRepository(session).latest_of_identity(identity.id)
+        if ticket is None or ticket.created_at < self.clock.now() - ATTACH_WINDOW:
+            return None
+        return ticket
+
+    async def attach(self, session: AsyncSession, ticket: FaultTicket, attachments: Sequence[Attachment]) -> int:
+        """Put photos and locations onto the ticket, up to MAX_PER_TICKET in all; how many went on."""
+        repo = TicketAttachmentRepository(session)
+        room = max(0, MAX_PER_TICKET - await repo.count_of(ticket.id))
+        now = self.clock.now()
+        for attachment in attachments[:room]:
+            repo.add(row_of(ticket.id, attachment, now))
+        await session.flush()
+        return min(room, len(attachments))
+
     async def reopen(self, session: AsyncSession, identity: Identity, ticket_id: int) -> FaultTicket | None:
-        """ "Still not fixed" on a closed ticket: back to received for the staff to pick up (None: not theirs)."""
+        """ "Still not fixed" on a closed ticket: back to received for the staff to pick up (None: not theirs).
+        Audited like a staff change of status, with no staff actor: the customer did it."""
         ticket = await FaultTicketRepository(session).get(ticket_id)
         if ticket is None or ticket.identity_id != identity.id:
             return None
         if ticket.status in (TicketStatus.FIXED, TicketStatus.CLOSED):
+            previous = ticket.status
             ticket.status = TicketStatus.RECEIVED
             ticket.updated_at = self.clock.now()
+            detail = {
+                "from": previous,
+                "to": ticket.status,
+                "note": "",
+                "by": "customer",
+                "identity_id": identity.id,
+                "channel": identity.channel,
+            }
+            self.audit.record(session, None, AuditAction.TICKET_STATUS, "fault_ticket", ticket.id, detail)
             await session.flush()
         return ticket
 
@@ -146,6 +218,24 @@ class FaultTickets:
             await self.notify(session, ticket)  # the customer hears of every change, in their channel
         number = await AccountRepository(session).number_of(ticket.account_id) if ticket.account_id else None
         return _view(ticket, number)
+
+    async def attachments(self, session: AsyncSession, ticket_ids: list[int]) -> dict[int, list[AttachmentView]]:
+        """The photos and locations of the tickets listed (ids from `page`, which already applied the access)."""
+        return await TicketAttachmentRepository(session).views_of(ticket_ids)
+
+    async def photo(
+        self, session: AsyncSession, ticket_id: int, attachment_id: int, *, owner_id: int | None
+    ) -> PhotoContent:
+        """A ticket's photo, to show; `owner_id`: only of the key accounts that account manager owns."""
+        ticket = await FaultTicketRepository(session).get(ticket_id)
+        if ticket is None or (
+            owner_id is not None and await FaultTicketRepository(session).manager_of(ticket) != owner_id
+        ):
+            raise NotFound(f"no ticket {ticket_id}")
+        found = await TicketAttachmentRepository(session).of_ticket(ticket_id, attachment_id)
+        if found is None or found.kind != AttachmentKind.PHOTO or found.content is None or not found.content_type:
+            raise NotFound(f"no photo {attachment_id} on ticket {ticket_id}")
+        return PhotoContent(found.content, found.content_type)
 
 
 MAX_NOTE = 2000

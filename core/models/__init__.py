@@ -2,7 +2,7 @@
 
 from core.models.base import Base, UTCDateTime
 from core.models.billing import Bill, BillLine, Tariff
-from core.models.conversations import Conversation, Escalation, Feedback, Message
+from core.models.conversations import Conversation, Escalation, Feedback, FollowUp, Message, Survey
 from core.models.customers import (
     Area,
     BindingAttempt,
@@ -45,6 +45,7 @@ __all__ = [
     "Feedback",
     "Feeder",
     "FeederAlert",
+    "FollowUp",
     "Identity",
     "IdentityAccount",
     "KeyAccountContact",
@@ -61,6 +62,7 @@ __all__ = [
     "OutageReport",
     "StaffSession",
     "StaffUser",
+    "Survey",
     "Tariff",
     "TicketAttachment",
     "UTCDateTime",

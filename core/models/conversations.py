@@ -6,7 +6,18 @@ from sqlalchemy import JSON, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.models.base import Base, CreatedAt, EnumString, enum_check
-from core.models.enums import ChatChannel, ConversationState, Direction, EscalationReason, EscalationState, Priority
+from core.models.enums import (
+    ChatChannel,
+    ConversationState,
+    Direction,
+    EscalationReason,
+    EscalationState,
+    FeedbackAspect,
+    FollowUpState,
+    Priority,
+    Sentiment,
+    SurveyTrigger,
+)
 
 
 class Conversation(CreatedAt, Base):
@@ -70,9 +81,59 @@ class Feedback(CreatedAt, Base):
     """A satisfaction answer (1–5) and its optional comment."""
 
     __tablename__ = "feedback"
+    __table_args__ = (enum_check("sentiment", Sentiment),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"), index=True)
     identity_id: Mapped[int | None] = mapped_column(ForeignKey("identities.id"))
     score: Mapped[int | None]
     comment: Mapped[str | None] = mapped_column(Text)
+    sentiment: Mapped[Sentiment | None] = mapped_column(EnumString(Sentiment, 10))  # of the comment's words
+    survey_id: Mapped[int | None] = mapped_column(ForeignKey("surveys.id"), index=True)  # a survey's answer
+
+
+class Survey(CreatedAt, Base):
+    """One satisfaction survey (1-5 stars as buttons) sent in a conversation: at most one per conversation; the
+    customer (the bound account, else the identity) gets at most a few a day. What the reports group by is
+    kept on it as it was when it was sent: channel, language, segment, the agent who handled it, the intent
+    last answered."""
+
+    __tablename__ = "surveys"
+    __table_args__ = (
+        enum_check("channel", ChatChannel),
+        enum_check("trigger", SurveyTrigger),
+        enum_check("aspect", FeedbackAspect),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), unique=True)
+    identity_id: Mapped[int] = mapped_column(ForeignKey("identities.id"), index=True)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("utility_accounts.id"), index=True)
+    channel: Mapped[ChatChannel] = mapped_column(EnumString(ChatChannel, 10))
+    language: Mapped[str] = mapped_column(String(2))
+    segment: Mapped[str | None] = mapped_column(String(20))
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    intent: Mapped[str | None] = mapped_column(String(60))
+    trigger: Mapped[SurveyTrigger] = mapped_column(EnumString(SurveyTrigger, 10))
+    sent_at: Mapped[datetime] = mapped_column(index=True)
+    expires_at: Mapped[datetime]
+    answered_at: Mapped[datetime | None]
+    score: Mapped[int | None]
+    aspect: Mapped[FeedbackAspect | None] = mapped_column(EnumString(FeedbackAspect, 10))
+
+
+class FollowUp(CreatedAt, Base):
+    """A return visit (回访) to a customer who gave a low score: its owner (the key account's manager, else the
+    agent who handled the conversation; none: the supervisors' queue), due in a day, closed with a note."""
+
+    __tablename__ = "followups"
+    __table_args__ = (enum_check("state", FollowUpState),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id"), unique=True)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"), index=True)
+    due_at: Mapped[datetime] = mapped_column(index=True)
+    state: Mapped[FollowUpState] = mapped_column(EnumString(FollowUpState, 10), default=FollowUpState.OPEN, index=True)
+    note: Mapped[str | None] = mapped_column(Text)
+    closed_at: Mapped[datetime | None]
+    closed_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))

@@ -172,6 +172,36 @@ class TicketStatus(StrEnum):
     CLOSED = "closed"
 
 
+class Sentiment(StrEnum):
+    """What a free-text comment's words say about the service (core.feedback.sentiment)."""
+
+    POSITIVE = "positive"
+    NEUTRAL = "neutral"
+    NEGATIVE = "negative"
+
+
+class SurveyTrigger(StrEnum):
+    """Why a satisfaction survey was sent: staff resolved the conversation, the customer thanked or said goodbye
+    after an answer, or went quiet after one."""
+
+    RESOLVED = "resolved"
+    THANKED = "thanked"
+    QUIET = "quiet"
+
+
+class FeedbackAspect(StrEnum):
+    """What mattered most to a key account that gave a low score."""
+
+    SUPPLY = "supply"  # supply reliability
+    SERVICE = "service"  # service quality
+    COMPLAINT = "complaint"  # complaint handling
+
+
+class FollowUpState(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
 class AttachmentKind(StrEnum):
     """What a customer sent with a fault report."""
 

@@ -10,13 +10,28 @@ from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from core.models import Escalation, KeyAccountContact, NoticeDelivery, Outage
+from core.models import Escalation, FaultTicket, KeyAccountContact, NoticeDelivery, Outage
 from core.models.enums import DeliveryChannel, DeliveryStatus, EscalationState, OutageStatus, Stage, Tier
 
 
 class ConfirmationRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+
+    async def ticket_after_restoration(self, identity_id: int, outage_id: int, since: datetime) -> FaultTicket | None:
+        """The ticket a "still no power" press of this person opened for this outage since its restoration
+        notice was made (the latest), if any."""
+        query = (
+            select(FaultTicket)
+            .where(
+                FaultTicket.identity_id == identity_id,
+                FaultTicket.outage_id == outage_id,
+                FaultTicket.created_at >= since,
+            )
+            .order_by(FaultTicket.id.desc())
+            .limit(1)
+        )
+        return await self.session.scalar(query)
 
     async def open_for(
         self, *, identity_id: int | None, chat_id: int | None, stages: Collection[str] | None, now: datetime

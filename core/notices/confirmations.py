@@ -10,9 +10,12 @@ managers are outbox drafts like every notice, so they are as durable and rate-li
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -47,6 +50,11 @@ from core.outages.queries import OutageQueries
 from core.outages.repository import OutageRepository
 from core.ports import OutgoingMessage
 
+if TYPE_CHECKING:
+    from core.notices.restoration import StillNoPower
+
+log = logging.getLogger("gridtalk.notices")
+
 ANSWERABLE = (DeliveryStatus.SENDING, DeliveryStatus.SENT, DeliveryStatus.ACKED)
 PROBLEM_REASON = "notice_problem"
 
@@ -65,7 +73,8 @@ class Confirmation:
     escalation_id: int | None = None
 
 
-def _owned(delivery: NoticeDelivery, identity_id: int | None, chat_id: int | None) -> bool:
+def owned(delivery: NoticeDelivery, identity_id: int | None, chat_id: int | None) -> bool:
+    """Whether a notice went to this person: to the identity, or to the Telegram chat they write from."""
     if identity_id is not None and delivery.identity_id == identity_id:
         return True
     return chat_id is not None and delivery.channel == "telegram" and delivery.telegram_chat_id == chat_id
@@ -175,7 +184,7 @@ class ConfirmationService:
         self, session: AsyncSession, delivery_id: int, identity_id: int | None, chat_id: int | None
     ) -> NoticeDelivery:
         delivery = await OutboxRepository(session).get(delivery_id)
-        if delivery is None or delivery.tier == Tier.STAFF or not _owned(delivery, identity_id, chat_id):
+        if delivery is None or delivery.tier == Tier.STAFF or not owned(delivery, identity_id, chat_id):
             raise NotFound("no such notice for you")  # the same answer whether it exists or is someone else's
         if delivery.status not in ANSWERABLE:
             raise Conflict("this notice was not sent to you")
@@ -210,11 +219,15 @@ class ConfirmationService:
 
 class NoticeConfirmationResponder:
     """core.dialogue.notices.NoticeResponder: answers the notice buttons ("notice:ack:<id>",
-    "notice:problem:<id>") and the outage_ack intent, in the customer's language."""
+    "notice:problem:<id>", a fault's "notice:nopower:<id>") and the outage_ack intent, in the customer's
+    language."""
 
-    def __init__(self, confirmations: ConfirmationService, renderer: NoticeRenderer) -> None:
+    def __init__(
+        self, confirmations: ConfirmationService, renderer: NoticeRenderer, still_no_power: StillNoPower
+    ) -> None:
         self.confirmations = confirmations
         self.renderer = renderer
+        self.still_no_power = still_no_power
 
     async def on_payload(
         self, session: AsyncSession, identity: Identity, payload: str, language: str
@@ -223,6 +236,8 @@ class NoticeConfirmationResponder:
         if parsed is None:
             return None
         kind, delivery_id = parsed
+        if kind == "nopower":
+            return await self._no_power(session, identity, delivery_id, language)
         who = {"identity_id": identity.id, "chat_id": identity.telegram_chat_id}
         try:
             if kind == "ack":
@@ -233,6 +248,11 @@ class NoticeConfirmationResponder:
             return None  # the dialogue says nothing is waiting for a confirmation
         return [await self._reply(session, done, "acked" if kind == "ack" else "problem_reported", language)]
 
+    async def on_told(self, session: AsyncSession, identity: Identity, outage_ids: Sequence[int]) -> None:
+        skipped = await OutboxRepository(session).skip_told_in_chat(outage_ids, str(ContactKey.identity(identity.id)))
+        if skipped:
+            log.info("%d fault notices not sent: told in the chat", skipped)
+
     async def on_ack_text(
         self, session: AsyncSession, identity: Identity, text: str, language: str
     ) -> list[OutgoingMessage] | None:
@@ -242,6 +262,23 @@ class NoticeConfirmationResponder:
         if done is None:
             return None
         return [await self._reply(session, done, "acked", language)]
+
+    async def _no_power(
+        self, session: AsyncSession, identity: Identity, delivery_id: int, language: str
+    ) -> list[OutgoingMessage] | None:
+        description = self.renderer.renderer.render("notices/no_power_description", language).strip()
+        done = await self.still_no_power.report(session, identity, delivery_id, description)
+        if done is None:
+            return None
+        facts = await OutageQueries().facts(session, done.outage_id)
+        text = self.renderer.renderer.render(
+            "notices/no_power_ticket",
+            language,
+            outage=facts.context(language),
+            ticket=done.ticket,
+            already=done.already,
+        )
+        return [OutgoingMessage(text)]
 
     async def _reply(self, session: AsyncSession, done: Confirmation, template: str, language: str) -> OutgoingMessage:
         facts = await OutageQueries().facts(session, done.outage_id)

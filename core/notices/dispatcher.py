@@ -206,14 +206,16 @@ class Dispatcher:
             if not claimed:
                 return None
             self._held.add(token)
-            superseded = superseded_rows(claimed, await repo.started_stages(advance_outages(claimed), now))
+            advance = advance_outages(claimed)
+            superseded = superseded_rows(claimed, await repo.started_stages(advance, now))
+            urgent = await repo.fault_outages(advance)
             rows = []
             for r in claimed:
                 if r.deadline_at is not None and r.deadline_at <= now:
                     self._results.append(self._not_tried(r, DeliveryStatus.SKIPPED, "deadline passed"))
                 elif r.id in superseded:
                     self._results.append(self._not_tried(r, DeliveryStatus.SKIPPED, superseded[r.id]))
-                elif waits_for_quiet_hours(r, now, self.rules):
+                elif waits_for_quiet_hours(r, now, self.rules, urgent):
                     later = end_of_quiet_hours(now, self.rules)
                     self._results.append(self._not_tried(r, DeliveryStatus.PENDING, "quiet hours", later))
                 else:

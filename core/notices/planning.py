@@ -5,6 +5,11 @@ resolved again when it starts sending (`start_due_stages`): whoever subscribed s
 unsubscribed or blocked the bot is dropped (their row is cancelled). Rows of a stage that has not started
 have no next_attempt_at, so the dispatcher cannot claim them early.
 
+A fault outage's notices (`plan_fault`) are sent at once: "we know" when it is published (and to whoever a
+wider scope brings in), an update when its estimate moves (`fault_update`), "restored" when power is back
+for all or for some feeders (`restore`). They have no deadline: restoring it cancels whatever of them is
+still waiting, so nothing "we know" goes out after power is back.
+
 Built once per process (NoticePlanner(clock, settings)); every call takes the caller's session and never
 commits.
 """
@@ -22,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.clock import Clock
 from core.config import Settings
 from core.models import NoticeStage, Outage
-from core.models.enums import Audience, DeliveryStatus, Segment, StageStatus, Tier
+from core.models.enums import Audience, DeliveryStatus, OutageKind, Segment, StageStatus, Tier
 from core.notices.audiences import AudienceRepository, ContactRow, IdentityRow
 from core.notices.outbox import (
     ContactKey,
@@ -41,6 +46,7 @@ from core.outages.planner import (
     CANCEL,
     CHANGE,
     FINAL,
+    INITIAL,
     REGULAR,
     RESTORED,
     SUPERSEDED,
@@ -49,6 +55,7 @@ from core.outages.planner import (
     Recipients,
     earlier_stages,
     fanout_starts,
+    plan_fault,
     plan_publication,
     plan_reschedule,
     recipients_of,
@@ -148,15 +155,20 @@ class NoticePlanner:
 
     async def publish(self, session: AsyncSession, outage: Outage, audiences: Audiences) -> list[NoticeStage]:
         """The notice plan of a just-published outage, for the audiences already resolved for it."""
-        plan = plan_publication(outage.starts_at, self.clock.now(), self.rules)
+        plan = self._publication(outage, self.clock.now())
         people = {(p.stage, p.audience): audiences.groups[p.audience] for p in plan}
         return await self._create(session, outage, plan, revision=0, people=people)
+
+    def _publication(self, outage: Outage, now: datetime) -> list[PlannedStage]:
+        if outage.kind == OutageKind.UNPLANNED:
+            return plan_fault(INITIAL, now)
+        return plan_publication(outage.starts_at, now, self.rules)
 
     async def projection(self, session: AsyncSession, outage: Outage) -> dict[STAGE_KEY, tuple[datetime, datetime]]:
         """The plan a draft would get if published now: for each (stage, audience), when it is due and when it
         would start sending (earlier when its audience cannot be reached by then at the configured rate)."""
         now = self.clock.now()
-        plan = plan_publication(outage.starts_at, now, self.rules)
+        plan = self._publication(outage, now)
         scope = await OutageRepository(session).scope(outage.id)
         starts = self._starts(plan, await self._audiences_for(session, outage.id, plan, scope), now)
         return {(p.stage, p.audience): (p.due_at, starts[(p.stage, p.audience)]) for p in plan}
@@ -203,6 +215,25 @@ class NoticePlanner:
         created = await self._create(session, outage, new, revision=revision, people=people, starts=starts)
         return [*keep.values(), *created]
 
+    async def fault_update(
+        self, session: AsyncSession, outage: Outage, *, estimate_moved: bool, scope_changed: bool
+    ) -> list[NoticeStage]:
+        """After a change to a published fault outage: an update to those already told when its estimate
+        moved (an update of an earlier move still waiting is dropped: only the latest counts), and "we know"
+        to whoever a changed scope brings in."""
+        now = self.clock.now()
+        stages = await StageRepository(session).of_outage(outage.id)
+        revision = max((s.revision for s in stages), default=0) + 1
+        plan: list[PlannedStage] = []
+        if estimate_moved:
+            for stage in stages:
+                if stage.stage == CHANGE:
+                    await OutboxRepository(session).cancel_pending(outage.id, "a newer estimate", stage=stage)
+            plan += plan_fault(CHANGE, now)
+        if scope_changed:
+            plan += plan_fault(INITIAL, now)
+        return await self._create(session, outage, plan, revision=revision)
+
     async def cancel(self, session: AsyncSession, outage: Outage) -> list[NoticeStage]:
         """A cancelled outage: nothing more is sent but a cancellation notice to those already told."""
         return await self._close(session, outage, CANCEL, "outage cancelled")
@@ -210,6 +241,19 @@ class NoticePlanner:
     async def restore(self, session: AsyncSession, outage: Outage) -> list[NoticeStage]:
         """A completed outage: nothing more is sent but the restoration notice, to its audience."""
         return await self._close(session, outage, RESTORED, "outage completed")
+
+    async def restore_part(self, session: AsyncSession, outage: Outage, restored: Scope) -> list[NoticeStage]:
+        """Power is back on some feeders of a fault outage that goes on elsewhere: their people get the
+        restoration notice, and nothing else of this outage still waiting for them."""
+        now = self.clock.now()
+        plan = plan_fault(RESTORED, now)
+        people = (await self.audiences(session, restored)).groups
+        keys = {str(person.key) for group in people.values() for person in group}
+        await OutboxRepository(session).cancel_pending(outage.id, "power restored", sending=True, contact_keys=keys)
+        stages = await StageRepository(session).of_outage(outage.id)
+        revision = max((s.revision for s in stages), default=0) + 1
+        by_stage = {(p.stage, p.audience): people[p.audience] for p in plan}
+        return await self._create(session, outage, plan, revision=revision, people=by_stage)
 
     async def _close(self, session: AsyncSession, outage: Outage, final_stage: str, reason: str) -> list[NoticeStage]:
         now = self.clock.now()
@@ -326,7 +370,10 @@ class NoticePlanner:
         return planned
 
     def deadline(self, outage: Outage, stage: str) -> datetime | None:
-        """Advance notices and the final confirmation are worthless once the outage has started."""
+        """Advance notices and the final confirmation are worthless once the outage has started. A fault
+        outage's have none: its restoration cancels them (`restore`, `restore_part`)."""
+        if outage.kind == OutageKind.UNPLANNED:
+            return None
         return None if stage in (CANCEL, RESTORED, CHANGE) else outage.starts_at
 
     async def _sync(

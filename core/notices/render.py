@@ -15,15 +15,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from core.models.enums import OutageKind
 from core.notices.audiences import KeyAccountInfo
 from core.outages.facts import OutageFacts
-from core.outages.planner import FINAL, INITIAL, TEMPLATE_OF_STAGE
+from core.outages.planner import FINAL, INITIAL, RESTORED, TEMPLATE_OF_FAULT_STAGE, TEMPLATE_OF_STAGE
 from core.ports import Button, OutgoingMessage
 from core.security import parse_id
 from core.templating import Renderer
 
 ACK_PREFIX = "notice:ack:"
 PROBLEM_PREFIX = "notice:problem:"
+NO_POWER_PREFIX = "notice:nopower:"  # "still no power at my place" under a fault's restoration notice
+PREFIXES = {"ack": ACK_PREFIX, "problem": PROBLEM_PREFIX, "nopower": NO_POWER_PREFIX}
 _TAG = re.compile(r"</?[a-zA-Z][^>]*>")
 TELEGRAM_LIMIT = 4096  # characters of one Telegram message (after its HTML entities are parsed)
 
@@ -37,11 +40,16 @@ def problem_payload(delivery_id: int) -> str:
 
 
 def parse_payload(payload: str) -> tuple[str, int] | None:
-    """("ack" | "problem", delivery id) from a button payload, or None when it is not a notice button."""
-    for kind, prefix in (("ack", ACK_PREFIX), ("problem", PROBLEM_PREFIX)):
+    """("ack" | "problem" | "nopower", delivery id) from a button payload, or None when it is not a notice
+    button."""
+    for kind, prefix in PREFIXES.items():
         if payload.startswith(prefix) and (delivery_id := parse_id(payload[len(prefix) :])) is not None:
             return kind, delivery_id
     return None
+
+
+def _payload(which: str, delivery_id: int) -> str:
+    return f"{PREFIXES['ack' if which == 'confirm' else which]}{delivery_id}"
 
 
 def plain_text(telegram_html: str) -> str:
@@ -89,17 +97,19 @@ class NoticeRenderer:
         delivery_id: int | None = None,
         channel: str = "telegram",
     ) -> RenderedNotice:
-        """One customer notice. The final confirmation on Telegram carries the Confirm and Problem buttons;
-        elsewhere it asks to confirm by replying in Telegram or by calling the account manager."""
-        template = TEMPLATE_OF_STAGE[stage]
+        """One customer notice. The final confirmation on Telegram carries the Confirm and Problem buttons
+        (elsewhere it asks to confirm by replying in Telegram or by calling the account manager); a fault's
+        restoration notice on Telegram carries "still no power at my place"."""
+        fault = facts.kind == OutageKind.UNPLANNED
+        template = (TEMPLATE_OF_FAULT_STAGE if fault else TEMPLATE_OF_STAGE)[stage]
         buttons: tuple[Button, ...] = ()
-        confirm = stage == FINAL
-        with_buttons = confirm and channel == "telegram" and delivery_id is not None
+        kinds = ("confirm", "problem") if stage == FINAL else ("nopower",) if fault and stage == RESTORED else ()
+        with_buttons = bool(kinds) and channel == "telegram" and delivery_id is not None
         if with_buttons:
             assert delivery_id is not None
-            buttons = (
-                Button(self._text("notices/button", language, which="confirm"), ack_payload(delivery_id)),
-                Button(self._text("notices/button", language, which="problem"), problem_payload(delivery_id)),
+            buttons = tuple(
+                Button(self._text("notices/button", language, which=which), _payload(which, delivery_id))
+                for which in kinds
             )
         context: dict[str, Any] = {
             "stage": stage,
@@ -153,8 +163,7 @@ class NoticeRenderer:
         """A notice rendered once for many deliveries, with its buttons answering this delivery."""
         if not notice.buttons:
             return notice
-        confirm, problem = notice.buttons
-        buttons = (Button(confirm.title, ack_payload(delivery_id)), Button(problem.title, problem_payload(delivery_id)))
+        buttons = tuple(Button(b.title, f"{b.payload.rpartition(':')[0]}:{delivery_id}") for b in notice.buttons)
         return RenderedNotice(notice.html, notice.subject, buttons)
 
     def manager_alert(

@@ -26,10 +26,13 @@ from core.models.enums import (
     DeliveryStatus,
     OutageKind,
     OutageStatus,
+    Stage,
     StageStatus,
     Tier,
 )
 from core.notices.outbox import DeliveryDraft
+
+TOLD_IN_CHAT = "told in the chat"
 
 CLAIMABLE = (DeliveryStatus.PENDING, DeliveryStatus.SENDING)  # 'sending' whose lease ran out: its worker died
 UNIQUE_ROUND = ["subject_kind", "subject_id", "contact_key", "stage", "channel", "revision"]
@@ -159,10 +162,12 @@ class OutboxRepository:
         stage: NoticeStage | None = None,
         stages: Collection[str] | None = None,
         sending: bool = False,
+        contact_keys: Collection[str] | None = None,
     ) -> int:
-        """Pending customer deliveries of an outage (of one stage, or of some stage names) will never be sent.
-        sending: rows claimed by a dispatcher ('sending') are cancelled too; its result is then not recorded
-        (record changes only rows still 'sending'), so a cancelled notice is never brought back."""
+        """Pending customer deliveries of an outage (of one stage, or of some stage names; of some people)
+        will never be sent. sending: rows claimed by a dispatcher ('sending') are cancelled too; its result is
+        then not recorded (record changes only rows still 'sending'), so a cancelled notice is never brought
+        back."""
         statuses = (DeliveryStatus.PENDING, DeliveryStatus.SENDING) if sending else (DeliveryStatus.PENDING,)
         where = [
             NoticeDelivery.outage_id == outage_id,
@@ -177,6 +182,8 @@ class OutboxRepository:
             ]
         if stages is not None:
             where.append(NoticeDelivery.stage.in_(list(stages)))
+        if contact_keys is not None:
+            where.append(NoticeDelivery.contact_key.in_(list(contact_keys)))
         result = await self.session.execute(
             update(NoticeDelivery)
             .where(*where)
@@ -219,6 +226,34 @@ class OutboxRepository:
             )
         )
         return [(int(o), str(s), str(a), d) for o, s, a, d in rows]
+
+    async def skip_told_in_chat(self, outage_ids: Collection[int], contact_key: str) -> int:
+        """A customer told of these outages in the chat: their faults' "we know" notices still waiting for
+        that person are not sent (skipped)."""
+        if not outage_ids:
+            return 0
+        faults = select(Outage.id).where(Outage.id.in_(list(outage_ids)), Outage.kind == OutageKind.UNPLANNED)
+        result = await self.session.execute(
+            update(NoticeDelivery)
+            .where(
+                NoticeDelivery.outage_id.in_(faults),
+                NoticeDelivery.contact_key == contact_key,
+                NoticeDelivery.stage == Stage.INITIAL,
+                NoticeDelivery.status == DeliveryStatus.PENDING,
+            )
+            .values(status=DeliveryStatus.SKIPPED, last_error=TOLD_IN_CHAT, next_attempt_at=None)
+            .execution_options(synchronize_session=False)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def fault_outages(self, outage_ids: Collection[int]) -> set[int]:
+        """Which of these outages are faults (their notices are urgent)."""
+        if not outage_ids:
+            return set()
+        rows = await self.session.scalars(
+            select(Outage.id).where(Outage.id.in_(list(outage_ids)), Outage.kind == OutageKind.UNPLANNED)
+        )
+        return set(rows)
 
     async def renew(self, tokens: Collection[str], lease_until: datetime) -> int:
         """Extend the lease of the rows these claims still hold ('sending')."""

@@ -6,7 +6,7 @@ Pure functions, and the pauses' small state (one per dispatcher)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 
 from core.models import NoticeDelivery
@@ -55,11 +55,15 @@ def superseded_rows(rows: Sequence[NoticeDelivery], started: Sequence[StartedSta
     return found
 
 
-def waits_for_quiet_hours(row: NoticeDelivery, now: datetime, rules: PlannerRules) -> bool:
+def waits_for_quiet_hours(
+    row: NoticeDelivery, now: datetime, rules: PlannerRules, urgent: Collection[int] = ()
+) -> bool:
     """A residential advance notice inside the quiet hours waits until they end, unless they end after the
-    final confirmation is due (then it goes now, as the planner has it: never past the final one)."""
+    final confirmation is due (then it goes now, as the planner has it: never past the final one). The
+    notices of the `urgent` outages (faults: power is off now) never wait."""
     if not (
-        row.subject_kind == SubjectKind.OUTAGE
+        row.outage_id not in urgent
+        and row.subject_kind == SubjectKind.OUTAGE
         and row.tier == Tier.EVERYONE
         and row.stage in QUIET_STAGES
         and in_quiet_hours(now, rules)

@@ -10,6 +10,10 @@ three notices. The figures are settings (`PlannerRules.from_settings`).
   final confirmation, never key accounts, and never past the final confirmation).
 - Rescheduled: a "change" notice now to those already told; the stages not started yet are planned again.
 
+A fault outage (unplanned) has no advance notices: "we know about it" goes out at once when it is published
+(an "initial" notice, to those not told yet), a "change" when its estimate moves, and "restored" when power
+is back. They are urgent: no quiet hours, no gap (`plan_fault`).
+
 Each planned stage names its audience group ("key_account" or "residential") and which of that group it
 is for: everyone in it, only those already told ("change", "cancel"), or only those not told yet
 ("initial"). The people themselves are resolved when the stage is sent, not here.
@@ -44,7 +48,7 @@ Recipients = Literal["all", "told", "untold"]
 SEQUENCE = (INITIAL, FIRST, SECOND, FINAL)
 SUPERSEDED = "superseded by the {stage} notice"
 
-# Which stage uses which template (templates/notices/<name>.<lang>.j2).
+# Which stage uses which template (templates/notices/<name>.<lang>.j2): a planned outage's, a fault's.
 TEMPLATE_OF_STAGE: dict[str, str] = {
     FIRST: "initial",
     SECOND: "reminder",
@@ -53,6 +57,12 @@ TEMPLATE_OF_STAGE: dict[str, str] = {
     CHANGE: "change",
     CANCEL: "cancel",
     RESTORED: "restored",
+}
+TEMPLATE_OF_FAULT_STAGE: dict[str, str] = {
+    INITIAL: "fault_initial",
+    CHANGE: "fault_change",
+    CANCEL: "fault_cancel",
+    RESTORED: "fault_restored",
 }
 
 
@@ -137,6 +147,13 @@ def end_of_quiet_hours(at: datetime, rules: PlannerRules) -> datetime:
 def plan_publication(starts_at: datetime, now: datetime, rules: PlannerRules) -> list[PlannedStage]:
     """The notice plan of an outage published at `now`, for both audience groups, in time order."""
     return _plan(starts_at, now, rules, candidates=REGULAR, told=False)
+
+
+def plan_fault(stage: str, now: datetime) -> list[PlannedStage]:
+    """A fault outage's notice (initial, change or restored): now, to both audience groups (key accounts
+    first, as the outbox orders them)."""
+    _aware(now)
+    return [PlannedStage(stage, audience, now) for audience in AUDIENCES]
 
 
 def plan_reschedule(

@@ -7,11 +7,22 @@ from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import selectinload
 
 from core.db.repository import RepositoryBase
-from core.models import Area, Feeder, Outage, OutageAccount, OutageArea, OutageFeeder, UtilityAccount
+from core.models import (
+    Area,
+    Feeder,
+    FeederAlert,
+    Outage,
+    OutageAccount,
+    OutageArea,
+    OutageEstimate,
+    OutageFeeder,
+    StaffUser,
+    UtilityAccount,
+)
 from core.models.enums import OutageKind, OutageStatus
 from core.outages.facts import AreaFacts, FeederFacts, OutageFacts, Scope
 
@@ -90,6 +101,29 @@ class OutageRepository(RepositoryBase[Outage]):
             select(UtilityAccount.id, UtilityAccount.account_number).where(UtilityAccount.id.in_(list(ids)))
         )
         return {ident: number for ident, number in rows}
+
+    async def close_alerts(self, scope: Scope, outage_id: int, now: datetime) -> int:
+        """Open probable-fault alerts of the scope's feeders (named, or in its districts) become this outage."""
+        feeders = select(Feeder.code).where(
+            or_(Feeder.code.in_(list(scope.feeder_codes)), Feeder.area_code.in_(list(scope.area_codes)))
+        )
+        result = await self.session.execute(
+            update(FeederAlert)
+            .where(FeederAlert.closed_at.is_(None), FeederAlert.feeder_code.in_(feeders))
+            .values(outage_id=outage_id, closed_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def estimates(self, outage_id: int) -> list[tuple[OutageEstimate, str | None]]:
+        """A fault outage's estimates of its restoration, oldest first, with the username of who set each."""
+        query = (
+            select(OutageEstimate, StaffUser.username)
+            .outerjoin(StaffUser, StaffUser.id == OutageEstimate.changed_by_id)
+            .where(OutageEstimate.outage_id == outage_id)
+            .order_by(OutageEstimate.changed_at, OutageEstimate.id)
+        )
+        return [(estimate, username) for estimate, username in await self.session.execute(query)]
 
     # ------------------------------------------------------------------------------------ the facts
 

@@ -1,6 +1,10 @@
-"""Planned outages, as staff manage them: a draft, published (the notice plan is made), changed or
+"""Outages, as staff manage them. Planned: a draft, published (the notice plan is made), changed or
 rescheduled (a change notice, the plan made again), cancelled (a cancellation notice to those told),
-completed (a restoration notice). Every action is written to the audit log (through AuditService, with
+completed (a restoration notice). Faults (unplanned): a draft naming when the power went off and when it is
+expected back, published ("we know" to everyone in the scope at once), the estimate moved (each estimate kept,
+with who and when; an update to those told when it moves by more than notice_estimate_change_minutes),
+restored on all or some feeders (a restoration notice with "still no power at my place"), fault tickets
+linked to it. Every action is written to the audit log (through AuditService, with
 the address the request came from when the caller knows it: `client`).
 
 Built once per process (OutageService(clock, settings, planner, audit)); each call takes the caller's session
@@ -11,7 +15,7 @@ core.outages.views.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,7 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.clock import Clock
 from core.config import Settings
 from core.errors import Conflict, InvalidInput, NotFound
-from core.models import NoticeStage, Outage, OutageAccount, OutageArea, OutageFeeder
+from core.faults.repository import FaultTicketRepository
+from core.models import NoticeStage, Outage, OutageAccount, OutageArea, OutageEstimate, OutageFeeder
 from core.models.enums import OutageKind, OutageStatus
 from core.notices.planning import Audiences, NoticePlanner
 from core.outages.facts import Scope
@@ -30,16 +35,20 @@ MAX_REASON = 2000
 MAX_CONTACT = 200
 
 
+FUTURE_START_GRACE = timedelta(minutes=5)  # a fault has started: its start may be only this far ahead (clocks)
+
+
 @dataclass(frozen=True, slots=True)
 class OutageInput:
-    starts_at: datetime
-    ends_at: datetime
+    starts_at: datetime | None  # a fault's defaults to now
+    ends_at: datetime | None  # planned only
     reason: str
     contact: str = ""
     kind: str = OutageKind.PLANNED
     areas: tuple[str, ...] = ()
     feeders: tuple[str, ...] = ()
     accounts: tuple[str, ...] = ()  # account numbers
+    estimated_restoration_at: datetime | None = None  # unplanned only
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +62,7 @@ class OutageChanges:
     areas: tuple[str, ...] | None = None
     feeders: tuple[str, ...] | None = None
     accounts: tuple[str, ...] | None = None
+    estimated_restoration_at: datetime | None = None  # a fault's
 
 
 async def get_outage(session: AsyncSession, outage_id: int) -> Outage:
@@ -74,22 +84,35 @@ class OutageService:
     async def create(
         self, session: AsyncSession, data: OutageInput, *, actor_id: int | None, client: str | None = None
     ) -> Outage:
-        """A draft planned outage. Refused (InvalidInput, naming the field): not planned, end not after
-        start, start in the past, unknown area, feeder or account, nothing affected, or nobody to notify."""
+        """A draft outage. Refused (InvalidInput, naming the field): unknown area, feeder or account, nothing
+        affected; for a planned one: no end, end not after start, start in the past, or nobody to notify; for
+        a fault: no estimate, a start ahead of now, an estimate not after the start or already passed."""
         now = self.clock.now()
-        if data.kind != OutageKind.PLANNED:
-            raise InvalidInput("only planned outages are announced here", field="kind")
-        _check_times(data.starts_at, data.ends_at, now, start_changed=True)
+        fault = data.kind == OutageKind.UNPLANNED
+        starts_at = data.starts_at or (now if fault else None)
+        if starts_at is None:
+            raise InvalidInput("say when the outage starts", field="starts_at")
+        if fault:
+            ends_at = _check_fault_times(starts_at, data.estimated_restoration_at, now)
+        elif data.ends_at is None:
+            raise InvalidInput("say when the outage ends", field="ends_at")
+        elif data.estimated_restoration_at is not None:
+            raise InvalidInput("a planned outage has an end, not an estimate", field="estimated_restoration_at")
+        else:
+            ends_at = data.ends_at
+            _check_times(starts_at, ends_at, now, start_changed=True)
         reason, contact = _check_texts(data.reason, data.contact or self.settings.service_hotline)
         repo = OutageRepository(session)
         scope = await _check_scope(repo, data.areas, data.feeders, data.accounts)
-        await self._audience(session, scope)
+        if not fault:  # a fault is recorded even when nobody subscribed: the bot and the public page tell it
+            await self._audience(session, scope)
         outage = repo.add(
             Outage(
-                kind=OutageKind.PLANNED,
+                kind=OutageKind(data.kind),
                 status=OutageStatus.DRAFT,
-                starts_at=data.starts_at,
-                ends_at=data.ends_at,
+                starts_at=starts_at,
+                ends_at=ends_at,
+                estimated_restoration_at=ends_at if fault else None,
                 reason=reason,
                 contact=contact,
                 created_by_id=actor_id,
@@ -100,6 +123,8 @@ class OutageService:
             )
         )
         await session.flush()
+        if fault:
+            self._estimate(session, outage, actor_id, now)
         self._audit(
             session, now, actor_id, AuditAction.OUTAGE_CREATE, outage.id, _describe(outage, data.accounts), client
         )
@@ -109,14 +134,21 @@ class OutageService:
         self, session: AsyncSession, outage_id: int, *, actor_id: int | None, client: str | None = None
     ) -> Outage:
         """A draft goes out: its audience is resolved once and its notice plan made from it (a delivery
-        per person, stage and channel)."""
+        per person, stage and channel). A fault also closes the open probable-fault alerts of its feeders."""
         now = self.clock.now()
         outage = await get_outage(session, outage_id)
         if outage.status != OutageStatus.DRAFT:
             raise Conflict(f"only a draft can be published; this outage is {outage.status}")
-        if outage.starts_at <= now:
+        scope = await OutageRepository(session).scope(outage.id)
+        if outage.kind == OutageKind.UNPLANNED:
+            if outage.ends_at <= now:
+                raise InvalidInput("the estimate has passed: move it first", field="estimated_restoration_at")
+            audiences = await self.planner.audiences(session, scope)
+            await OutageRepository(session).close_alerts(scope, outage.id, now)  # the probable fault is this one
+        elif outage.starts_at <= now:
             raise InvalidInput("the outage starts in the past", field="starts_at")
-        audiences = await self._audience(session, await OutageRepository(session).scope(outage.id))
+        else:
+            audiences = await self._audience(session, scope)
         outage.status = OutageStatus.PUBLISHED
         outage.published_at = now
         outage.updated_at = now
@@ -135,17 +167,29 @@ class OutageService:
         actor_id: int | None,
         client: str | None = None,
     ) -> Outage:
-        """Change an outage. A published one that really changed gets a change notice now to everyone
-        already told, and its stages not started yet planned again for the new times."""
+        """Change an outage. A published planned one that really changed gets a change notice now to everyone
+        already told, and its stages not started yet planned again for the new times. A published fault
+        whose estimate moved by more than notice_estimate_change_minutes gets an update to those told (every
+        estimate is kept, a smaller move too), and "we know" goes to whoever a wider scope brings in."""
         now = self.clock.now()
         repo = OutageRepository(session)
         outage = await get_outage(session, outage_id)
         if outage.status not in (OutageStatus.DRAFT, OutageStatus.PUBLISHED):
             raise Conflict(f"a {outage.status} outage cannot be changed")
+        fault = outage.kind == OutageKind.UNPLANNED
         starts_at = changes.starts_at or outage.starts_at
-        ends_at = changes.ends_at or outage.ends_at
         start_changed = starts_at != outage.starts_at
-        _check_times(starts_at, ends_at, now, start_changed=start_changed)
+        if fault:
+            if changes.ends_at is not None:
+                raise InvalidInput("a fault outage has an estimate, not an end", field="ends_at")
+            ends_at = changes.estimated_restoration_at or outage.ends_at
+            if start_changed or ends_at != outage.ends_at:
+                _check_fault_times(starts_at, ends_at, now)
+        else:
+            if changes.estimated_restoration_at is not None:
+                raise InvalidInput("a planned outage has an end, not an estimate", field="estimated_restoration_at")
+            ends_at = changes.ends_at or outage.ends_at
+            _check_times(starts_at, ends_at, now, start_changed=start_changed)
         reason, contact = _check_texts(
             changes.reason if changes.reason is not None else outage.reason,
             changes.contact if changes.contact is not None else outage.contact,
@@ -161,16 +205,16 @@ class OutageService:
             changes.feeders if changes.feeders is not None else old_scope.feeder_codes,
             accounts,
         )
-        if scope != old_scope:
+        if scope != old_scope and not fault:
             await self._audience(session, scope)
 
+        old_estimate = outage.ends_at
         changed: dict[str, Any] = {}
-        for name, old, new in (
-            ("starts_at", outage.starts_at, starts_at),
-            ("ends_at", outage.ends_at, ends_at),
-            ("reason", outage.reason, reason),
-            ("contact", outage.contact, contact),
-        ):
+        fields = {"starts_at": starts_at, "ends_at": ends_at, "reason": reason, "contact": contact}
+        if fault:
+            fields["estimated_restoration_at"] = ends_at
+        for name, new in fields.items():
+            old = getattr(outage, name)
             if old != new:
                 changed[name] = {"from": _jsonable(old), "to": _jsonable(new)}
                 setattr(outage, name, new)
@@ -189,7 +233,15 @@ class OutageService:
         outage.updated_at = now
         await session.flush()
         detail: dict[str, Any] = {"changes": changed}
-        if outage.status == OutageStatus.PUBLISHED:
+        if fault and ends_at != old_estimate:
+            self._estimate(session, outage, actor_id, now)
+        if outage.status == OutageStatus.PUBLISHED and fault:
+            moved = abs(ends_at - old_estimate) > timedelta(minutes=self.settings.notice_estimate_change_minutes)
+            stages = await self.planner.fault_update(
+                session, outage, estimate_moved=moved, scope_changed=scope != old_scope
+            )
+            detail["stages"] = _stage_list(stages)
+        elif outage.status == OutageStatus.PUBLISHED:
             stages = await self.planner.reschedule(session, outage, start_changed=start_changed)
             detail["stages"] = _stage_list(stages)
         self._audit(session, now, actor_id, AuditAction.OUTAGE_UPDATE, outage.id, detail, client)
@@ -214,23 +266,106 @@ class OutageService:
         return outage
 
     async def complete(
-        self, session: AsyncSession, outage_id: int, *, actor_id: int | None, client: str | None = None
+        self,
+        session: AsyncSession,
+        outage_id: int,
+        *,
+        feeders: tuple[str, ...] | None = None,
+        actor_id: int | None,
+        client: str | None = None,
     ) -> Outage:
-        """Power is back: a restoration notice to the outage's audience; nothing else is sent any more."""
+        """Power is back: a restoration notice to the outage's audience; nothing else is sent any more.
+        `feeders`: back on those only (feeders the outage names); the outage goes on for the rest of its
+        scope, and their people get the restoration notice. Naming every feeder of an outage scoped by
+        feeders only is the same as restoring it all."""
         now = self.clock.now()
         outage = await get_outage(session, outage_id)
         if outage.status != OutageStatus.PUBLISHED:
             raise Conflict(f"only a published outage can be completed; this one is {outage.status}")
         if now < outage.starts_at:
             raise Conflict("the outage has not started yet: cancel it, or change its times")
+        scope = await OutageRepository(session).scope(outage.id)
+        if feeders is not None:
+            restored = tuple(dict.fromkeys(feeders))
+            if not restored:
+                raise InvalidInput(
+                    "name the feeders that are back, or leave feeders out to restore it all", field="feeders"
+                )
+            unknown = sorted(set(restored) - set(scope.feeder_codes))
+            if unknown:
+                raise InvalidInput(f"not a feeder of this outage: {', '.join(unknown)}", field="feeders")
+            if set(restored) != set(scope.feeder_codes) or scope.area_codes or scope.account_ids:
+                return await self._restore_part(session, outage, scope, restored, actor_id=actor_id, client=client)
         outage.status = OutageStatus.COMPLETED
         outage.completed_at = now
         outage.updated_at = now
+        if outage.kind == OutageKind.UNPLANNED:
+            outage.ends_at = now
         stages = await self.planner.restore(session, outage)
         self._audit(
             session, now, actor_id, AuditAction.OUTAGE_COMPLETE, outage.id, {"stages": _stage_list(stages)}, client
         )
         return outage
+
+    async def _restore_part(
+        self,
+        session: AsyncSession,
+        outage: Outage,
+        scope: Scope,
+        restored: tuple[str, ...],
+        *,
+        actor_id: int | None,
+        client: str | None,
+    ) -> Outage:
+        now = self.clock.now()
+        left = Scope.of(scope.area_codes, tuple(c for c in scope.feeder_codes if c not in restored), scope.account_ids)
+        _rescope(outage, scope, left)
+        outage.updated_at = now
+        await session.flush()
+        stages = await self.planner.restore_part(session, outage, Scope.of((), restored, ()))
+        detail = {"restored_feeders": list(restored), "stages": _stage_list(stages)}
+        self._audit(session, now, actor_id, AuditAction.OUTAGE_COMPLETE, outage.id, detail, client)
+        return outage
+
+    async def link_tickets(
+        self,
+        session: AsyncSession,
+        outage_id: int,
+        ticket_ids: tuple[int, ...],
+        *,
+        actor_id: int | None,
+        client: str | None = None,
+    ) -> list[int]:
+        """Fault tickets that are part of this outage (a customer's report of it). Refused when a ticket does
+        not exist; linking again changes nothing. Returns the ids linked."""
+        outage = await get_outage(session, outage_id)
+        repo = FaultTicketRepository(session)
+        tickets = []
+        for ticket_id in dict.fromkeys(ticket_ids):
+            ticket = await repo.get(ticket_id)
+            if ticket is None:
+                raise InvalidInput(f"no ticket {ticket_id}", field="ticket_ids")
+            tickets.append(ticket)
+        for ticket in tickets:
+            ticket.outage_id = outage.id
+        await session.flush()
+        linked = [t.id for t in tickets]
+        self._audit(
+            session, self.clock.now(), actor_id, AuditAction.OUTAGE_LINK_TICKETS, outage.id, {"tickets": linked}, client
+        )
+        return linked
+
+    async def estimates(self, session: AsyncSession, outage_id: int) -> list[tuple[OutageEstimate, str | None]]:
+        """Every estimate of a fault outage's restoration, oldest first, with who set it (a username)."""
+        await get_outage(session, outage_id)
+        return await OutageRepository(session).estimates(outage_id)
+
+    def _estimate(self, session: AsyncSession, outage: Outage, actor_id: int | None, at: datetime) -> None:
+        session.add(
+            OutageEstimate(
+                outage_id=outage.id, estimated_restoration_at=outage.ends_at, changed_by_id=actor_id, changed_at=at
+            )
+        )
 
     def _audit(
         self,
@@ -267,6 +402,26 @@ def _check_times(starts_at: datetime, ends_at: datetime, now: datetime, *, start
         raise InvalidInput("the end must be after the start", field="ends_at")
     if start_changed and starts_at <= now:
         raise InvalidInput("the start is in the past", field="starts_at")
+
+
+def _check_fault_times(starts_at: datetime, estimate: datetime | None, now: datetime) -> datetime:
+    """A fault's start (it has started) and its estimate (ahead of the start and of now); the estimate back."""
+    if estimate is None:
+        raise InvalidInput(
+            "say when power is expected back (estimated_restoration_at)", field="estimated_restoration_at"
+        )
+    for name, value in (("starts_at", starts_at), ("estimated_restoration_at", estimate)):
+        if value.tzinfo is None:
+            raise InvalidInput("a time needs its UTC offset (ISO 8601, e.g. 2026-12-10T08:00:00+08:00)", field=name)
+    if starts_at > now + FUTURE_START_GRACE:
+        raise InvalidInput("a fault outage has already started: its start cannot be ahead", field="starts_at")
+    if estimate <= starts_at:
+        raise InvalidInput("the estimate must be after the start", field="estimated_restoration_at")
+    if estimate <= now:
+        raise InvalidInput(
+            "the estimate has passed: give a time ahead, or restore the outage", field="estimated_restoration_at"
+        )
+    return estimate
 
 
 def _check_texts(reason: str, contact: str) -> tuple[str, str]:

@@ -55,6 +55,7 @@ class OutageView:
     cancelled_at: datetime | None
     completed_at: datetime | None
     updated_at: datetime | None
+    estimated_restoration_at: datetime | None = None  # a fault's (its ends_at follows it until restored)
     stages: list[StageView] = field(default_factory=list)
 
 
@@ -125,6 +126,7 @@ class OutageViews:
             cancelled_at=outage.cancelled_at,
             completed_at=outage.completed_at,
             updated_at=outage.updated_at,
+            estimated_restoration_at=outage.estimated_restoration_at,
             stages=[
                 StageView(
                     s.stage,

@@ -43,6 +43,7 @@ class AuditAction(StrEnum):
     OUTAGE_UPDATE = "outage.update"
     OUTAGE_CANCEL = "outage.cancel"
     OUTAGE_COMPLETE = "outage.complete"
+    OUTAGE_LINK_TICKETS = "outage.link_tickets"
     ESCALATION_CLAIM = "escalation.claim"
     ESCALATION_ASSIGN = "escalation.assign"
     ESCALATION_REPLY = "escalation.reply"

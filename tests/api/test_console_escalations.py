@@ -114,8 +114,8 @@ async def test_fault_tickets_page_changes_a_status(http: httpx.AsyncClient, sess
     page = await http.get("/console/tickets")
     assert page.status_code == 200 and "F261130-TEST" in page.text and "整栋楼没电" in page.text
     async with sessionmaker() as session:
-        ticket = await session.scalar(select(FaultTicket))
-        assert ticket is not None
+        ticket = await session.scalar(select(FaultTicket).where(FaultTicket.reference == "F261130-TEST"))
+        assert ticket is not None  # not one of the demo storm's tickets
     changed = await http.post(
         f"/console/tickets/{ticket.id}/status", data={"csrf_token": csrf, "status": "assigned", "note": "派给抢修一班"}
     )

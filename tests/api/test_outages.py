@@ -3,7 +3,6 @@ deliveries and preview, each with a staff token, each written to the audit log."
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from datetime import datetime, timedelta
 from math import ceil
@@ -23,7 +22,8 @@ from core.templating import Renderer
 from gridtalk.worker import build_channels
 from tests.fakes.nlu import FakeNlu
 from tests.fakes.telegram_api import FakeTelegramApi
-from tests.support.notices import SHANGHAI, SmtpServer, channel_settings, load_demo_world, notice_settings
+from tests.support.notices import SmtpServer, channel_settings, load_demo_world, notice_settings
+from tests.support.outage_api import Staff
 from tests.support.services import confirmations, core_services
 
 DELIVERY_FIELDS = {
@@ -39,68 +39,6 @@ DELIVERY_FIELDS = {
     "sent_at",
     "acked_at",
 }
-
-
-class Staff:
-    def __init__(self, http: httpx.AsyncClient) -> None:
-        self.http = http
-        self.headers: dict[str, str] = {}
-
-    async def sign_in(self, username: str = "admin") -> None:
-        """A fresh token (tests that move the clock by days outlive the last one), for a demo staff user (the
-        admin by default; agent.li, manager.wang, ... for the other roles)."""
-        token = await self.http.post("/api/v1/auth/token", data={"username": username, "password": "gridtalk-demo"})
-        assert token.status_code == 200, token.text
-        self.headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
-
-    async def post(self, path: str, body: dict[str, Any] | None = None) -> httpx.Response:
-        return await self.http.post(f"/api/v1/outages{path}", json=body, headers=self.headers)
-
-    async def patch(self, path: str, body: dict[str, Any]) -> httpx.Response:
-        return await self.http.patch(f"/api/v1/outages{path}", json=body, headers=self.headers)
-
-    async def get(self, path: str, **params: Any) -> httpx.Response:
-        return await self.http.get(f"/api/v1/outages{path}", params=params, headers=self.headers)
-
-    async def create(self, start: datetime, **overrides: Any) -> dict[str, Any]:
-        body = {
-            "kind": "planned",
-            "areas": ["XH"],
-            "feeders": [],
-            "accounts": [],
-            "starts_at": start.astimezone(SHANGHAI).isoformat(),
-            "ends_at": (start + timedelta(hours=6)).astimezone(SHANGHAI).isoformat(),
-            "reason": "10kV线路检修",
-            "contact": "95598",
-        }
-        body.update(overrides)
-        response = await self.post("", body)
-        assert response.status_code == 201, response.text
-        return dict(response.json())
-
-    async def published(self, start: datetime, **overrides: Any) -> int:
-        outage_id = int((await self.create(start, **overrides))["id"])
-        response = await self.post(f"/{outage_id}/publish")
-        assert response.status_code == 200, response.text
-        return outage_id
-
-    async def deliveries(self, outage_id: int, **params: Any) -> dict[str, Any]:
-        response = await self.get(f"/{outage_id}/deliveries", limit=1000, **params)
-        assert response.status_code == 200, response.text
-        return dict(response.json())
-
-
-@pytest.fixture
-async def staff(sessionmaker, clock: FrozenClock, database_url: str) -> AsyncIterator[Staff]:  # type: ignore[no-untyped-def]
-    await load_demo_world(sessionmaker, clock.now())
-    app = create_app(notice_settings(database_url), clock=clock, nlu=FakeNlu())
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http,
-    ):
-        staff = Staff(http)
-        await staff.sign_in()
-        yield staff
 
 
 def at(value: str) -> datetime:
@@ -179,7 +117,7 @@ async def test_published_3_days_ahead_initial_now_and_the_final(staff: Staff, cl
         ({"areas": []}, "areas"),
         ({"starts_at": "2026-12-01T08:00:00"}, "starts_at"),  # no UTC offset
         ({"reason": ""}, "reason"),
-        ({"kind": "unplanned"}, "kind"),
+        ({"kind": "unplanned"}, "estimated_restoration_at"),
     ],
 )
 async def test_bad_input_is_422_naming_the_field(

@@ -16,9 +16,10 @@ from fastapi.dependencies.models import Dependant
 
 from api.app import create_app
 from api.deps import ANY_STAFF, StaffGuard
+from api.routes import outages
 from core.clock import FrozenClock
 from core.config import Settings
-from core.models.enums import Role
+from core.models.enums import OutageKind, Role
 from core.staff.permissions import Permission, access
 from tests.support.staff import ROLE_USERS, api_client, bearer, console_login, make_role_users
 
@@ -103,7 +104,14 @@ def test_the_public_routes_are_the_public_ones(app: FastAPI) -> None:
 def test_the_matrix_is_declared_by_these_routes(app: FastAPI) -> None:
     """Spot checks that the routes we know declare the permission of DESIGN's table."""
     declared = {(r.method, r.path): r.guard.permission for r in staff_routes(app)}
-    assert declared[("POST", "/api/v1/outages/{outage_id}/publish")] == Permission.PLANNED_OUTAGES_MANAGE
+    # changing an outage: readers reach the route, which then needs the permission of the outage's kind
+    assert declared[("POST", "/api/v1/outages/{outage_id}/publish")] == Permission.OUTAGES_READ
+    assert outages.NEEDS == {
+        (OutageKind.PLANNED, outages.DRAFT): Permission.PLANNED_OUTAGES_MANAGE,
+        (OutageKind.PLANNED, outages.PUBLISH): Permission.PLANNED_OUTAGES_MANAGE,
+        (OutageKind.UNPLANNED, outages.DRAFT): Permission.FAULT_OUTAGES_DRAFT,
+        (OutageKind.UNPLANNED, outages.PUBLISH): Permission.FAULT_OUTAGES_PUBLISH,
+    }
     assert declared[("GET", "/api/v1/outages/{outage_id}")] == Permission.OUTAGES_READ
     assert declared[("GET", "/api/v1/outages/{outage_id}/deliveries")] == Permission.DELIVERIES_PERSONAL
     assert declared[("GET", "/api/v1/audit")] == Permission.AUDIT_READ

@@ -15,7 +15,7 @@ import pytest
 from aiogram.fsm.storage.base import StorageKey
 from aiogram.types import CallbackQuery, Chat, Location, Message, Update, User
 from pydantic import SecretStr
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.app import COMMANDS, TelegramApp, build_telegram, make_bot, make_dispatcher, make_storage, set_commands
@@ -94,6 +94,12 @@ def texts(calls: list[Call]) -> str:
     return "\n".join(c.text for c in calls if c.method == "sendMessage")
 
 
+def tickets_of(customer: User) -> Select[tuple[FaultTicket]]:
+    """The customer's own fault tickets (the demo's storm has tickets of its own Telegram customers)."""
+    own = select(FaultTicket).join(Identity, Identity.id == FaultTicket.identity_id)
+    return own.where(Identity.external_id == str(customer.id)).order_by(FaultTicket.id)
+
+
 @pytest.fixture
 async def demo(sessionmaker: Maker, clock: FrozenClock) -> None:
     await load_demo_data(sessionmaker, clock)
@@ -142,7 +148,7 @@ async def test_must_show_through_telegram(
     calls = await telegram.say(customer, say["report_fault"])
     assert "安全第一" in calls[0].text
     async with sessionmaker() as session:
-        [ticket] = list(await session.scalars(select(FaultTicket)))
+        [ticket] = list(await session.scalars(tickets_of(customer)))
         transcript = list(await session.scalars(select(TranscriptMessage)))
     assert ticket.urgent and ticket.reference in calls[-1].text
     assert {m.channel for m in transcript} == {"telegram"}
@@ -378,7 +384,7 @@ async def test_a_reply_telegram_refuses_does_not_lose_the_fault_report(
         calls = await telegram.say(customer, "没有")
 
     async with sessionmaker() as session:  # the turn is kept: ticket and transcript
-        [ticket] = list(await session.scalars(select(FaultTicket)))
+        [ticket] = list(await session.scalars(tickets_of(customer)))
         transcript = list(await session.scalars(select(TranscriptMessage).order_by(TranscriptMessage.id)))
     assert (ticket.description, ticket.location, ticket.hazard) == ("整栋楼都没电了", "文三路158号文华苑5幢", False)
     [said, replied] = transcript[-2:]
@@ -399,7 +405,7 @@ async def test_a_reply_telegram_refuses_does_not_lose_the_fault_report(
     reply = texts(await telegram.say(customer, "没有"))
     assert ticket.reference not in reply and "请回答" not in reply
     async with sessionmaker() as session:
-        assert len(list(await session.scalars(select(FaultTicket)))) == 1
+        assert len(list(await session.scalars(tickets_of(customer)))) == 1
 
 
 async def test_replies_are_sent_after_the_commit(telegram: Harness, sessionmaker: Maker, demo: None) -> None:
@@ -409,7 +415,7 @@ async def test_replies_are_sent_after_the_commit(telegram: Harness, sessionmaker
 
     async def look_from_another_session(call: Call) -> None:
         async with sessionmaker() as session:
-            tickets = [t.reference for t in await session.scalars(select(FaultTicket))]
+            tickets = [t.reference for t in await session.scalars(tickets_of(customer))]
             said = [m.text for m in await session.scalars(select(TranscriptMessage))]
         seen.append((call.text, tickets, said))
 
@@ -444,13 +450,13 @@ async def test_a_failed_turn_sends_nothing_and_keeps_the_form(
     assert "有没有危险" not in calls[1].text and "F2611" not in calls[1].text  # the error message, not a reply
     assert any("failed" in r.getMessage() for r in caplog.records)
     async with sessionmaker() as session:
-        assert list(await session.scalars(select(FaultTicket))) == []
+        assert list(await session.scalars(tickets_of(customer))) == []
     assert await fsm_state(telegram, customer) == before and before[0] == FaultForm.hazard.state
 
     telegram.app.dispatcher["conversations"] = real  # it works again: the form goes on from where it was
     calls = await telegram.press(customer, "fault:hazard:no")
     async with sessionmaker() as session:
-        [ticket] = list(await session.scalars(select(FaultTicket)))
+        [ticket] = list(await session.scalars(tickets_of(customer)))
     assert ticket.reference in texts(calls)
 
 

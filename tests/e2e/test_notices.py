@@ -4,15 +4,10 @@ and a real SMTP server on loopback."""
 
 from __future__ import annotations
 
-import asyncio
 import os
-import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from datetime import time as dt_time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -30,9 +25,10 @@ from tests.support.notices import (
     fake_channels,
     load_demo_world,
 )
+from tests.support.processes import api_process as start_api
+from tests.support.processes import worker_tick
 from tests.support.services import confirmations
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
 
 
@@ -65,44 +61,8 @@ def env(database_url: str, fakes: tuple[FakeTelegramApi, SmtpServer]) -> dict[st
 
 @pytest.fixture
 def api_process(env: dict[str, str], sessionmaker) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gridtalk", "api"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-    base = f"http://127.0.0.1:{env['GRIDTALK_API_PORT']}"
-    try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.3)
-            assert proc.poll() is None, (proc.stdout.read() if proc.stdout else b"").decode()
-        else:
-            pytest.fail("the api did not start within 90 s")
+    with start_api(env) as base:
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-
-
-async def worker_tick(env: dict[str, str], at: datetime) -> str:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "gridtalk",
-        "worker",
-        "--once",
-        "--at",
-        at.isoformat(),
-        cwd=ROOT,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    out, _ = await asyncio.wait_for(proc.communicate(), 120)
-    assert proc.returncode == 0, out.decode()
-    return out.decode()
 
 
 async def test_planned_outage_notices_end_to_end(

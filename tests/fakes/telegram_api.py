@@ -11,6 +11,10 @@ seconds)` holds the next answer to that chat for `seconds` (longer than the clie
 message counts as not delivered); `clear_failures()` drops everything scripted. Each call records the status it
 was answered with (`call.status`), so a test can read the whole exchange back from `server.calls`.
 
+Files (a photo the customer sent): `server.add_file(file_id, content)` makes `getFile` answer a file path for it
+and `GET /file/bot<token>/<path>` serve its bytes (each download is recorded as a call of method "downloadFile");
+a file id nobody added is served as a small JPEG (PLACEHOLDER_JPEG), as Telegram would serve some photo.
+
     async with FakeTelegramApi() as api:
         bot = Bot(token, session=AiohttpSession(api=TelegramAPIServer.from_base(api.base_url)))
 """
@@ -28,6 +32,8 @@ from typing import Any
 from aiohttp import web
 
 BOT_USER = {"id": 42, "is_bot": True, "first_name": "gridtalk", "username": "gridtalk_bot"}
+# The smallest JPEG worth the name: its signature, a comment, and the end-of-image marker.
+PLACEHOLDER_JPEG = b"\xff\xd8\xff\xfe\x00\x0dfake telegram\xff\xd9"
 
 
 @dataclass
@@ -82,6 +88,7 @@ class FakeTelegramApi:
         self._hooks: dict[str, list[Callable[[Call], Awaitable[None]]]] = {}
         self._message_ids = itertools.count(1000)
         self._runner: web.AppRunner | None = None
+        self.files: dict[str, bytes] = {}  # file_id → content (add_file)
 
     @property
     def base_url(self) -> str:
@@ -127,9 +134,18 @@ class FakeTelegramApi:
     def block_chat(self, chat_id: int) -> None:
         self._blocked.add(int(chat_id))
 
+    def add_file(self, file_id: str, content: bytes) -> None:
+        """A file the bot may fetch: getFile gives its path, the download path serves `content`."""
+        self.files[file_id] = content
+
+    @staticmethod
+    def file_path(file_id: str) -> str:
+        return f"photos/{file_id}.jpg"
+
     async def __aenter__(self) -> FakeTelegramApi:
         app = web.Application()
         app.router.add_route("POST", "/bot{token}/{method}", self._handle)
+        app.router.add_route("GET", "/file/bot{token}/{path:.+}", self._download)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
@@ -171,6 +187,18 @@ class FakeTelegramApi:
         params["_ok"] = True
         return web.json_response({"ok": True, "result": self._result(method, params)})
 
+    async def _download(self, request: web.Request) -> web.Response:
+        path = request.match_info["path"]
+        call = Call("downloadFile", {"file_path": path})
+        self.calls.append(call)
+        failures = self._failures.get("downloadFile") or []
+        if failures:
+            failure = failures.pop(0)
+            call.status = failure.status
+            return web.Response(status=failure.status, text=failure.description)
+        file_id = path.removeprefix("photos/").removesuffix(".jpg")
+        return web.Response(body=self.files.get(file_id, PLACEHOLDER_JPEG), content_type="image/jpeg")
+
     async def _answer_error(self, call: Call, failure: Failure) -> web.Response:
         call.status = failure.status
         if failure.delay:
@@ -187,6 +215,15 @@ class FakeTelegramApi:
     def _result(self, method: str, params: dict[str, Any]) -> Any:
         if method == "getMe":
             return BOT_USER
+        if method == "getFile":
+            file_id = str(params.get("file_id", ""))
+            content = self.files.get(file_id, PLACEHOLDER_JPEG)
+            return {
+                "file_id": file_id,
+                "file_unique_id": f"u-{file_id}",
+                "file_size": len(content),
+                "file_path": self.file_path(file_id),
+            }
         if method in {"sendMessage", "editMessageText", "editMessageReplyMarkup"}:
             chat_id = int(params.get("chat_id", 0))
             message: dict[str, Any] = {

@@ -9,7 +9,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramForbiddenError, TelegramRetryAfter
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
-from tests.fakes.telegram_api import FakeTelegramApi
+from tests.fakes.telegram_api import PLACEHOLDER_JPEG, FakeTelegramApi
 
 TOKEN = "123456:TEST-token"
 
@@ -39,3 +39,17 @@ async def test_scripted_429_and_403() -> None:
         await bot.send_message(1, "ok")
         await bot.session.close()
     assert [c.text for c in api.sent()] == ["ok"]
+
+
+async def test_a_file_is_fetched_through_get_file_and_its_download_path() -> None:
+    async with FakeTelegramApi() as api:
+        api.add_file("photo-1", b"\xff\xd8\xff real bytes")
+        bot = Bot(TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(api.base_url)))
+        file = await bot.get_file("photo-1")
+        assert file.file_path is not None and file.file_size == len(b"\xff\xd8\xff real bytes")
+        fetched = await bot.download_file(file.file_path)
+        other = await bot.download("never-added")
+        await bot.session.close()
+    assert fetched is not None and fetched.read() == b"\xff\xd8\xff real bytes"
+    assert other is not None and other.read() == PLACEHOLDER_JPEG
+    assert [c.method for c in api.calls] == ["getFile", "downloadFile", "getFile", "downloadFile"]

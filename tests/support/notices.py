@@ -15,13 +15,15 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiosmtpd.controller import Controller
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.config import Settings
 from core.db import session_scope
 from core.demo import load_demo
 from core.models import (
+    FaultTicket,
+    FeederAlert,
     Identity,
     IdentityAccount,
     KeyAccountContact,
@@ -30,7 +32,9 @@ from core.models import (
     Outage,
     OutageAccount,
     OutageArea,
+    OutageEstimate,
     OutageFeeder,
+    OutageReport,
     StaffUser,
     UtilityAccount,
 )
@@ -46,11 +50,14 @@ WANG_CHAT = 730_000_004
 
 
 async def load_demo_world(sessionmaker: async_sessionmaker[AsyncSession], now: datetime) -> None:
-    """The demo data set, without its three outages (each test makes the outages it needs)."""
+    """The demo data set, without its outages (each test makes the outages it needs): their tickets stay,
+    no longer part of an outage."""
     async with session_scope(sessionmaker) as session:
         await load_demo(session, now)
     async with session_scope(sessionmaker) as session:
-        for table in (OutageArea, OutageFeeder, OutageAccount):
+        await session.execute(update(FaultTicket).values(outage_id=None))
+        await session.execute(update(FeederAlert).values(outage_id=None))
+        for table in (OutageArea, OutageFeeder, OutageAccount, OutageEstimate, OutageReport):
             await session.execute(delete(table))
         await session.execute(delete(Outage))
 

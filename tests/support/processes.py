@@ -1,11 +1,13 @@
-"""Real processes for fault tests: gridtalk commands in subprocesses, a throwaway PostgreSQL cluster, pausing a
-process (SIGSTOP/SIGCONT), and the figures a fault test measures (stdout and reports/faults/figures.jsonl).
+"""Real processes for fault and end-to-end tests: gridtalk commands in subprocesses (the api until it is
+healthy, one worker tick), a throwaway PostgreSQL cluster, pausing a process (SIGSTOP/SIGCONT), and the
+figures a fault test measures (stdout and reports/faults/figures.jsonl).
 
 Everything binds to 127.0.0.1 and every wait has a deadline.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -22,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psutil
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -195,3 +198,43 @@ class PgCluster:
                 with contextlib.suppress(ProcessLookupError, ValueError, OSError):
                     os.kill(int((self.data / "postmaster.pid").read_text().split()[0]), signal.SIGKILL)
         shutil.rmtree(self.base, ignore_errors=True)
+
+
+def _healthy(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/healthz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@contextmanager
+def api_process(env: dict[str, str]) -> Iterator[str]:
+    """`gridtalk api` with `env` (GRIDTALK_API_PORT set): its base URL once /healthz answers; stopped after."""
+    api = Service(["api"], env)
+    base = f"http://127.0.0.1:{env['GRIDTALK_API_PORT']}"
+    try:
+        wait_until(lambda: not api.alive or _healthy(base), 90, 0.3, what="the api answering /healthz")
+        assert api.alive, api.output()
+        yield base
+    finally:
+        api.stop()
+
+
+async def worker_tick(env: dict[str, str], at: datetime | None = None) -> str:
+    """One `gridtalk worker --once` (with the clock at `at`, when given); its output. A failure fails the test."""
+    moved = ["--at", at.isoformat()] if at is not None else []
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "gridtalk",
+        "worker",
+        "--once",
+        *moved,
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode == 0, out.decode()
+    return out.decode()

@@ -7,7 +7,9 @@ from typing import ClassVar
 
 from core.dialogue.context import DialogueConfig, DialogueServices, Replies, Turn
 from core.dialogue.replies import ReplyBuilder
+from core.faults.reports import CountedReport
 from core.models import UtilityAccount
+from core.ports import OutgoingMessage
 
 # An NLU confidence at which a message in the middle of a form is taken as a new question, not an answer.
 CONFIDENT = 0.8
@@ -58,6 +60,21 @@ class Skill:
         engine answers it and offers the form again, or leaves the form at the second one in a row)."""
         turn.state.clear_form()
         return None
+
+    async def counted(self, turn: Turn, counted: CountedReport, account: UtilityAccount) -> OutgoingMessage:
+        """A "no power here" counted on the known fault outage covering the account: its estimate and how many
+        reported it (no ticket). The outage counts as told: the engine does not announce it again, and its
+        "we know" notice still waiting for this customer is not sent."""
+        if turn.state.told([counted.outage.id]):
+            await self.services.notices.on_told(turn.session, turn.identity, [counted.outage.id])
+        return self.replies.say(
+            turn,
+            "fault_outage_counted",
+            outage=counted.outage.context(turn.language),
+            reports=counted.reports,
+            new=counted.new,
+            account=account,
+        )
 
     async def account(self, turn: Turn) -> UtilityAccount | None:
         """The bound account answers are about (None before binding)."""

@@ -1,7 +1,14 @@
 """Fault reports (报修): what happened, where, any hazard; the safety instruction the moment a hazard is
 known; then a ticket with a reference (a hazard's is urgent, and a person follows it up: an escalation). A
 message describing a hazard starts this form from anywhere. Afterwards: where the customer's reports stand
-(报修进度), and their answer when one is closed (solved, or still not fixed: reopened)."""
+(报修进度), and their answer when one is closed (solved, or still not fixed: reopened).
+
+"No power here" from a bound account that a current fault outage covers is not a ticket: it is counted on the
+outage (once per customer) and the customer hears that the outage is known, its estimate and how many
+reported it (core.faults.reports); a hazard always opens its urgent ticket. Photos and locations (Telegram)
+sent during the report go onto its ticket (a location also answers "where?"); sent within a short while after
+a ticket opened they go onto that ticket; anywhere else the customer hears they are taken only with a report.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +18,8 @@ from core.dialogue import keywords
 from core.dialogue.context import Replies, Turn
 from core.dialogue.intents import ACCOUNT_INTENTS, FAQ_INTENTS
 from core.dialogue.skills.base import CONFIDENT, Skill, SkillKit
-from core.faults.hazards import hazards_in, is_generic_request, mentions_home
+from core.faults.attachments import MAX_PER_TICKET, Attachment, Location, dump_pending, load_pending
+from core.faults.hazards import hazards_in, is_generic_request, mentions_home, reports_power_loss
 from core.faults.service import FaultReport
 from core.models.enums import TicketStatus
 from core.ports import Button, OutgoingMessage
@@ -23,12 +31,13 @@ LEAVES_FAULT_FORM = (
     | FAQ_INTENTS
     | {"payment_methods", "bind_account", "human_handoff", "complaint", "subscribe_notices", "unsubscribe_notices"}
 )
+PENDING = "attachments"  # the form's slot keeping the photos and locations sent before the ticket opens
 
 
 class FaultSkill(Skill):
     intents = frozenset({"report_fault"})
     payloads = frozenset({"fault", "ticket"})  # fault:home, fault:hazard:<yes|no>; ticket:<solved|reopen>:<id>
-    form = "fault"  # steps: description, place, hazard
+    form = "fault"  # steps: description, place, hazard (slot "attachments": what was sent meanwhile)
 
     def __init__(self, kit: SkillKit, *, on_hazard: Callable[[Turn], Awaitable[Replies]]) -> None:
         super().__init__(kit)
@@ -53,6 +62,40 @@ class FaultSkill(Skill):
         if not text or is_generic_request(text):
             return await self._next(turn)
         return await self._next(turn, description=text)
+
+    async def on_attachment(self, turn: Turn, attachment: Attachment, *, answered: bool = False) -> Replies:
+        """A photo or a location. During the report it waits for the ticket (a location also answers "where?",
+        when that is still open), and the report goes on; within a short while after a ticket opened it goes
+        onto that ticket; anywhere else the customer is told they are taken only with a fault report.
+        `answered`: the message's caption was answered already (its question is not asked again)."""
+        state = turn.state
+        if state.form == "fault":
+            pending = load_pending(state.slots.get(PENDING))
+            kept = len(pending) < MAX_PER_TICKET
+            if kept:
+                state.slots[PENDING] = dump_pending([*pending, attachment])
+            as_place = isinstance(attachment, Location) and kept and "place" not in state.slots
+            said = self.replies.say(
+                turn,
+                "fault_attachment_kept",
+                kind=str(attachment.kind),
+                kept=kept,
+                as_place=as_place,
+                place=attachment.place if isinstance(attachment, Location) else "",
+            )
+            if as_place and isinstance(attachment, Location):
+                return [said, *await self._next(turn, place=attachment.place)]
+            return [said] if answered else [said, *await self._next(turn)]
+        ticket = await self.faults.recent_ticket(turn.session, turn.identity)
+        if ticket is not None:
+            added = await self.faults.attach(turn.session, ticket, [attachment])
+            return [
+                self.replies.say(
+                    turn, "fault_attachment_added", ticket=ticket, kind=str(attachment.kind), kept=added > 0
+                )
+            ]
+        report = self.replies.button(turn, "report_fault", "intent:report_fault")
+        return [self.replies.say(turn, "fault_attachment_unexpected", (report,), kind=str(attachment.kind))]
 
     async def on_payload(self, turn: Turn, kind: str, arg: str) -> Replies | None:
         if kind == "ticket":  # the answer to "is the problem solved?" on a closed ticket
@@ -140,6 +183,10 @@ class FaultSkill(Skill):
             slots["place"] = place.strip()
             if home:
                 slots["home"] = "yes"
+        if description and account is not None and slots.get("hazard") != "yes" and reports_power_loss(description):
+            counted = await self.faults.count_no_power(turn.session, turn.identity, account)
+            if counted is not None:  # a known outage: counted on it, no ticket
+                return [*replies, await self.counted(turn, counted, account)]
         if "description" not in slots:
             turn.state.step = "description"
             replies.append(self.replies.say(turn, "fault_ask_description", (self.replies.cancel_button(turn),)))
@@ -160,10 +207,12 @@ class FaultSkill(Skill):
             description=slots["description"],
             hazard=slots["hazard"] == "yes",
             account_id=account.id if account is not None else None,
+            power_loss=reports_power_loss(slots["description"]),
         )
-        ticket = await self.faults.open_ticket(turn.session, turn.identity, report)
+        attachments = load_pending(slots.get(PENDING))
+        ticket = await self.faults.open_ticket(turn.session, turn.identity, report, attachments)
         turn.state.clear_form()
-        confirmation = self.replies.say(turn, "fault_ticket", ticket=ticket)
+        confirmation = self.replies.say(turn, "fault_ticket", ticket=ticket, attached=len(attachments))
         if report.hazard:  # one message: the ticket, then who follows it up
             followed = "\n".join(reply.text for reply in await self.on_hazard(turn))
             confirmation = OutgoingMessage(f"{confirmation.text}\n{followed}", confirmation.buttons)

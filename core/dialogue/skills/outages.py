@@ -9,8 +9,10 @@ the chat and a notice never name different places.
 
 from __future__ import annotations
 
+from core.dialogue import keywords
 from core.dialogue.context import Replies, Turn, period_bounds
 from core.dialogue.skills.base import Skill, SkillKit
+from core.faults.hazards import reports_power_loss
 from core.models import UtilityAccount
 from core.outages.facts import OutageFacts
 from core.outages.places import Place
@@ -65,6 +67,11 @@ class OutageSkill(Skill):
             bind = self.replies.button(turn, "bind", "bind")
             return [self.replies.say(turn, "outage_public", (bind, report), outages=self._contexts(turn, public))]
         here = await self.outages.current(turn.session, turn.now, account)
+        if here and reports_power_loss(turn.text) and not keywords.asks_whether(turn.text):
+            # 我家停电了 (not 停电了吗): a report, counted on the fault outage
+            counted = await self.services.faults.count_no_power(turn.session, turn.identity, account)
+            if counted is not None:
+                return [await self.counted(turn, counted, account)]
         if here:
             contexts = self._contexts(turn, here)
             return [self.replies.say(turn, "outage_current", (report,), account=account, outages=contexts)]

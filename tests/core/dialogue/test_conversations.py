@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from decimal import Decimal
 
@@ -74,8 +75,12 @@ async def restoration_local(sessionmaker: Maker, settings: Settings) -> str:
 
 
 async def tickets(sessionmaker: Maker) -> list[FaultTicket]:
+    """The tickets filed in the test's web chats (the demo's storm has tickets of its Telegram customers)."""
     async with sessionmaker() as session:
-        return list(await session.scalars(select(FaultTicket).order_by(FaultTicket.id)))
+        query = (
+            select(FaultTicket).join(Identity, Identity.id == FaultTicket.identity_id).where(Identity.channel == "web")
+        )
+        return list(await session.scalars(query.order_by(FaultTicket.id)))
 
 
 # ------------------------------------------------------------------------------------ the must-show
@@ -602,6 +607,9 @@ class RecordingNotices:
         self.calls.append(("text", text))
         return None
 
+    async def on_told(self, session: AsyncSession, identity: Identity, outage_ids: Sequence[int]) -> None:
+        self.calls.append(("told", ",".join(map(str, outage_ids))))
+
 
 async def test_notice_confirmations_go_to_the_notice_responder(
     sessionmaker: Maker, clock: FrozenClock, settings: Settings, demo: None
@@ -857,3 +865,9 @@ async def test_a_customer_inside_an_outage_hears_of_it_first_once(
     other, _ = await bound_chat(sessionmaker, clock, settings, nlu, feeder="BJ-F01", skip=1)
     text = await other.text("停电了吗")
     assert "先告诉您" not in text and "正在停电" in text  # the answer itself is the outage
+
+    nlu = demo_nlu(**{"门口电线掉地上了": "report_fault"})
+    third, _ = await bound_chat(sessionmaker, clock, settings, nlu, feeder="BJ-F01", skip=2)
+    result = await third.send("门口电线掉地上了")
+    assert "安全第一" in result.replies[0].text  # a hazard: the safety instruction before the outage
+    assert any(reply.text.startswith("先告诉您") for reply in result.replies[1:])

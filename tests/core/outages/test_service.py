@@ -164,7 +164,7 @@ async def test_the_longest_reason_and_contact_are_accepted(
 
 
 CREATE_REFUSALS: dict[str, tuple[str, Callable[[datetime, str], OutageInput]]] = {
-    "unplanned": ("kind", lambda t, _: draft(t, kind="unplanned")),
+    "unplanned without an estimate": ("estimated_restoration_at", lambda t, _: draft(t, kind="unplanned")),
     "end before start": ("ends_at", lambda t, _: draft(t, ends_at=t - timedelta(hours=1))),
     "end at the start": ("ends_at", lambda t, _: draft(t, ends_at=t)),
     "start in the past": ("starts_at", lambda t, _: draft(t - timedelta(days=2))),

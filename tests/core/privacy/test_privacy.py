@@ -123,7 +123,7 @@ async def test_erase_clears_personal_fields_and_keeps_statistics(
         assert len(messages) == messages_before  # counts and intents stay
         assert [m.intent for m in messages] == intents_before
         assert all(m.text == "" and m.buttons == [] for m in messages)
-        [ticket] = list(await session.scalars(select(FaultTicket)))
+        [ticket] = list(await session.scalars(select(FaultTicket).where(FaultTicket.identity_id == chat.identity_id)))
         assert (ticket.description, ticket.location) == ("", "") and ticket.status == "received"
         [feedback] = list(await session.scalars(select(Feedback)))
         assert (feedback.score, feedback.comment) == (4, None)
