@@ -28,7 +28,9 @@ from core.models import (
     Customer,
     Escalation,
     FaultTicket,
+    Feedback,
     Feeder,
+    FollowUp,
     Identity,
     KeyAccountContact,
     Message,
@@ -36,7 +38,9 @@ from core.models import (
     NoticeStage,
     Outage,
     StaffUser,
+    Survey,
     Tariff,
+    TicketAttachment,
     UtilityAccount,
     VerificationCode,
 )
@@ -190,7 +194,9 @@ async def _graph(session: AsyncSession) -> dict[str, Any]:
             NoticeStage(
                 outage_id=outage.id, stage="30m", audience="key_account", due_at=NOW, send_from=NOW, created_at=NOW
             ),
-            FaultTicket(reference="F1", identity_id=identity.id, location="l", description="d", created_at=NOW),
+            ticket := FaultTicket(
+                reference="F1", identity_id=identity.id, location="l", description="d", created_at=NOW
+            ),
             VerificationCode(
                 identity_id=identity.id,
                 purpose="email",
@@ -202,8 +208,35 @@ async def _graph(session: AsyncSession) -> dict[str, Any]:
         ]
     )
     await session.flush()
-    session.add(
-        Escalation(conversation_id=conversation.id, delivery_id=delivery.id, reason="notice_problem", created_at=NOW)
+    survey = Survey(
+        conversation_id=conversation.id,
+        identity_id=identity.id,
+        channel="telegram",
+        language="zh",
+        trigger="resolved",
+        sent_at=NOW,
+        expires_at=NOW,
+        score=1,
+        aspect="supply",
+        created_at=NOW,
+    )
+    session.add_all(
+        [
+            Escalation(
+                conversation_id=conversation.id, delivery_id=delivery.id, reason="notice_problem", created_at=NOW
+            ),
+            TicketAttachment(ticket_id=ticket.id, kind="location", latitude=30.2, longitude=120.1, created_at=NOW),
+            survey,
+        ]
+    )
+    await session.flush()
+    session.add_all(
+        [
+            Feedback(
+                conversation_id=conversation.id, survey_id=survey.id, score=1, sentiment="negative", created_at=NOW
+            ),
+            FollowUp(survey_id=survey.id, due_at=NOW, state="open", created_at=NOW),
+        ]
     )
     await session.commit()
     return {"outage": outage.id, "delivery": delivery.id}
