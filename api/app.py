@@ -11,7 +11,21 @@ from fastapi.staticfiles import StaticFiles
 
 from api import console, errors
 from api.conversations import conversation_services
-from api.routes import audit, auth, chat, escalations, health, mail, metrics, outages, public, staff, telegram, tickets
+from api.routes import (
+    audit,
+    auth,
+    chat,
+    escalations,
+    feedback,
+    health,
+    mail,
+    metrics,
+    outages,
+    public,
+    staff,
+    telegram,
+    tickets,
+)
 from core.clock import Clock, SystemClock
 from core.config import Settings
 from core.db import make_engine, make_sessionmaker
@@ -72,6 +86,8 @@ def create_app(
     app.include_router(audit.router)
     app.include_router(escalations.router)
     app.include_router(tickets.router)
+    app.include_router(feedback.router)
+    app.include_router(feedback.followups_router)
     app.include_router(metrics.router)
     app.include_router(mail.router)
     console.install(app, settings)

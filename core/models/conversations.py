@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.models.base import Base, CreatedAt, EnumString, enum_check
@@ -81,7 +81,7 @@ class Feedback(CreatedAt, Base):
     """A satisfaction answer (1–5) and its optional comment."""
 
     __tablename__ = "feedback"
-    __table_args__ = (enum_check("sentiment", Sentiment),)
+    __table_args__ = (enum_check("sentiment", Sentiment), Index("ix_feedback_created_at", "created_at"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"), index=True)
@@ -112,7 +112,7 @@ class Survey(CreatedAt, Base):
     channel: Mapped[ChatChannel] = mapped_column(EnumString(ChatChannel, 10))
     language: Mapped[str] = mapped_column(String(2))
     segment: Mapped[str | None] = mapped_column(String(20))
-    agent_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"), index=True)
     intent: Mapped[str | None] = mapped_column(String(60))
     trigger: Mapped[SurveyTrigger] = mapped_column(EnumString(SurveyTrigger, 10))
     sent_at: Mapped[datetime] = mapped_column(index=True)

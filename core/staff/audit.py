@@ -49,6 +49,7 @@ class AuditAction(StrEnum):
     ESCALATION_REPLY = "escalation.reply"
     ESCALATION_RESOLVE = "escalation.resolve"
     TICKET_STATUS = "ticket.status"
+    FOLLOWUP_CLOSE = "followup.close"  # a low score's follow-up (回访) closed with a note
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,6 +58,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("surveys", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_surveys_account_id"), ["account_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_surveys_agent_id"), ["agent_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_surveys_identity_id"), ["identity_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_surveys_sent_at"), ["sent_at"], unique=False)
 
@@ -93,12 +94,14 @@ def upgrade() -> None:
         )
         batch_op.add_column(sa.Column("survey_id", sa.Integer(), nullable=True))
         batch_op.create_index(batch_op.f("ix_feedback_survey_id"), ["survey_id"], unique=False)
+        batch_op.create_index("ix_feedback_created_at", ["created_at"], unique=False)
         batch_op.create_foreign_key(batch_op.f("fk_feedback_survey_id_surveys"), "surveys", ["survey_id"], ["id"])
 
 
 def downgrade() -> None:
     with op.batch_alter_table("feedback", schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f("fk_feedback_survey_id_surveys"), type_="foreignkey")
+        batch_op.drop_index("ix_feedback_created_at")
         batch_op.drop_index(batch_op.f("ix_feedback_survey_id"))
         batch_op.drop_column("survey_id")
         batch_op.drop_constraint(op.f("ck_feedback_sentiment"), type_="check")
@@ -113,6 +116,7 @@ def downgrade() -> None:
     with op.batch_alter_table("surveys", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_surveys_sent_at"))
         batch_op.drop_index(batch_op.f("ix_surveys_identity_id"))
+        batch_op.drop_index(batch_op.f("ix_surveys_agent_id"))
         batch_op.drop_index(batch_op.f("ix_surveys_account_id"))
 
     op.drop_table("surveys")
