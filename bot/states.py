@@ -17,4 +17,8 @@ class FaultForm(StatesGroup):
     hazard = State()
 
 
-FORM_STATES = frozenset(s.state for group in (BindForm, FaultForm) for s in group.__all_states__)
+class SurveyForm(StatesGroup):
+    comment = State()  # after a low score: what went wrong (optional free text)
+
+
+FORM_STATES = frozenset(s.state for group in (BindForm, FaultForm, SurveyForm) for s in group.__all_states__)

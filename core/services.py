@@ -18,6 +18,9 @@ from core.escalation.service import EscalationService
 from core.escalation.views import EscalationViews
 from core.faults.service import FaultTickets
 from core.faults.updates import TicketUpdates
+from core.feedback.followups import FollowUps
+from core.feedback.reports import FeedbackReports
+from core.feedback.surveys import SurveyService
 from core.nlu_review.service import NluReview
 from core.notices.confirmations import ConfirmationService, NoticeConfirmationResponder
 from core.notices.outbox import available_channels
@@ -53,6 +56,9 @@ class CoreServices:
     staff_auth: StaffAuth
     staff: StaffService
     messenger: CustomerMessenger
+    surveys: SurveyService
+    feedback_reports: FeedbackReports
+    followups: FollowUps
     escalations: EscalationService
     escalation_views: EscalationViews
     tickets: FaultTickets
@@ -66,6 +72,7 @@ class CoreServices:
         planner = NoticePlanner(clock, settings)
         audit = AuditService(clock)
         messenger = CustomerMessenger(clock)
+        surveys = SurveyService.from_settings(settings, clock, renderer, messenger)
         escalations = EscalationService(
             clock,
             EscalationRules.from_settings(settings),
@@ -75,6 +82,7 @@ class CoreServices:
             audit,
             hotline=settings.service_hotline,
             channels=available_channels(settings),
+            surveys=surveys,
         )
         return cls(
             settings=settings,
@@ -93,6 +101,9 @@ class CoreServices:
             staff_auth=StaffAuth(clock, settings, audit),
             staff=StaffService(clock, audit),
             messenger=messenger,
+            surveys=surveys,
+            feedback_reports=FeedbackReports(clock, settings, audit),
+            followups=FollowUps(clock, audit),
             escalations=escalations,
             escalation_views=EscalationViews(escalations),
             tickets=FaultTickets(clock, audit, TicketUpdates(messenger, renderer, settings.service_hotline)),

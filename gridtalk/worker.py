@@ -5,6 +5,8 @@ Jobs, each in its own unit of work, each idempotent (running one twice changes n
   start_stages    notice stages whose time to start sending has come: audience resolved again, rows released
   chase_confirms  final confirmations unanswered for notice_confirm_minutes: the account manager is alerted
   chase_escalations  escalations past the first-response target: supervisors alerted, the customer told again
+  offer_surveys   conversations quiet for GRIDTALK_SURVEY_QUIET_MINUTES after the bot answered a billing,
+                  outage or FAQ question get the satisfaction survey (core.feedback.surveys); once a minute
   send_notices    the outbox dispatcher: claims due deliveries and sends them (Telegram, email, SMS)
   purge_transcripts  once a day: message text older than GRIDTALK_RETENTION_DAYS cleared (core.privacy); 0: off
 
@@ -30,7 +32,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -143,8 +145,29 @@ def notice_jobs(
         "start_stages": start_stages,
         "chase_confirms": chase_confirms,
         "chase_escalations": chase_escalations,
+        "offer_surveys": offer_surveys_job(sessionmaker, services),
         "send_notices": dispatcher.run_once,
     }
+
+
+SURVEY_EVERY = timedelta(minutes=1)  # the quiet time is counted in minutes: looking every tick adds nothing
+
+
+def offer_surveys_job(sessionmaker: async_sessionmaker[AsyncSession], services: CoreServices) -> Job:
+    """The "quiet" trigger of the satisfaction survey, at most once a minute per worker (the first tick, then
+    a minute later); idempotent (one survey per conversation; two workers skip each other's rows)."""
+    last: list[datetime] = []
+
+    async def offer_surveys() -> int:
+        now = services.clock.now()
+        if last and now - last[0] < SURVEY_EVERY:
+            return 0
+        async with session_scope(sessionmaker) as session:
+            sent = await services.surveys.offer_quiet(session)
+        last[:] = [now]
+        return sent
+
+    return offer_surveys
 
 
 async def run_worker(
@@ -214,7 +237,6 @@ async def _serve_metrics(
 def purge_transcripts_job(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, clock: Clock) -> Job:
     """GRIDTALK_RETENTION_DAYS applied at most once a day per worker (the first tick, then 24 h later); the
     purge is idempotent, so workers running it side by side change nothing twice. Audited as a system action."""
-    from datetime import datetime
 
     from core.privacy import PrivacyService
     from core.staff.audit import AuditService

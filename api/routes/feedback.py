@@ -5,19 +5,18 @@ and supervisors), audited, with phone and account numbers masked. Each route mak
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api import errors
 from api.deps import ServicesDep, SessionDep, StaffContext, require
 from api.schemas import Instant, Offset, RecordId, text_field
-from core.feedback.followups import MAX_NOTE, FollowUps, FollowUpView
-from core.feedback.reports import CommentCounts, FeedbackReports, GroupFigures, LowComment, WeekFigures
+from core.feedback.followups import MAX_NOTE, FollowUpView
+from core.feedback.reports import CommentCounts, GroupFigures, LowComment, WeekFigures
 from core.feedback.repository import Scope
 from core.models.enums import FollowUpState
 from core.staff.permissions import Permission
@@ -35,27 +34,6 @@ From = Annotated[
     ),
 ]
 To = Annotated[Instant | None, Query(alias="to", description="the period's end, excluded; default: now")]
-
-
-@dataclass(frozen=True, slots=True)
-class FeedbackServices:
-    reports: FeedbackReports
-    followups: FollowUps
-
-
-def get_feedback(request: Request, services: ServicesDep) -> FeedbackServices:
-    """The feedback services, built once per app from its CoreServices (their clock, settings and audit)."""
-    built: FeedbackServices | None = getattr(request.app.state, "feedback_services", None)
-    if built is None or built.reports.audit is not services.audit:
-        built = FeedbackServices(
-            FeedbackReports(services.clock, services.settings, services.audit),
-            FollowUps(services.clock, services.audit),
-        )
-        request.app.state.feedback_services = built
-    return built
-
-
-FeedbackDep = Annotated[FeedbackServices, Depends(get_feedback)]
 
 
 def scope_of(staff: StaffContext) -> Scope:
@@ -98,10 +76,10 @@ class CloseIn(BaseModel):
 
 @router.get("/report", responses=errors.responses(422))
 async def report(
-    session: SessionDep, feedback: FeedbackDep, staff: ReaderDep, start: From = None, end: To = None
+    session: SessionDep, services: ServicesDep, staff: ReaderDep, start: From = None, end: To = None
 ) -> ReportOut:
     """The report of a period (default: this week and the 7 before it)."""
-    return ReportOut.model_validate(await feedback.reports.report(session, scope_of(staff), start, end))
+    return ReportOut.model_validate(await services.feedback_reports.report(session, scope_of(staff), start, end))
 
 
 @router.get(
@@ -110,13 +88,13 @@ async def report(
     responses={200: {"content": {"text/csv": {}}, "description": "one line per answered survey"}},
 )
 async def report_csv(
-    session: SessionDep, feedback: FeedbackDep, staff: ExporterDep, start: From = None, end: To = None
+    session: SessionDep, services: ServicesDep, staff: ExporterDep, start: From = None, end: To = None
 ) -> Response:
     """The answered surveys of the period with their comments (phone and account numbers masked); audited."""
-    period, text = await feedback.reports.export_csv(
+    period, text = await services.feedback_reports.export_csv(
         session, scope_of(staff), start, end, actor=staff.user, client=staff.client
     )
-    tz = feedback.reports.tz
+    tz = services.feedback_reports.tz
     first: date = period.start.astimezone(tz).date()
     last: date = period.end.astimezone(tz).date()
     return Response(
@@ -129,7 +107,7 @@ async def report_csv(
 @followups_router.get("")
 async def followups(
     session: SessionDep,
-    feedback: FeedbackDep,
+    services: ServicesDep,
     staff: ReaderDep,
     state: FollowUpState | None = None,
     overdue: Annotated[bool | None, Query(description="true: only open ones past due; false: the others")] = None,
@@ -137,7 +115,7 @@ async def followups(
     offset: Offset = 0,
 ) -> FollowUpList:
     """Due first."""
-    page = await feedback.followups.page(
+    page = await services.followups.page(
         session, scope_of(staff), state=state, overdue=overdue, limit=limit, offset=offset
     )
     return FollowUpList(items=page.items, total=page.total)
@@ -145,9 +123,9 @@ async def followups(
 
 @followups_router.post("/{followup_id}/close", responses=errors.responses(404, 409))
 async def close(
-    followup_id: RecordId, body: CloseIn, session: SessionDep, feedback: FeedbackDep, staff: ReaderDep
+    followup_id: RecordId, body: CloseIn, session: SessionDep, services: ServicesDep, staff: ReaderDep
 ) -> FollowUpView:
     """Close an open follow-up with what the return visit found."""
-    return await feedback.followups.close(
+    return await services.followups.close(
         session, followup_id, body.note, actor=staff.user, scope=scope_of(staff), client=staff.client
     )

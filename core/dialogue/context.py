@@ -20,6 +20,7 @@ from core.dialogue.state import DialogueState
 from core.escalation.service import EscalationService
 from core.faults.service import FaultService
 from core.feedback.service import FeedbackService
+from core.feedback.surveys import SurveyService
 from core.models import Conversation, Identity
 from core.models.enums import Language, values
 from core.outages.queries import OutageQueries
@@ -65,6 +66,7 @@ class DialogueServices:
     faults: FaultService
     escalation: EscalationService
     feedback: FeedbackService
+    surveys: SurveyService
     notices: NoticeResponder
     codes: VerificationCodes
     email: EmailSender | None  # None: no SMTP server is configured, no email can be sent

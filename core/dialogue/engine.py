@@ -29,6 +29,7 @@ Button payloads (≤ 64 bytes, Telegram's limit for callback data), and the skil
     cancel               leave the current form                                    the engine
     unsupported          what the bot cannot read (a sticker, a contact)           faq
     notice:…             an outage notice's button: handed to the NoticeResponder  subscriptions
+    survey:<id>:<score> | survey:<id>:aspect:<a>   the satisfaction survey         survey
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ from core.dialogue.skills import (
     SkillKit,
     SmallTalkSkill,
     SubscriptionSkill,
+    SurveySkill,
 )
 from core.errors import DomainError
 from core.faults.hazards import hazards_in
@@ -82,12 +84,15 @@ class DialogueEngine:
         self.handoff = HandoffSkill(kit, report_fault=lambda turn: self.faults.start(turn))
         self.binding = BindingSkill(kit, resume=self._answer)
         self.faults = FaultSkill(kit, on_hazard=self.handoff.escalate_hazard)
+        self.survey = SurveySkill(kit)
         # The skills in the order they are tried: each turn every skill's intercept() is asked first, in this
         # order; then the first skill claiming the open form, the payload kind or the intent answers. New
-        # skills slot in here: the handoff skill stays first (while a person is on the line it intercepts
-        # every turn); a survey skill goes right after it (a survey waiting for its score intercepts the
-        # answer; it claims "feedback" before small talk does).
+        # skills slot in here. The survey skill comes first: it intercepts only the comment it asked for
+        # after a low score (a survey is never sent while a person is on the line), and a comment written
+        # soon after staff resolved the conversation must not reopen it. Then the handoff skill (while a
+        # person is on the line it intercepts every turn; survey buttons pass through it).
         self.skills: tuple[Skill, ...] = (
+            self.survey,
             self.handoff,
             self.binding,
             self.faults,
@@ -119,7 +124,7 @@ class DialogueEngine:
             if turn.payload is not None:
                 return await self._payload(turn, turn.payload)
             account = await self.services.binding.current(turn.session, turn.identity)
-            replies = await self._text(turn)
+            replies = await self.survey.after_thanks(turn, await self._text(turn))  # the "thanked" trigger
             return await self._outage_first(turn, account, replies) if account is not None else replies
         except DomainError as exc:
             log.info("domain error in dialogue: %s", mask_digits(exc.message))

@@ -293,6 +293,7 @@ def build_conversations(
         ),
         escalation=core.escalations,
         feedback=FeedbackService(clock),
+        surveys=core.surveys,
         notices=notices or core.notice_responder(),
         codes=core.codes,
         email=EmailChannel.from_settings(settings) if settings.smtp_host else None,

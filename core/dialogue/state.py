@@ -28,7 +28,7 @@ MAX_TOLD = 20  # outages remembered as told (a conversation rarely sees more tha
 
 @dataclass
 class DialogueState:
-    form: str | None = None  # "bind" | "fault"
+    form: str | None = None  # "bind" | "fault" | "survey"
     step: str | None = None  # bind: account, phone; fault: description, place, hazard
     slots: dict[str, str] = field(default_factory=dict)
     pending_intent: str | None = None  # asked before binding: answered once the account is bound

@@ -9,6 +9,8 @@ outbox). Every staff action is audited. Built once per process; a session per ca
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import Clock
@@ -18,12 +20,24 @@ from core.errors import Conflict, InvalidInput, NotFound
 from core.escalation.policy import OPEN_STATES, PRIORITY_ORDER, EscalationDecision, EscalationRules
 from core.escalation.repository import EscalationRepository
 from core.models import Conversation, Escalation, Identity, StaffUser, UtilityAccount
-from core.models.enums import AlertKind, EscalationState, Language, Priority, Segment, SubjectKind, Tier
+from core.models.enums import (
+    AlertKind,
+    EscalationState,
+    Language,
+    Priority,
+    Segment,
+    SubjectKind,
+    SurveyTrigger,
+    Tier,
+)
 from core.notices.outbox import ContactKey, ContactPoint, Recipient, Subject, routes
 from core.notices.repository import OutboxRepository
 from core.staff.audit import AuditService
 from core.staff.permissions import Access, Permission, access
 from core.templating import Renderer
+
+if TYPE_CHECKING:
+    from core.feedback.surveys import SurveyService
 
 MAX_REPLY = 4096  # Telegram's limit for one message
 
@@ -40,6 +54,7 @@ class EscalationService:
         *,
         hotline: str,
         channels: frozenset[str] = frozenset(),
+        surveys: SurveyService | None = None,
     ) -> None:
         self.clock = clock
         self.rules = rules
@@ -49,6 +64,7 @@ class EscalationService:
         self.audit = audit
         self.hotline = hotline
         self.channels = channels
+        self.surveys = surveys  # the satisfaction survey sent when a conversation is resolved
 
     # -------------------------------------------------------------------------- the customer's side
 
@@ -189,7 +205,8 @@ class EscalationService:
     async def resolve(
         self, session: AsyncSession, escalation_id: int, staff: StaffUser, level: Access, client: str | None = None
     ) -> Escalation:
-        """Done: the conversation goes back to the bot, and the customer is told so."""
+        """Done: the conversation goes back to the bot, and the customer is told so; then the satisfaction survey
+        follows (when its rules allow one: core.feedback.surveys), for the agent who handled it."""
         escalation = await self.get(session, escalation_id, staff, level)
         self._open(escalation)
         escalation.state = EscalationState.RESOLVED
@@ -198,6 +215,15 @@ class EscalationService:
             identity, conversation = await self._customer(session, escalation)
             text = self.renderer.render("dialogue/handoff_resolved", identity.language, hotline=self.hotline)
             await self.messenger.send(session, identity, text, conversation=conversation)
+            if self.surveys is not None and conversation is not None:
+                await self.surveys.send(
+                    session,
+                    conversation,
+                    identity,
+                    SurveyTrigger.RESOLVED,
+                    intent=str(escalation.reason),
+                    agent_id=escalation.assigned_to_id or staff.id,
+                )
         self._audit(session, staff, "escalation.resolve", escalation, {}, client)
         return escalation
 

@@ -1,5 +1,5 @@
-"""Customer feedback: free-text comments from the chat, with the sentiment of their words (CSAT surveys and
-follow-ups come next)."""
+"""Customer feedback: satisfaction surveys in the chat (surveys.py), follow-ups of low scores
+(followups.py), the report (reports.py), and free-text comments with the sentiment of their words."""
 
 from core.feedback.sentiment import sentiment_of
 from core.feedback.service import FeedbackService

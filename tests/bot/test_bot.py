@@ -494,7 +494,7 @@ async def test_handoff_for_a_telegram_customer_through_the_fake_bot_api(
         assert reply.text == "您好，我是客服李娜。"
         async with session_scope(sessionmaker) as session:
             await services.escalations.resolve(session, escalation.id, agent, Access.ALL)
-        assert await dispatcher.run_once() == 1
+        assert await dispatcher.run_once() == 2  # "back to the bot", then the satisfaction survey
         assert any("智能客服" in c.text for c in telegram.api.sent() if c.chat_id == customer.id)
     finally:
         await dispatcher.aclose()

@@ -7,8 +7,10 @@
     subscriptions.py  subscribe_notices, unsubscribe_notices; outage_ack and notice:… (NoticeResponder)
     faq.py            faq_*; greet, thanks, goodbye, payment_methods, feedback; menu, start, help, unsupported
     handoff.py        human_handoff, complaint, the fallback streak → an escalation
+    survey.py         survey:… (the satisfaction survey's stars and aspects); the "survey" form (the comment
+                      after a low score); the survey after a thanks (the "thanked" trigger)
 
-The order they are tried in is DialogueEngine.skills (a survey skill slots in there too).
+The order they are tried in is DialogueEngine.skills.
 """
 
 from core.dialogue.skills.base import Skill, SkillKit
@@ -19,6 +21,7 @@ from core.dialogue.skills.faults import FaultSkill
 from core.dialogue.skills.handoff import HandoffSkill
 from core.dialogue.skills.outages import OutageSkill
 from core.dialogue.skills.subscriptions import SubscriptionSkill
+from core.dialogue.skills.survey import SurveySkill
 
 __all__ = [
     "BillingSkill",
@@ -31,4 +34,5 @@ __all__ = [
     "SkillKit",
     "SmallTalkSkill",
     "SubscriptionSkill",
+    "SurveySkill",
 ]

@@ -421,7 +421,9 @@ async def test_one_message_a_second_per_chat(
         by_chat.setdefault(address, []).append((at, text))
     assert by_chat and all(len(sends) == 2 for sends in by_chat.values())  # the initial and the final
     for (first_at, first_text), (second_at, _) in by_chat.values():
-        assert second_at - first_at >= 0.999  # a second apart, in the order they were due
+        # a second apart, in the order they were due (the limiter spaces its releases; the spy sees each send
+        # however long after its release the sender reached the channel: under load, a few milliseconds)
+        assert second_at - first_at >= 0.99
         assert "计划停电通知" in first_text or "Planned power outage" in first_text
     assert len(api.sent()) == len(spy.starts)
     assert {d.status for d in await rows(sessionmaker, outage_id)} == {"sent"}
