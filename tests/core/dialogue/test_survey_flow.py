@@ -87,7 +87,8 @@ class Api:
         token = await self.http.post("/api/v1/auth/token", data={"username": username, "password": PASSWORD})
         assert token.status_code == 200, token.text
         headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
-        return await self.http.request(method, f"/api/v1/escalations{path}", headers=headers, **kwargs)
+        url = path if path.startswith("/api/") else f"/api/v1/escalations{path}"
+        return await self.http.request(method, url, headers=headers, **kwargs)
 
     async def queue(self) -> list[dict[str, Any]]:
         response = await self.staff("agent.li", "GET", "")
@@ -161,6 +162,13 @@ async def test_resolved_by_staff_the_survey_arrives_two_stars_and_a_comment_make
     assert (followup.survey_id, followup.owner_id, followup.state) == (row.id, agent_id, FollowUpState.OPEN)
     assert followup.due_at == clock.now() + timedelta(hours=24)
     assert escalation is not None and escalation.state == EscalationState.RESOLVED
+
+    # the staff's side: the report counts the answer and shows the comment; the agent sees the follow-up
+    report = (await api.staff("supervisor.zhou", "GET", "/api/v1/feedback/report")).json()
+    assert (report["responses"], report["csat"], report["average"]) == (1, 0.0, 2.0)
+    assert [c["comment"] for c in report["low_comments"]] == [COMMENT]
+    [item] = (await api.staff("agent.li", "GET", "/api/v1/followups")).json()["items"]
+    assert (item["id"], item["owner"], item["score"], item["comment"]) == (followup.id, "agent.li", 2, COMMENT)
 
 
 async def test_a_thanks_right_after_an_answer_brings_the_survey_after_the_reply(api: Api, sessionmaker: Maker) -> None:
