@@ -121,7 +121,7 @@ async def followups(
     return FollowUpList(items=page.items, total=page.total)
 
 
-@followups_router.post("/{followup_id}/close", responses=errors.responses(404, 409))
+@followups_router.post("/{followup_id}/close", responses=errors.responses(400, 404, 409))
 async def close(
     followup_id: RecordId, body: CloseIn, session: SessionDep, services: ServicesDep, staff: ReaderDep
 ) -> FollowUpView:

@@ -180,7 +180,7 @@ async def cancel(outage_id: RecordId, session: SessionDep, services: ServicesDep
     return await services.outage_views.outage(session, outage_id)
 
 
-@router.post("/{outage_id}/complete", responses=errors.responses(404, 409))
+@router.post("/{outage_id}/complete", responses=errors.responses(400, 404, 409))
 async def complete(
     outage_id: RecordId,
     session: SessionDep,
@@ -206,7 +206,7 @@ async def estimates(outage_id: RecordId, session: SessionDep, services: Services
     return Estimates(items=items, total=len(items))
 
 
-@router.post("/{outage_id}/tickets", responses=errors.responses(404))
+@router.post("/{outage_id}/tickets", responses=errors.responses(400, 404))
 async def link_tickets(
     outage_id: RecordId, body: TicketLinks, session: SessionDep, services: ServicesDep, staff: ReaderDep
 ) -> Linked:
