@@ -28,7 +28,7 @@ async def load_demo_data(settings: Settings, *, force: bool = False) -> Any:
     from core.demo import load_demo
 
     async with unit_of_work(settings) as session:
-        return await load_demo(session, SystemClock().now(), force=force)
+        return await load_demo(session, SystemClock().now(), force=force, history=True)
 
 
 async def database_is_empty(settings: Settings) -> bool:

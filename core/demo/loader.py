@@ -10,7 +10,16 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.billing.calc import LineSpec
-from core.demo.data import DEMO_PASSWORD, AccountSpec, BillSpec, DemoDataset, TicketSpec, build_dataset
+from core.demo.data import (
+    DEFAULT_TIMEZONE,
+    DEMO_PASSWORD,
+    AccountSpec,
+    BillSpec,
+    DemoDataset,
+    TicketSpec,
+    build_dataset,
+)
+from core.demo.history import HISTORY_AGENT, load_history
 from core.demo.repository import DemoRepository
 from core.errors import Conflict
 from core.models import (
@@ -48,6 +57,7 @@ class DemoSummary:
     staff: int
     tickets: int
     outage_reports: int
+    past_conversations: int = 0
 
 
 async def database_is_empty(session: AsyncSession) -> bool:
@@ -56,9 +66,10 @@ async def database_is_empty(session: AsyncSession) -> bool:
 
 
 async def load_demo(
-    session: AsyncSession, now: datetime, *, force: bool = False, tz: ZoneInfo | None = None
+    session: AsyncSession, now: datetime, *, force: bool = False, tz: ZoneInfo | None = None, history: bool = False
 ) -> DemoSummary:
-    """Load the deterministic demo data set, with dates relative to `now` (bills in `tz`, default Shanghai).
+    """Load the deterministic demo data set, with dates relative to `now` (bills in `tz`, default Shanghai);
+    with `history`, also a few weeks of past conversations, surveys, follow-ups and notices (core.demo.history).
 
     Refuses (Conflict) when customers exist, unless `force`: then every row of every table is deleted
     first. Staff users, tariffs, areas and feeders that already exist under a demo name are kept as they
@@ -242,6 +253,11 @@ async def load_demo(
             for r in data.reports
         ]
     )
+    conversations = 0
+    if history:
+        conversations = await load_history(
+            repo, now, tz or ZoneInfo(DEFAULT_TIMEZONE), creator_id, staff_ids[HISTORY_AGENT]
+        )
     return DemoSummary(
         customers=len(data.accounts),
         residential=len(data.residential),
@@ -252,6 +268,7 @@ async def load_demo(
         staff=len(data.staff),
         tickets=len(data.tickets),
         outage_reports=len(data.reports),
+        past_conversations=conversations,
     )
 
 

@@ -4,12 +4,27 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import case, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.models import Area, Base, Bill, BillLine, Customer, Feeder, StaffUser, Tariff, UtilityAccount
+from core.models import (
+    Area,
+    Base,
+    Bill,
+    BillLine,
+    Customer,
+    Feeder,
+    Identity,
+    IdentityAccount,
+    KeyAccountContact,
+    KeyAccountProfile,
+    StaffUser,
+    Tariff,
+    UtilityAccount,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +34,32 @@ class AccountRow:
     segment: str
     area_code: str
     customer_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryParty:
+    """Someone of the demo who chats: a bound Telegram identity, with the account's segment and manager."""
+
+    identity_id: int
+    account_id: int
+    segment: str
+    manager_id: int | None
+    language: str
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryContact:
+    """Someone of the demo who gets outage notices: a subscribed bound identity or a key account's contact."""
+
+    contact_key: str
+    identity_id: int | None
+    key_contact_id: int | None
+    account_id: int
+    segment: str
+    area_code: str
+    telegram_chat_id: int | None
+    email: str | None
+    language: str
 
 
 class DemoRepository:
@@ -84,3 +125,75 @@ class DemoRepository:
             .order_by(key_first, UtilityAccount.account_number)
         )
         return [AccountRow(*row) for row in rows]
+
+    async def history_parties(self) -> list[HistoryParty]:
+        """The bound Telegram identities with their account's segment and manager, by identity."""
+        rows = await self.session.execute(
+            select(
+                Identity.id,
+                UtilityAccount.id,
+                Customer.segment,
+                KeyAccountProfile.account_manager_id,
+                Identity.language,
+            )
+            .join(IdentityAccount, IdentityAccount.identity_id == Identity.id)
+            .join(UtilityAccount, UtilityAccount.id == IdentityAccount.account_id)
+            .join(Customer, Customer.id == UtilityAccount.customer_id)
+            .outerjoin(KeyAccountProfile, KeyAccountProfile.account_id == UtilityAccount.id)
+            .where(Identity.channel == "telegram")
+            .order_by(Identity.id)
+        )
+        return [HistoryParty(*row) for row in rows]
+
+    async def history_contacts(self) -> list[HistoryContact]:
+        """Who the notices of an outage over an area reach: subscribed bound identities and key-account contacts."""
+        identities = await self.session.execute(
+            select(
+                Identity.id,
+                UtilityAccount.id,
+                Customer.segment,
+                UtilityAccount.area_code,
+                Identity.telegram_chat_id,
+                Identity.email,
+                Identity.language,
+            )
+            .join(IdentityAccount, IdentityAccount.identity_id == Identity.id)
+            .join(UtilityAccount, UtilityAccount.id == IdentityAccount.account_id)
+            .join(Customer, Customer.id == UtilityAccount.customer_id)
+            .where(Identity.subscribed_notices.is_(True))
+            .order_by(Identity.id)
+        )
+        contacts = await self.session.execute(
+            select(
+                KeyAccountContact.id,
+                UtilityAccount.id,
+                UtilityAccount.area_code,
+                KeyAccountContact.telegram_chat_id,
+                KeyAccountContact.email,
+                KeyAccountContact.language,
+            )
+            .join(UtilityAccount, UtilityAccount.id == KeyAccountContact.account_id)
+            .order_by(KeyAccountContact.id)
+        )
+        return [
+            HistoryContact(f"identity:{i}", i, None, account, segment, area, chat, email, language)
+            for i, account, segment, area, chat, email, language in identities
+        ] + [
+            HistoryContact(f"contact:{c}", None, c, account, "key_account", area, chat, email, language)
+            for c, account, area, chat, email, language in contacts
+        ]
+
+    async def contacts_on_telegram(self) -> list[tuple[int, int, str, datetime]]:
+        """Key-account contacts on Telegram without an identity yet: (chat id, account id, language, since)."""
+        known = select(Identity.telegram_chat_id).where(Identity.telegram_chat_id.is_not(None))
+        rows = await self.session.execute(
+            select(
+                KeyAccountContact.telegram_chat_id,
+                KeyAccountContact.account_id,
+                KeyAccountContact.language,
+                KeyAccountContact.created_at,
+            )
+            .where(KeyAccountContact.telegram_chat_id.is_not(None), KeyAccountContact.telegram_chat_id.not_in(known))
+            .order_by(KeyAccountContact.id)
+        )
+        return [(chat, account, language, since) for chat, account, language, since in rows if chat is not None]
