@@ -9,7 +9,7 @@ and the actions: claim, reply, assign (supervisors), resolve. Each page or actio
 from __future__ import annotations
 
 import hashlib
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
@@ -79,7 +79,7 @@ async def queue_page(
     version = _version([(e.id, e.state, e.priority, e.assignee_id, e.overdue) for e in items], total)
     if rows and seen == version:
         return Response(status_code=204)
-    context = {
+    context: dict[str, Any] = {
         "version": version,
         "items": items,
         "view": view,
