@@ -5,25 +5,20 @@ answers again; the waiting conversation, overdue ones, after-hours, roles, and a
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
-from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import select
 
-from api.app import create_app
 from core.clock import FrozenClock
 from core.config import Settings
 from core.db import session_scope
 from core.models import AuditLog, NoticeDelivery, StaffUser
 from core.models.enums import SubjectKind
-from tests.fakes.nlu import FakeNlu
+from tests.support.handoff import Api, Customer, running
 from tests.support.notices import SHANGHAI, load_demo_world
 from tests.support.services import core_services
 
-PASSWORD = "gridtalk-demo"
 NLU = {
     "转人工": "human_handoff",
     "我的电费算错了": "bill_explain",
@@ -31,66 +26,6 @@ NLU = {
     "我家电费多少": "bill_amount",
     "我要投诉": "complaint",
 }
-
-
-class Customer:
-    """A web chat customer, through the public web chat API only."""
-
-    def __init__(self, http: httpx.AsyncClient, session_id: str) -> None:
-        self.http = http
-        self.session_id = session_id
-        self.seen = 0
-
-    async def say(self, text: str) -> str:
-        """The bot's replies to `text` (what arrived before is marked seen first, as the page does)."""
-        await self.inbox()
-        response = await self.http.post(f"/api/v1/chat/sessions/{self.session_id}/messages", json={"text": text})
-        assert response.status_code == 200, response.text
-        await self.inbox()  # the turn itself, already shown from the answer
-        return "\n".join(r["text"] for r in response.json()["replies"])
-
-    async def inbox(self) -> list[dict[str, Any]]:
-        """What arrived since the last look (as the /chat page polls it)."""
-        response = await self.http.get(f"/api/v1/chat/sessions/{self.session_id}/messages", params={"after": self.seen})
-        assert response.status_code == 200, response.text
-        messages: list[dict[str, Any]] = response.json()["messages"]
-        if messages:
-            self.seen = messages[-1]["id"]
-        return messages
-
-
-class Api:
-    def __init__(self, http: httpx.AsyncClient) -> None:
-        self.http = http
-        self.tokens: dict[str, str] = {}
-
-    async def customer(self, language: str = "zh") -> Customer:
-        response = await self.http.post("/api/v1/chat/sessions", json={"language": language})
-        assert response.status_code == 201, response.text
-        customer = Customer(self.http, response.json()["session_id"])
-        await customer.inbox()
-        return customer
-
-    async def as_(self, username: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        token = await self.http.post("/api/v1/auth/token", data={"username": username, "password": PASSWORD})
-        assert token.status_code == 200, token.text
-        headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
-        return await self.http.request(method, f"/api/v1/escalations{path}", headers=headers, **kwargs)
-
-    async def queue(self, username: str = "agent.li", **params: Any) -> list[dict[str, Any]]:
-        response = await self.as_(username, "GET", "", params=params)
-        assert response.status_code == 200, response.text
-        return list(response.json()["items"])
-
-
-@asynccontextmanager
-async def running(settings: Settings, clock: FrozenClock) -> AsyncIterator[Api]:
-    app = create_app(settings, clock=clock, nlu=FakeNlu(NLU))
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http,
-    ):
-        yield Api(http)
 
 
 @pytest.fixture
@@ -101,7 +36,7 @@ async def world(sessionmaker, clock: FrozenClock) -> None:  # type: ignore[no-un
 
 @pytest.fixture
 async def api(world: None, settings: Settings, clock: FrozenClock) -> AsyncIterator[Api]:
-    async with running(settings, clock) as api:
+    async with running(settings, clock, NLU) as api:
         yield api
 
 
@@ -122,21 +57,21 @@ async def test_handoff_from_the_web_chat_to_an_agent_and_back_to_the_bot(api: Ap
     said = await customer.say("我的电费算错了")
     assert "已转给人工客服" in said and "电费" not in said
 
-    claimed = await api.as_("agent.li", "POST", f"/{item['id']}/claim")
+    claimed = await api.staff("agent.li", "POST", f"/{item['id']}/claim")
     assert claimed.status_code == 200 and claimed.json()["state"] == "assigned"
     assert await customer.say("在吗") == ""  # a person has it: no bot answer, the agent reads it
-    detail = (await api.as_("agent.li", "GET", f"/{item['id']}")).json()
+    detail = (await api.staff("agent.li", "GET", f"/{item['id']}")).json()
     lines = [(line["direction"], line["text"], line["intent"]) for line in detail["transcript"]]
     assert ("in", "我的电费算错了", "bill_explain") in lines and ("in", "在吗", "nlu_fallback") in lines
 
-    replied = await api.as_(
+    replied = await api.staff(
         "agent.li", "POST", f"/{item['id']}/reply", json={"text": "您好，我是客服李娜，正在为您核对账单。"}
     )
     assert replied.status_code == 200 and replied.json()["first_response_at"] is not None
     arrived = await customer.inbox()
     assert [m["text"] for m in arrived if m["direction"] == "out"] == ["您好，我是客服李娜，正在为您核对账单。"]
 
-    resolved = await api.as_("agent.li", "POST", f"/{item['id']}/resolve")
+    resolved = await api.staff("agent.li", "POST", f"/{item['id']}/resolve")
     assert resolved.status_code == 200 and resolved.json()["state"] == "resolved"
     assert any("智能客服继续为您服务" in m["text"] for m in await customer.inbox())
     assert "您好" in await customer.say("你好")  # the bot answers again (a greeting never reopens it)
@@ -153,7 +88,7 @@ async def test_writing_soon_after_resolving_reopens_and_a_second_ask_keeps_one_e
     assert "已经在人工客服的处理队列中" in await customer.say("我要投诉")
     [item] = await api.queue()
     assert item["priority"] == "high"  # the complaint raised it
-    assert (await api.as_("agent.li", "POST", f"/{item['id']}/resolve")).status_code == 200
+    assert (await api.staff("agent.li", "POST", f"/{item['id']}/resolve")).status_code == 200
     said = await customer.say("我的电费算错了")  # within the reopen window
     assert "已转给人工客服" in said
     [again] = await api.queue()
@@ -178,7 +113,7 @@ async def test_overdue_escalations_are_flagged_supervisors_alerted_and_the_custo
         )
     assert alerts and {a.stage for a in alerts} == {"overdue"} and {a.subject_id for a in alerts} == {item["id"]}
     assert any("久等" in m["text"] for m in await customer.inbox())
-    await api.as_("agent.li", "POST", f"/{item['id']}/reply", json={"text": "抱歉久等"})
+    await api.staff("agent.li", "POST", f"/{item['id']}/reply", json={"text": "抱歉久等"})
     assert (await api.queue())[0]["overdue"] is False
 
 
@@ -187,7 +122,7 @@ async def test_after_hours_the_customer_is_told_when_a_person_answers(
 ) -> None:  # type: ignore[no-untyped-def]
     clock.set(datetime(2026, 11, 30, 23, 0, tzinfo=SHANGHAI))
     await load_demo_world(sessionmaker, clock.now())
-    async with running(settings, clock) as api:
+    async with running(settings, clock, NLU) as api:
         customer = await api.customer("en")
         said = await customer.say("转人工")
         assert "off duty" in said and "2026-12-01 08:00" in said and "day and night" in said
@@ -211,23 +146,23 @@ async def test_roles_own_key_accounts_and_audit(api: Api, sessionmaker) -> None:
     await customer.say("转人工")
     [item] = await api.queue()
     assert await api.queue("manager.wang") == []  # not one of their key accounts
-    assert (await api.as_("manager.wang", "POST", f"/{item['id']}/claim")).status_code == 404
-    assert (await api.as_("agent.li", "POST", f"/{item['id']}/assign", json={"staff_id": 1})).status_code == 403
+    assert (await api.staff("manager.wang", "POST", f"/{item['id']}/claim")).status_code == 404
+    assert (await api.staff("agent.li", "POST", f"/{item['id']}/assign", json={"staff_id": 1})).status_code == 403
     async with sessionmaker() as session:
         agent_id = await session.scalar(select(AuditLog.staff_id).where(AuditLog.action == "auth.token").limit(1))
-    supervisor = await api.as_("supervisor.zhou", "POST", f"/{item['id']}/assign", json={"staff_id": agent_id})
+    supervisor = await api.staff("supervisor.zhou", "POST", f"/{item['id']}/assign", json={"staff_id": agent_id})
     assert supervisor.status_code == 200 and supervisor.json()["assignee_id"] == agent_id
     assert (
-        await api.as_("supervisor.zhou", "POST", f"/{item['id']}/assign", json={"staff_id": 10**9})
+        await api.staff("supervisor.zhou", "POST", f"/{item['id']}/assign", json={"staff_id": 10**9})
     ).status_code == 422
     assert (await api.http.get("/api/v1/escalations")).status_code == 401
     # assigned to an account manager outside their key accounts: in their queue, as it is theirs to open
     async with sessionmaker() as session:
         manager_id = await session.scalar(select(StaffUser.id).where(StaffUser.username == "manager.wang"))
-    handed = await api.as_("supervisor.zhou", "POST", f"/{item['id']}/assign", json={"staff_id": manager_id})
+    handed = await api.staff("supervisor.zhou", "POST", f"/{item['id']}/assign", json={"staff_id": manager_id})
     assert handed.status_code == 200
     assert [row["id"] for row in await api.queue("manager.wang")] == [item["id"]]
-    assert (await api.as_("manager.wang", "GET", f"/{item['id']}")).status_code == 200
+    assert (await api.staff("manager.wang", "GET", f"/{item['id']}")).status_code == 200
     async with sessionmaker() as session:
         actions = set(await session.scalars(select(AuditLog.action).where(AuditLog.target_type == "escalation")))
     assert actions == {"escalation.assign"}
@@ -236,15 +171,15 @@ async def test_roles_own_key_accounts_and_audit(api: Api, sessionmaker) -> None:
 async def test_what_the_customer_wrote_while_waiting_survives_an_api_restart(
     world: None, settings: Settings, clock: FrozenClock
 ) -> None:
-    async with running(settings, clock) as api:
+    async with running(settings, clock, NLU) as api:
         customer = await api.customer()
         await customer.say("转人工")
         session_id = customer.session_id
-    async with running(settings, clock) as api:  # a new api process: the conversation state is gone
+    async with running(settings, clock, NLU) as api:  # a new api process: the conversation state is gone
         customer = Customer(api.http, session_id)
         assert "已转给人工客服" in await customer.say("我的电费算错了")
         [item] = await api.queue()
-        detail = (await api.as_("agent.li", "GET", f"/{item['id']}")).json()
+        detail = (await api.staff("agent.li", "GET", f"/{item['id']}")).json()
         assert [line["text"] for line in detail["transcript"] if line["direction"] == "in"] == [
             "转人工",
             "我的电费算错了",

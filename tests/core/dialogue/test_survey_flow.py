@@ -7,29 +7,25 @@ the comment."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from api.app import create_app
 from core.clock import FrozenClock
 from core.config import Settings
 from core.db import session_scope
 from core.models import Escalation, Feedback, FollowUp, Identity, IdentityAccount, KeyAccountProfile, StaffUser, Survey
 from core.models.enums import EscalationState, FollowUpState, Sentiment, SurveyTrigger
 from gridtalk.worker import run_worker
-from tests.fakes.nlu import FakeNlu
+from tests.support.handoff import Api, running
 from tests.support.notices import load_demo_world
 
 Maker = async_sessionmaker[AsyncSession]
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-PASSWORD = "gridtalk-demo"
 COMMENT = "等了半天才有人理我，太慢了"
 NLU = {
     "转人工": "human_handoff",
@@ -41,76 +37,11 @@ NLU = {
 }
 
 
-class Customer:
-    """A web chat customer, through the web chat API only."""
-
-    def __init__(self, http: httpx.AsyncClient, session_id: str) -> None:
-        self.http = http
-        self.session_id = session_id
-        self.seen = 0
-
-    async def send(self, text: str | None = None, *, payload: str | None = None) -> list[dict[str, Any]]:
-        """The replies (text and buttons) to a message or a button press; what arrived before is seen first."""
-        await self.inbox()
-        body = {"text": text} if text is not None else {"payload": payload}
-        response = await self.http.post(f"/api/v1/chat/sessions/{self.session_id}/messages", json=body)
-        assert response.status_code == 200, response.text
-        await self.inbox()
-        replies: list[dict[str, Any]] = response.json()["replies"]
-        return replies
-
-    async def say(self, text: str | None = None, *, payload: str | None = None) -> str:
-        return "\n".join(reply["text"] for reply in await self.send(text, payload=payload))
-
-    async def inbox(self) -> list[dict[str, Any]]:
-        """What arrived since the last look (as the /chat page polls it)."""
-        response = await self.http.get(f"/api/v1/chat/sessions/{self.session_id}/messages", params={"after": self.seen})
-        assert response.status_code == 200, response.text
-        messages: list[dict[str, Any]] = response.json()["messages"]
-        if messages:
-            self.seen = messages[-1]["id"]
-        return messages
-
-
-class Api:
-    def __init__(self, http: httpx.AsyncClient) -> None:
-        self.http = http
-
-    async def customer(self, language: str = "zh") -> Customer:
-        response = await self.http.post("/api/v1/chat/sessions", json={"language": language})
-        assert response.status_code == 201, response.text
-        customer = Customer(self.http, response.json()["session_id"])
-        await customer.inbox()
-        return customer
-
-    async def staff(self, username: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        token = await self.http.post("/api/v1/auth/token", data={"username": username, "password": PASSWORD})
-        assert token.status_code == 200, token.text
-        headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
-        url = path if path.startswith("/api/") else f"/api/v1/escalations{path}"
-        return await self.http.request(method, url, headers=headers, **kwargs)
-
-    async def queue(self) -> list[dict[str, Any]]:
-        response = await self.staff("agent.li", "GET", "")
-        assert response.status_code == 200, response.text
-        return list(response.json()["items"])
-
-
-@asynccontextmanager
-async def running(settings: Settings, clock: FrozenClock) -> AsyncIterator[Api]:
-    app = create_app(settings, clock=clock, nlu=FakeNlu(NLU))
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http,
-    ):
-        yield Api(http)
-
-
 @pytest.fixture
 async def api(sessionmaker: Maker, clock: FrozenClock, settings: Settings) -> AsyncIterator[Api]:
     clock.set(datetime(2026, 11, 30, 10, 0, tzinfo=SHANGHAI))  # on duty
     await load_demo_world(sessionmaker, clock.now())
-    async with running(settings, clock) as api:
+    async with running(settings, clock, NLU) as api:
         yield api
 
 
