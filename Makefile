@@ -26,11 +26,12 @@ test: model
 lint: install
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
-	.venv/bin/mypy core
+	.venv/bin/mypy core api bot gridtalk
 
 bench: model  ## notices bench needs PostgreSQL: GRIDTALK_BENCH_DATABASE_URL or the local default
 	.venv/bin/python bench/nlu.py
 	.venv/bin/python bench/notices.py
+	.venv/bin/python bench/kpi.py
 
 clean:
 	rm -rf var reports .pytest_cache .mypy_cache .ruff_cache

@@ -12,12 +12,14 @@ from fastapi.staticfiles import StaticFiles
 from api import console, errors
 from api.conversations import conversation_services
 from api.routes import (
+    applications,
     audit,
     auth,
     chat,
     escalations,
     feedback,
     health,
+    kpis,
     mail,
     metrics,
     outages,
@@ -86,8 +88,10 @@ def create_app(
     app.include_router(audit.router)
     app.include_router(escalations.router)
     app.include_router(tickets.router)
+    app.include_router(applications.router)
     app.include_router(feedback.router)
     app.include_router(feedback.followups_router)
+    app.include_router(kpis.router)
     app.include_router(metrics.router)
     app.include_router(mail.router)
     console.install(app, settings)

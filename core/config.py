@@ -12,6 +12,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.applications.stages import DEFAULT_DAYS, DEFAULT_ROUTES, parse_days, parse_holidays, parse_route
+from core.models.enums import ApplicationKind
+
 PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "dev-insecure-secret", "secret"})
 DEV_SECRET = "dev-insecure-secret"
 
@@ -134,6 +137,36 @@ class Settings(BaseSettings):
     duty_start: dt.time = Field(dt.time(8, 0), description="on-duty hours start (local): people answer the queue")
     duty_end: dt.time = Field(dt.time(20, 0), description="on-duty hours end (local); equal to start: always on duty")
 
+    # --- applications (业扩报装): stages per kind, time limits in working days (core.applications.stages) ---
+    application_stage_days: str = Field(
+        DEFAULT_DAYS,
+        description="working days each stage of an application may take, stage=days comma-separated (stages left "
+        "out keep their default; 0: no limit); the current stage's due time counts from when it began",
+    )
+    application_holidays: str = Field(
+        "", description="days off besides Saturday and Sunday (YYYY-MM-DD, comma-separated): not working days"
+    )
+    application_stages_new_connection: str = Field(
+        DEFAULT_ROUTES[ApplicationKind.NEW_CONNECTION],
+        description="the stages a new connection goes through, in order (from accepted to connected)",
+    )
+    application_stages_capacity_increase: str = Field(
+        DEFAULT_ROUTES[ApplicationKind.CAPACITY_INCREASE],
+        description="the stages a capacity increase goes through",
+    )
+    application_stages_capacity_decrease: str = Field(
+        DEFAULT_ROUTES[ApplicationKind.CAPACITY_DECREASE],
+        description="the stages a capacity decrease goes through",
+    )
+    application_stages_ev_charger: str = Field(
+        DEFAULT_ROUTES[ApplicationKind.EV_CHARGER],
+        description="the stages an EV charger goes through (a home charger: no design review, no interim inspection)",
+    )
+    application_stages_rooftop_solar: str = Field(
+        DEFAULT_ROUTES[ApplicationKind.ROOFTOP_SOLAR],
+        description="the stages a rooftop solar connection goes through",
+    )
+
     @field_validator("payment_methods")
     @classmethod
     def _known_payment_methods(cls, value: str) -> str:
@@ -154,6 +187,30 @@ class Settings(BaseSettings):
                 except ValueError as exc:
                     raise ValueError(f"not an address or network: {part.strip()!r}") from exc
         return value or None
+
+    @field_validator("application_stage_days")
+    @classmethod
+    def _stage_days(cls, value: str) -> str:
+        parse_days(value)
+        return value
+
+    @field_validator("application_holidays")
+    @classmethod
+    def _holidays(cls, value: str) -> str:
+        parse_holidays(value)
+        return value
+
+    @field_validator(
+        "application_stages_new_connection",
+        "application_stages_capacity_increase",
+        "application_stages_capacity_decrease",
+        "application_stages_ev_charger",
+        "application_stages_rooftop_solar",
+    )
+    @classmethod
+    def _stage_route(cls, value: str) -> str:
+        parse_route(value)
+        return value
 
     @property
     def payment_method_keys(self) -> tuple[str, ...]:
@@ -186,6 +243,12 @@ class Settings(BaseSettings):
         10, ge=1, description="a customer quiet this long after the bot answered them gets the satisfaction survey"
     )
     survey_per_day: int = Field(1, ge=1, description="satisfaction surveys one customer gets a day at most")
+    bill_due_reminder_days: int = Field(
+        3, ge=1, le=28, description="an unpaid bill's reminder goes this many days before its due date (opted in)"
+    )
+    arrears_reminder_days: int = Field(
+        3, ge=1, le=60, description="and told of its arrears this many days after its due date, still unpaid"
+    )
     survey_expiry_hours: int = Field(24, ge=1, description="an unanswered survey expires after this many hours")
     survey_low_score: int = Field(2, ge=1, le=4, description="a score at or under this starts a follow-up (回访)")
     followup_due_hours: int = Field(24, ge=1, description="a follow-up is due this many hours after the low score")

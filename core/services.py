@@ -8,6 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from core.applications.notices import ApplicationUpdates
+from core.applications.service import ApplicationService
+from core.applications.stages import StageRules
+from core.billing.reminders import BillReminders
+from core.billing.statements import BillStatements
 from core.clock import Clock
 from core.config import Settings
 from core.conversations.outbound import CustomerMessenger
@@ -21,6 +26,8 @@ from core.faults.updates import TicketUpdates
 from core.feedback.followups import FollowUps
 from core.feedback.reports import FeedbackReports
 from core.feedback.surveys import SurveyService
+from core.imports.service import DataImports
+from core.kpis.dashboard import KpiService
 from core.nlu_review.service import NluReview
 from core.notices.confirmations import ConfirmationService, NoticeConfirmationResponder
 from core.notices.outbox import available_channels
@@ -64,6 +71,11 @@ class CoreServices:
     tickets: FaultTickets
     heartbeats: Heartbeats
     nlu_review: NluReview
+    kpis: KpiService
+    imports: DataImports
+    applications: ApplicationService
+    bill_reminders: BillReminders
+    statements: BillStatements
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock, renderer: Renderer | None = None) -> CoreServices:
@@ -84,6 +96,7 @@ class CoreServices:
             channels=available_channels(settings),
             surveys=surveys,
         )
+        statements = BillStatements(clock, planner)
         return cls(
             settings=settings,
             clock=clock,
@@ -109,6 +122,13 @@ class CoreServices:
             tickets=FaultTickets(clock, audit, TicketUpdates(messenger, renderer, settings.service_hotline)),
             heartbeats=Heartbeats(clock, timedelta(seconds=settings.worker_stale_seconds)),
             nlu_review=NluReview(clock, settings, audit),
+            kpis=KpiService(clock, settings, FeedbackReports(clock, settings, audit)),
+            imports=DataImports(clock, audit, settings.tz, statements),
+            applications=ApplicationService(
+                clock, StageRules.from_settings(settings), audit, ApplicationUpdates(clock, planner)
+            ),
+            bill_reminders=BillReminders(clock, settings, planner),
+            statements=statements,
         )
 
     def notice_responder(self) -> NoticeConfirmationResponder:

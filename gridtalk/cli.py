@@ -14,6 +14,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from core.config import Settings, SettingsError, load_settings
+from core.imports import ImportKind
 
 T = TypeVar("T")
 
@@ -33,6 +34,11 @@ app.add_typer(nlu_app, name="nlu")
 app.add_typer(staff_app, name="staff")
 app.add_typer(customer_app, name="customer")
 app.add_typer(outage_app, name="outage")
+application_app = typer.Typer(
+    help="Applications (业扩): create one, move it to another stage, list them (as a staff user).",
+    no_args_is_help=True,
+)
+app.add_typer(application_app, name="application")
 
 
 @app.callback()
@@ -576,6 +582,157 @@ def outage_restore(
 ) -> None:
     """Power is back: on all of it, or only on the --feeder(s) named; their customers are told."""
     _outage_task(staff, "restore", outage_id, feeders=tuple(feeder or ()))
+
+
+SHOWN_ERRORS = 100  # errors printed; --errors-csv writes them all
+
+
+@app.command("import")
+def import_file(
+    kind: Annotated[
+        ImportKind,
+        typer.Argument(
+            help="What the file holds: topology, tariffs, accounts, contacts or bills (a new database takes them in "
+            "this order).",
+            show_default=False,
+        ),
+    ],
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="A CSV file in UTF-8 (columns: README).")
+    ],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check the file and count what would change; write nothing.")
+    ] = False,
+    errors_csv: Annotated[
+        Path | None, typer.Option("--errors-csv", help="Write every error (line, column, message) to this CSV file.")
+    ] = None,
+    progress_every: Annotated[
+        int, typer.Option("--progress-every", min=1, help="A progress line every N rows.")
+    ] = 1000,
+) -> None:
+    """Load the utility's own data from a CSV file: all of it, or nothing when a row is bad (every error is
+    reported, exit code 1). Importing the same file again changes nothing. Audited."""
+    from sqlalchemy.exc import IntegrityError
+
+    from core.imports import messages
+    from core.security import mask_digits
+
+    async def task(cfg: Settings) -> Any:
+        from core.clock import SystemClock
+        from core.services import CoreServices
+        from gridtalk.tasks import unit_of_work
+
+        imports = CoreServices.build(cfg, SystemClock()).imports
+        async with unit_of_work(cfg) as session:
+            return await imports.run(
+                session,
+                kind,
+                file.read_bytes(),
+                source=file.name,
+                dry_run=dry_run,
+                client="cli",
+                progress=progress,
+                progress_every=progress_every,
+            )
+
+    try:
+        report = _staff_task(task)
+    except IntegrityError as exc:
+        raise fail(messages.DATABASE_REFUSED.format(reason=mask_digits(str(exc.orig))), 1) from None
+    if errors_csv is not None:
+        _write_errors(errors_csv, report.errors)
+        progress(messages.ERRORS_CSV.format(path=errors_csv))
+    for error in report.errors[:SHOWN_ERRORS]:
+        progress(messages.error_line(error))
+    if len(report.errors) > SHOWN_ERRORS:
+        progress(messages.MORE_ERRORS.format(more=len(report.errors) - SHOWN_ERRORS))
+    for line in messages.report_lines(report):
+        typer.echo(line, err=report.refused)
+    if kind == ImportKind.BILLS and report.written:
+        typer.echo(messages.STATEMENTS_QUEUED.format(count=report.statements))
+    if report.refused:
+        raise typer.Exit(1)
+
+
+def _write_errors(path: Path, errors: list[Any]) -> None:
+    """The errors as CSV (UTF-8 with a BOM, so that Excel shows Chinese text right)."""
+    import csv
+
+    from core.imports.messages import ERRORS_HEADER
+
+    with path.open("w", encoding="utf-8-sig", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(ERRORS_HEADER)
+        writer.writerows((error.line, error.column, error.message) for error in errors)
+
+
+def _application_task(username: str, action: str, **values: Any) -> None:
+    from gridtalk.tasks import application_action
+
+    shown = _staff_task(lambda cfg: application_action(cfg, username, action, **values))
+    typer.echo(json.dumps(shown, ensure_ascii=False, indent=2))
+
+
+AccountNumberOption = Annotated[str, typer.Option("--account", help="The account's number (10 digits).")]
+
+
+@application_app.command("create")
+def application_create(
+    staff: StaffOption,
+    account: AccountNumberOption,
+    kind: Annotated[
+        str,
+        typer.Option(help="new_connection, capacity_increase, capacity_decrease, ev_charger or rooftop_solar."),
+    ],
+    description: Annotated[str, typer.Option(help="What is applied for (for staff).")] = "",
+    owner: Annotated[
+        str | None, typer.Option(help="The staff member responsible (default: the key account's manager).")
+    ] = None,
+    outage: Annotated[int | None, typer.Option(help="The id of the planned outage connecting it needs.")] = None,
+) -> None:
+    """Record an application at its first stage (accepted); its people are told. Prints it as JSON."""
+    from core.models.enums import ApplicationKind, values
+
+    if kind not in values(ApplicationKind):
+        raise fail(f"--kind: one of {', '.join(values(ApplicationKind))}")
+    _application_task(
+        staff,
+        "create",
+        account_number=account,
+        kind=ApplicationKind(kind),
+        description=description,
+        owner=owner,
+        outage_id=outage,
+    )
+
+
+@application_app.command("advance")
+def application_advance(
+    application_id: Annotated[int, typer.Argument(help="The application's id.")],
+    staff: StaffOption,
+    stage: Annotated[
+        str, typer.Option(help="A later stage of its kind (advance), or an earlier one (reopen: --note required).")
+    ],
+    note: Annotated[str, typer.Option(help="Why (required to go back to an earlier stage).")] = "",
+) -> None:
+    """Move an application to another stage; its people are told. Prints it as JSON."""
+    from core.models.enums import ApplicationStage, values
+
+    if stage not in values(ApplicationStage):
+        raise fail(f"--stage: one of {', '.join(values(ApplicationStage))}")
+    _application_task(staff, "advance", application_id=application_id, stage=ApplicationStage(stage), note=note)
+
+
+@application_app.command("list")
+def application_list(
+    staff: StaffOption,
+    account: Annotated[str | None, typer.Option("--account", help="Only this account's.")] = None,
+    overdue: Annotated[bool, typer.Option("--overdue", help="Only those past their stage's due time.")] = False,
+    open_only: Annotated[bool, typer.Option("--open", help="Only those not connected yet.")] = False,
+    limit: Annotated[int, typer.Option(min=1, max=500, help="At most this many.")] = 100,
+) -> None:
+    """The applications the staff member may see, the most urgent first, as JSON ({"items", "total"})."""
+    _application_task(staff, "list", account_number=account, overdue=overdue, open_only=open_only, limit=limit)
 
 
 def _staff_task(task: Callable[[Settings], Coroutine[Any, Any, T]]) -> T:

@@ -26,9 +26,11 @@ async def unit_of_work(settings: Settings) -> AsyncIterator[AsyncSession]:
 
 async def load_demo_data(settings: Settings, *, force: bool = False) -> Any:
     from core.demo import load_demo
+    from core.services import CoreServices
 
+    statements = CoreServices.build(settings, SystemClock()).statements  # the key accounts' latest bills mailed
     async with unit_of_work(settings) as session:
-        return await load_demo(session, SystemClock().now(), force=force, history=True)
+        return await load_demo(session, SystemClock().now(), force=force, history=True, statements=statements)
 
 
 async def database_is_empty(settings: Settings) -> bool:
@@ -211,3 +213,36 @@ async def outage_action(
         view = await core.outage_views.outage(session, outage_id)
     shown: dict[str, Any] = json.loads(json.dumps(asdict(view), default=str))
     return shown
+
+
+# ------------------------------------------------------------------------------------------ applications
+
+
+async def application_action(settings: Settings, username: str, action: str, **values: Any) -> dict[str, Any]:
+    """`gridtalk application …`: create, advance (or reopen) or list applications as a staff user (their role must
+    allow it, as in the API: an account manager only their own key accounts'; audited with client "cli"); the
+    application, or the list, as the API shows it."""
+    from dataclasses import asdict
+
+    from core.applications.service import NewApplication
+    from core.errors import PermissionDenied
+    from core.services import CoreServices
+    from core.staff.permissions import Access, Permission, access
+
+    core = CoreServices.build(settings, SystemClock())
+    async with unit_of_work(settings) as session:
+        user = await core.staff.by_username(session, username)
+        allowed = access(user.role, Permission.APPLICATIONS_MANAGE)
+        if allowed is None:
+            raise PermissionDenied(f"the {user.role} role may not do this ({Permission.APPLICATIONS_MANAGE})")
+        who: dict[str, Any] = {"manager_id": user.id if allowed is Access.OWN else None}
+        if action == "list":
+            items, total = await core.applications.page(session, **values, **who)
+            shown: Any = {"items": [asdict(item) for item in items], "total": total}
+        elif action == "create":
+            data = NewApplication(**values)
+            shown = asdict(await core.applications.create(session, data, actor=user, client="cli", **who))
+        else:
+            shown = asdict(await core.applications.advance(session, **values, actor=user, client="cli", **who))
+    found: dict[str, Any] = json.loads(json.dumps(shown, default=str, ensure_ascii=False))
+    return found

@@ -7,6 +7,8 @@ Jobs, each in its own unit of work, each idempotent (running one twice changes n
   chase_escalations  escalations past the first-response target: supervisors alerted, the customer told again
   offer_surveys   conversations quiet for GRIDTALK_SURVEY_QUIET_MINUTES after the bot answered a billing,
                   outage or FAQ question get the satisfaction survey (core.feedback.surveys); once a minute
+  bill_reminders  unpaid bills due soon or overdue: reminders queued for the customers who opted in, and those
+                  of bills paid meanwhile cancelled (core.billing.reminders)
   send_notices    the outbox dispatcher: claims due deliveries and sends them (Telegram, email, SMS)
   purge_transcripts  once a day: message text older than GRIDTALK_RETENTION_DAYS cleared (core.privacy); 0: off
 
@@ -140,12 +142,17 @@ def notice_jobs(
         async with session_scope(sessionmaker) as session:
             return await services.escalations.chase_overdue(session)
 
+    async def bill_reminders() -> int:
+        async with session_scope(sessionmaker) as session:
+            return await services.bill_reminders.run(session)
+
     return {
         "plan_notices": plan_notices,
         "start_stages": start_stages,
         "chase_confirms": chase_confirms,
         "chase_escalations": chase_escalations,
         "offer_surveys": offer_surveys_job(sessionmaker, services),
+        "bill_reminders": bill_reminders,
         "send_notices": dispatcher.run_once,
     }
 

@@ -46,7 +46,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 
-from api.console import escalations, nlu, outages
+from api.console import applications, arrears, escalations, feedback, nlu, outages
 from api.console.pages import router
 from api.console.render import ConsoleTemplates, Viewer, render
 from api.deps import StaffDenied, login_url
@@ -62,6 +62,9 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.include_router(escalations.router)
     app.include_router(nlu.router)
     app.include_router(outages.router)
+    app.include_router(applications.router)
+    app.include_router(arrears.router)
+    app.include_router(feedback.router)
 
     @app.exception_handler(StaffDenied)
     async def _denied(request: Request, exc: StaffDenied) -> Response:

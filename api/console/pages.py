@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
+from api.console import feedback
 from api.console.nav import visible_nav
 from api.console.render import Pager, render
 from api.deps import (
@@ -135,11 +136,21 @@ async def logout(
 
 @router.get("")
 async def home(
-    request: Request, settings: SettingsDep, staff: Annotated[StaffContext, Depends(require_page(ANY_STAFF))]
+    request: Request,
+    session: SessionDep,
+    services: ServicesDep,
+    settings: SettingsDep,
+    staff: Annotated[StaffContext, Depends(require_page(ANY_STAFF))],
+    from_: Annotated[str | None, Query(alias="from", max_length=40)] = None,
+    to: Annotated[str | None, Query(max_length=40)] = None,
 ) -> Response:
-    """Links to the pages the role may see."""
+    """Links to the pages the role may see; for those who read KPIs, the KPI dashboard of the period the date
+    fields give (api.console.feedback) above them."""
     links = [item for item in visible_nav(staff.user, settings) if item.path != HOME]
-    return render(request, "home", staff, links=links)
+    scope = feedback.kpi_scope(staff)
+    if scope is None:
+        return render(request, "home", staff, links=links)
+    return await feedback.dashboard(request, session, services, staff, scope, (from_, to), links)
 
 
 @router.get("/audit")

@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.billing.calc import LineSpec
+from core.billing.statements import BillStatements
+from core.demo.applications import load_applications
 from core.demo.data import (
     DEFAULT_TIMEZONE,
     DEMO_PASSWORD,
@@ -58,6 +60,8 @@ class DemoSummary:
     tickets: int
     outage_reports: int
     past_conversations: int = 0
+    applications: int = 0
+    statements: int = 0  # bill statements queued to the key accounts' contacts (their latest month)
 
 
 async def database_is_empty(session: AsyncSession) -> bool:
@@ -66,10 +70,17 @@ async def database_is_empty(session: AsyncSession) -> bool:
 
 
 async def load_demo(
-    session: AsyncSession, now: datetime, *, force: bool = False, tz: ZoneInfo | None = None, history: bool = False
+    session: AsyncSession,
+    now: datetime,
+    *,
+    force: bool = False,
+    tz: ZoneInfo | None = None,
+    history: bool = False,
+    statements: BillStatements | None = None,
 ) -> DemoSummary:
     """Load the deterministic demo data set, with dates relative to `now` (bills in `tz`, default Shanghai);
-    with `history`, also a few weeks of past conversations, surveys, follow-ups and notices (core.demo.history).
+    with `history`, also a few weeks of past conversations, surveys, follow-ups and notices (core.demo.history);
+    with `statements`, the key accounts' latest bills are mailed to their contacts (queued in the outbox).
 
     Refuses (Conflict) when customers exist, unless `force`: then every row of every table is deleted
     first. Staff users, tariffs, areas and feeders that already exist under a demo name are kept as they
@@ -253,11 +264,22 @@ async def load_demo(
             for r in data.reports
         ]
     )
+    # 6. applications (业扩) at several stages, with their history
+    applications = await load_applications(
+        repo,
+        data,
+        now,
+        tz or ZoneInfo(DEFAULT_TIMEZONE),
+        account_ids=account_ids,
+        staff_ids=staff_ids,
+        outage_ids=outage_ids,
+    )
     conversations = 0
     if history:
         conversations = await load_history(
             repo, now, tz or ZoneInfo(DEFAULT_TIMEZONE), creator_id, staff_ids[HISTORY_AGENT]
         )
+    queued = await statements.queue_latest(session) if statements is not None else 0
     return DemoSummary(
         customers=len(data.accounts),
         residential=len(data.residential),
@@ -269,6 +291,8 @@ async def load_demo(
         tickets=len(data.tickets),
         outage_reports=len(data.reports),
         past_conversations=conversations,
+        applications=applications,
+        statements=queued,
     )
 
 

@@ -9,7 +9,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.applications.service import ApplicationService
 from core.billing.service import BillingService
+from core.billing.statements import BillStatements
 from core.config import Settings
 from core.customers.account_binding import AccountBinding
 from core.customers.binding import BindingPolicy
@@ -70,6 +72,8 @@ class DialogueServices:
     notices: NoticeResponder
     codes: VerificationCodes
     email: EmailSender | None  # None: no SMTP server is configured, no email can be sent
+    applications: ApplicationService | None = None  # where a customer's applications stand
+    statements: BillStatements | None = None  # bill statements by email, on request
 
 
 @dataclass(slots=True)

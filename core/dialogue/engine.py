@@ -45,7 +45,10 @@ from core.dialogue.notices import NOTICE_PAYLOAD_PREFIX
 from core.dialogue.periods import MonthRange
 from core.dialogue.replies import ReplyBuilder
 from core.dialogue.skills import (
+    ApplicationSkill,
+    BillEmailSkill,
     BillingSkill,
+    BillReminderSkill,
     BindingSkill,
     FaqSkill,
     FaultSkill,
@@ -97,8 +100,11 @@ class DialogueEngine:
             self.binding,
             self.faults,
             BillingSkill(kit),
+            ApplicationSkill(kit, bind_first=self.binding.bind_first),
+            BillEmailSkill(kit, bind_first=self.binding.bind_first),
             OutageSkill(kit),
             SubscriptionSkill(kit),
+            BillReminderSkill(kit, bind_first=self.binding.bind_first),
             FaqSkill(kit),
             SmallTalkSkill(kit),
         )

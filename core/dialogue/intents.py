@@ -21,6 +21,14 @@ FAQ_INTENTS = frozenset(
 # Answers about one utility account: shown only after the account is bound (verified). The tariff is public
 # (the residential one before binding, the account's own once bound), like payment methods and outages.
 ACCOUNT_INTENTS = frozenset({"bill_amount", "bill_explain", "usage_query"})
+# Where the customer's own application (业扩) stands: a bound account's, or a key-account contact's (recognised by
+# their Telegram chat); anyone else is asked to bind first (core.dialogue.skills.applications).
+APPLICATION_STATUS = "application_status"
+# The latest bill's statement to the customer's verified email (core.dialogue.skills.bill_email); bind first.
+BILL_EMAIL = "bill_email"
+# Bill-due and arrears reminders turned on / off (core.dialogue.skills.bill_reminders); not outage notices.
+SUBSCRIBE_BILL_REMINDERS = "subscribe_bill_reminders"
+UNSUBSCRIBE_BILL_REMINDERS = "unsubscribe_bill_reminders"
 HELP = "help"  # what the bot can do
 INFORM = "inform"  # a follow-up giving only a period ("and august?"): the last question again
 
@@ -44,6 +52,10 @@ INTENTS = frozenset(
         "feedback",
         "subscribe_notices",
         "unsubscribe_notices",
+        APPLICATION_STATUS,
+        BILL_EMAIL,
+        SUBSCRIBE_BILL_REMINDERS,
+        UNSUBSCRIBE_BILL_REMINDERS,
         HELP,
         INFORM,
         OUT_OF_SCOPE,

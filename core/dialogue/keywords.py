@@ -35,6 +35,13 @@ _RULES: tuple[tuple[str, str], ...] = (
         r"停电|停電|没电|沒電|断电|斷電|黑了|来电|來電|\boutage\b|\bpower cut\b|\bno power\b|\bblackout\b"
         r"|\bpower (?:is )?(?:off|out|back)\b",
     ),
+    (  # where one's own application stands, before the "how do I apply" topics below
+        "application_status",
+        r"(?:申请|申請|报装|報裝|业扩|業擴|增容|减容|減容|充电桩|充電樁|光伏|并网|併網)"
+        r".{0,12}(?:进度|進度|到哪|哪一步|哪个阶段|哪個階段|办好|辦好|批下来|批下來)"
+        r"|\b(?:status|progress|stage)\b.{0,30}\b(?:application|request)\b"
+        r"|\b(?:application|request)\b.{0,30}\b(?:status|progress|stage)\b",
+    ),
     ("faq_new_connection", r"新装|新裝|报装|報裝|业扩|業擴|开户|開戶|\bnew connection\b"),
     ("faq_capacity_change", r"增容|减容|減容|\bcapacity\b"),
     ("faq_ev_charger", r"充电桩|充電樁|\bev\b|\bcharger\b|\bcharging (?:point|pile|station)\b"),

@@ -297,6 +297,8 @@ def build_conversations(
         notices=notices or core.notice_responder(),
         codes=core.codes,
         email=EmailChannel.from_settings(settings) if settings.smtp_host else None,
+        applications=core.applications,
+        statements=core.statements,
     )
     engine = DialogueEngine(config, renderer, services)
     return ConversationService(engine, nlu, clock, metrics=metrics)

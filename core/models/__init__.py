@@ -1,5 +1,6 @@
 """SQLAlchemy 2 models, one module per aggregate. Importing this package registers every table."""
 
+from core.models.applications import Application, ApplicationEvent
 from core.models.base import Base, UTCDateTime
 from core.models.billing import Bill, BillLine, Tariff
 from core.models.conversations import Conversation, Escalation, Feedback, FollowUp, Message, Survey
@@ -32,6 +33,8 @@ from core.models.outages import (
 from core.models.staff import AuditLog, StaffSession, StaffUser
 
 __all__ = [
+    "Application",
+    "ApplicationEvent",
     "Area",
     "AuditLog",
     "Base",

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.models.base import Base, CreatedAt, EnumString, enum_check
@@ -95,6 +95,7 @@ class Identity(CreatedAt, Base):
     telegram_chat_id: Mapped[int | None] = mapped_column(BigInteger)
     language: Mapped[Language] = mapped_column(EnumString(Language, 2), default=Language.ZH)
     subscribed_notices: Mapped[bool] = mapped_column(default=False)
+    bill_reminders: Mapped[bool] = mapped_column(default=False, server_default=false())  # due / arrears, opted in
     blocked_at: Mapped[datetime | None]
     last_seen_at: Mapped[datetime | None]
     email: Mapped[str | None] = mapped_column(String(255))  # where notices go when not by Telegram

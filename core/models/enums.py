@@ -133,6 +133,8 @@ class SubjectKind(StrEnum):
     OUTAGE = "outage"  # a notice of an outage (its stage is the purpose), or an alert about it to staff
     MESSAGE = "message"  # a message of a conversation sent out of turn (a staff reply), by its transcript row
     ESCALATION = "escalation"  # an alert to staff about an escalation (overdue)
+    APPLICATION = "application"  # a customer's application (业扩) moved to another stage
+    BILL = "bill"  # a customer's bill: its statement mailed, a reminder before or after its due date
 
 
 class ConversationState(StrEnum):
@@ -207,6 +209,51 @@ class AttachmentKind(StrEnum):
 
     PHOTO = "photo"
     LOCATION = "location"
+
+
+class ApplicationKind(StrEnum):
+    """What a customer applies for (业扩报装 and its kin)."""
+
+    NEW_CONNECTION = "new_connection"  # 新装
+    CAPACITY_INCREASE = "capacity_increase"  # 增容
+    CAPACITY_DECREASE = "capacity_decrease"  # 减容
+    EV_CHARGER = "ev_charger"  # 充电桩
+    ROOFTOP_SOLAR = "rooftop_solar"  # 光伏并网
+
+
+class ApplicationStage(StrEnum):
+    """The stages of an application, in order; which of them a kind passes through is a setting
+    (core.applications.stages). `connected` is the last: the meter installed and power on."""
+
+    ACCEPTED = "accepted"  # 受理
+    SITE_SURVEY = "site_survey"  # 现场勘查
+    SUPPLY_PLAN = "supply_plan"  # 方案答复
+    DESIGN_REVIEW = "design_review"  # 设计审查
+    INTERIM_INSPECTION = "interim_inspection"  # 中间检查
+    COMPLETION_INSPECTION = "completion_inspection"  # 竣工检验
+    CONNECTED = "connected"  # 装表接电
+
+
+class ApplicationEventKind(StrEnum):
+    """A line of an application's history."""
+
+    CREATED = "created"
+    ADVANCED = "advanced"  # moved to a later stage
+    REOPENED = "reopened"  # moved back to an earlier stage, with a note
+
+
+class ApplicationNotice(StrEnum):
+    """Why an outbox message about an application is sent (the purpose of a row whose subject is one)."""
+
+    PROGRESS = "progress"  # its stage changed: told to the account's contacts / bound customers
+
+
+class BillNotice(StrEnum):
+    """Why an outbox message about a bill is sent (the purpose of a row whose subject is one)."""
+
+    STATEMENT = "statement"  # the month's statement, by email to a key account's contacts (or on request)
+    DUE = "due"  # the bill falls due in a few days (customers who opted in)
+    ARREARS = "arrears"  # the due date has passed and the bill is unpaid (customers who opted in)
 
 
 def values(*enums: type[StrEnum]) -> tuple[str, ...]:

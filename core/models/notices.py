@@ -8,7 +8,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from core.models.base import Base, CreatedAt, EnumString, IntEnumType, enum_check
 from core.models.enums import (
     AlertKind,
+    ApplicationNotice,
     Audience,
+    BillNotice,
     DeliveryChannel,
     DeliveryStatus,
     Language,
@@ -25,7 +27,9 @@ class NoticeDelivery(CreatedAt, Base):
     """One message to one person on one channel: the outbox row the worker claims, sends and records.
 
     The row is about a subject (subject_kind, subject_id): an outage (its id is also in outage_id), a
-    message of a conversation (a staff reply to a Telegram customer), an escalation (an alert to staff).
+    message of a conversation (a staff reply to a Telegram customer), an escalation (an alert to staff), an
+    application (its stage changed: stage 'progress', revision the id of the application event told), a bill
+    (stage 'statement', 'due' or 'arrears').
     contact_key names the person (e.g. "identity:12" or "contact:7") so that the row is unique per subject
     × contact × stage × channel, whichever address it goes to. revision tells apart the rounds of a stage
     that can be told more than once (a second reschedule sends a second change notice). tier orders the
@@ -51,7 +55,7 @@ class NoticeDelivery(CreatedAt, Base):
         enum_check("subject_kind", SubjectKind),
         enum_check("tier", Tier),
         enum_check("segment", Segment),
-        enum_check("stage", Stage, AlertKind, MessagePurpose),
+        enum_check("stage", Stage, AlertKind, MessagePurpose, ApplicationNotice, BillNotice),
         enum_check("channel", DeliveryChannel),
         enum_check("language", Language),
         enum_check("status", DeliveryStatus),
@@ -69,8 +73,8 @@ class NoticeDelivery(CreatedAt, Base):
     key_contact_id: Mapped[int | None] = mapped_column(ForeignKey("key_account_contacts.id"))
     account_id: Mapped[int | None] = mapped_column(ForeignKey("utility_accounts.id"))
     segment: Mapped[Segment] = mapped_column(EnumString(Segment, 20))
-    stage: Mapped[Stage | AlertKind | MessagePurpose] = mapped_column(
-        EnumString((Stage, AlertKind, MessagePurpose), 10)
+    stage: Mapped[Stage | AlertKind | MessagePurpose | ApplicationNotice | BillNotice] = mapped_column(
+        EnumString((Stage, AlertKind, MessagePurpose, ApplicationNotice, BillNotice), 10)
     )
     revision: Mapped[int] = mapped_column(default=0)
     channel: Mapped[DeliveryChannel] = mapped_column(EnumString(DeliveryChannel, 10))

@@ -1,4 +1,5 @@
-"""Notices by email through an SMTP server (aiosmtplib): the text as plain text and as HTML."""
+"""Notices by email through an SMTP server (aiosmtplib): the text as plain text and as HTML, and the notice's
+attachments (a bill statement's CSV) as files."""
 
 from __future__ import annotations
 
@@ -60,6 +61,9 @@ class EmailChannel:
             f'<p style="color:#888;font-size:small">{html.escape(self.sender)}</p></body></html>',
             subtype="html",
         )
+        for attachment in notice.attachments:
+            maintype, _, subtype = attachment.mime_type.partition("/")
+            message.add_attachment(attachment.content, maintype, subtype, filename=attachment.filename)
         return message
 
     async def deliver(self, address: str, notice: RenderedNotice) -> None:

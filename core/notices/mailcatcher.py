@@ -37,6 +37,7 @@ class CaughtMail:
     to: str
     subject: str
     text: str  # the plain-text part (what a customer reads)
+    attachments: tuple[str, ...] = ()  # the names of the files attached (a bill statement's CSV)
 
 
 class MailFolder:
@@ -94,6 +95,7 @@ def read_mail(name: str, content: bytes) -> CaughtMail:
         to=str(message.get("To", "") or message.get("X-Envelope-To", "")),
         subject=str(message.get("Subject", "")),
         text=str(text).strip(),
+        attachments=tuple(str(part.get_filename() or "") for part in message.iter_attachments()),
     )
 
 

@@ -70,10 +70,20 @@ def key_account_context(key: KeyAccountInfo | None) -> dict[str, object] | None:
 
 
 @dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file sent with an email notice (a bill statement's figures as CSV); other channels leave it out."""
+
+    filename: str
+    content: bytes
+    mime_type: str = "text/csv"
+
+
+@dataclass(frozen=True, slots=True)
 class RenderedNotice:
     html: str  # Telegram HTML parse mode
     subject: str
     buttons: tuple[Button, ...] = ()
+    attachments: tuple[Attachment, ...] = ()  # email only
 
     @property
     def plain(self) -> str:

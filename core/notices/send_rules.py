@@ -10,7 +10,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 
 from core.models import NoticeDelivery
-from core.models.enums import Audience, Stage, SubjectKind, Tier
+from core.models.enums import Audience, BillNotice, Stage, SubjectKind, Tier
 from core.observability.metrics import Metrics
 from core.outages.planner import SUPERSEDED, PlannerRules, earlier_stages, end_of_quiet_hours, in_quiet_hours
 from core.security import mask_digits
@@ -19,6 +19,7 @@ log = logging.getLogger("gridtalk.notices.dispatcher")
 
 LATE_GRACE = timedelta(minutes=1)  # a final confirmation sent later than this after its due time is "late"
 QUIET_STAGES = (Stage.INITIAL, Stage.FIRST, Stage.SECOND)  # residential advance notices wait out quiet hours
+BILL_REMINDERS = (BillNotice.DUE, BillNotice.ARREARS)  # so do bill reminders, for everybody
 # what a channel's TemporaryFailure is caused by when it cannot send to anybody (the server unreachable, not this
 # recipient): aiohttp's and httpx's failure to connect. Telegram raises ChannelDown itself (a 401, the Bot API
 # unreachable); a Telegram timeout is one send's trouble and never pauses the channel.
@@ -60,7 +61,9 @@ def waits_for_quiet_hours(
 ) -> bool:
     """A residential advance notice inside the quiet hours waits until they end, unless they end after the
     final confirmation is due (then it goes now, as the planner has it: never past the final one). The
-    notices of the `urgent` outages (faults: power is off now) never wait."""
+    notices of the `urgent` outages (faults: power is off now) never wait. A bill reminder always waits."""
+    if row.subject_kind == SubjectKind.BILL and row.stage in BILL_REMINDERS:
+        return in_quiet_hours(now, rules)
     if not (
         row.outage_id not in urgent
         and row.subject_kind == SubjectKind.OUTAGE

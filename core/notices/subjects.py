@@ -4,7 +4,10 @@ Each kind loads what its rows of one claimed batch need in one go, then renders 
 - outage: the notice of a stage to a customer (from the outage's facts), or an alert to a key account's
   manager (unconfirmed final confirmation, problem reported);
 - message: a message of a conversation sent out of turn (a staff reply), as its transcript row has it;
-- escalation: an alert to the supervisors that an escalation waits past the first-response target.
+- escalation: an alert to the supervisors that an escalation waits past the first-response target;
+- application: a change of an application's stage, to its customer (core.applications.notices);
+- bill: by purpose (ByPurpose): a reminder before or after its due date (core.billing.reminders), the
+  month's statement by email (core.billing.statements).
 A new kind of proactive message (surveys, application updates, statements, reminders) adds one here.
 """
 
@@ -16,11 +19,15 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.applications.notices import ApplicationProgressNotices
+from core.applications.stages import StageRules
+from core.billing.reminders import BillReminderNotices
+from core.billing.statements import StatementNotices
 from core.config import Settings
 from core.conversations.repository import MessageRepository
 from core.escalation.repository import EscalationRepository
 from core.models import NoticeDelivery
-from core.models.enums import AlertKind, SubjectKind, Tier
+from core.models.enums import AlertKind, BillNotice, SubjectKind, Tier
 from core.notices.audiences import AudienceRepository
 from core.notices.confirmation_repository import ConfirmationRepository
 from core.notices.render import NoticeRenderer, RenderedNotice
@@ -154,4 +161,31 @@ def subject_renderers(renderer: NoticeRenderer, settings: Settings) -> dict[str,
         SubjectKind.OUTAGE: OutageNotices(renderer, settings),
         SubjectKind.MESSAGE: ConversationMessages(),
         SubjectKind.ESCALATION: EscalationAlerts(renderer, settings),
+        SubjectKind.APPLICATION: ApplicationProgressNotices(
+            renderer.renderer, StageRules.from_settings(settings), settings
+        ),
+        SubjectKind.BILL: ByPurpose(bill_renderers(renderer, settings)),
     }
+
+
+class ByPurpose:
+    """The renderers of a subject kind whose purposes are told differently (a bill: its reminders, its
+    statement), chosen by the row's purpose."""
+
+    def __init__(self, renderers: dict[str, SubjectRenderer]) -> None:
+        self.renderers = renderers
+
+    async def load(self, session: AsyncSession, rows: Sequence[NoticeDelivery]) -> Render:
+        renders = {
+            purpose: await renderer.load(session, mine)
+            for purpose, renderer in self.renderers.items()
+            if (mine := [row for row in rows if row.stage == purpose])
+        }
+        return lambda row: renders[row.stage](row)
+
+
+def bill_renderers(renderer: NoticeRenderer, settings: Settings) -> dict[str, SubjectRenderer]:
+    """A bill's outbox rows by purpose (BillNotice)."""
+    reminders = BillReminderNotices(renderer.renderer, settings)
+    statements = StatementNotices(renderer.renderer, settings)
+    return {BillNotice.DUE: reminders, BillNotice.ARREARS: reminders, BillNotice.STATEMENT: statements}

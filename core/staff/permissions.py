@@ -26,6 +26,7 @@ class Permission(StrEnum):
     TICKETS_HANDLE = "tickets.handle"  # read, change status
     APPLICATIONS_MANAGE = "applications.manage"  # create, advance
     FEEDBACK_READ = "feedback.read"  # reports, KPIs, follow-ups
+    KPIS_READ = "kpis.read"  # the KPI dashboard (the KPIs of the row above: no agent, an account manager own)
     EXPORTS = "exports"  # CSV exports, customer export / erase
     NLU_ANNOTATE = "nlu.annotate"  # the NLU annotation inbox
 
@@ -54,6 +55,7 @@ ROLE_PERMISSIONS: dict[Role, dict[Permission, Access]] = {
         Permission.TICKETS_HANDLE: _O,
         Permission.APPLICATIONS_MANAGE: _O,
         Permission.FEEDBACK_READ: _O,
+        Permission.KPIS_READ: _O,
     },
 }
 

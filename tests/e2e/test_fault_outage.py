@@ -9,7 +9,6 @@ customer is told, asks 报修进度 and gets the status."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,14 +19,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.models import FaultTicket, Identity, IdentityAccount, UtilityAccount
-from nlu.project import free_port
 from tests.fakes.telegram_api import FakeTelegramApi
 from tests.support.dialogue import demo_account
-from tests.support.notices import SHANGHAI, TOKEN, load_demo_world
+from tests.support.notices import SHANGHAI, load_demo_world
 from tests.support.processes import api_process as start_api
 from tests.support.processes import worker_tick
+from tests.support.telegram import WEBHOOK_HEADERS, telegram_env, update
 
-SECRET = "fault-e2e-secret"
 pytestmark = [pytest.mark.e2e, pytest.mark.rasa]
 Maker = async_sessionmaker[AsyncSession]
 
@@ -40,22 +38,7 @@ async def bot_api() -> AsyncIterator[FakeTelegramApi]:
 
 @pytest.fixture
 def env(database_url: str, bot_api: FakeTelegramApi, rasa_url: str) -> dict[str, str]:
-    values = {k: v for k, v in os.environ.items() if not k.startswith("GRIDTALK_")}
-    values.update(
-        GRIDTALK_ENV="test",
-        GRIDTALK_DATABASE_URL=database_url,
-        GRIDTALK_API_PORT=str(free_port()),
-        GRIDTALK_RASA_URL=rasa_url,
-        GRIDTALK_TELEGRAM_TOKEN=TOKEN,
-        GRIDTALK_TELEGRAM_API_BASE=bot_api.base_url,
-        GRIDTALK_TELEGRAM_WEBHOOK_SECRET=SECRET,
-        GRIDTALK_NOTICE_RATE_LIMIT="100",
-        GRIDTALK_NOTICE_ALLOW_PAID_BROADCAST="true",
-        GRIDTALK_NOTICE_QUIET_START="00:00",  # no quiet hours: these notices must not wait for them anyway
-        GRIDTALK_NOTICE_QUIET_END="00:00",
-        PYTHONUNBUFFERED="1",
-    )
-    return values
+    return telegram_env(database_url, bot_api, rasa_url)
 
 
 @pytest.fixture
@@ -92,17 +75,6 @@ async def busiest_feeder(sessionmaker: Maker) -> str:
             .order_by(UtilityAccount.feeder_code)
         )
         return next(iter(feeders))
-
-
-def update(update_id: int, chat: int, **body: Any) -> dict[str, Any]:
-    person = {"id": chat, "is_bot": False, "first_name": "客户", "language_code": "zh"}
-    date = int(datetime.now(UTC).timestamp())
-    if "data" in body:
-        message = {"message_id": 5, "date": date, "chat": {"id": chat, "type": "private"}, "text": "通知"}
-        callback = {"id": f"cb{update_id}", "from": person, "chat_instance": "ci", "message": message, **body}
-        return {"update_id": update_id, "callback_query": callback}
-    message = {"message_id": update_id, "date": date, "chat": {"id": chat, "type": "private"}, "from": person}
-    return {"update_id": update_id, "message": {**message, **body}}
 
 
 async def test_a_fault_outage_from_the_api_to_the_customer_and_back(
@@ -178,7 +150,7 @@ async def test_a_fault_outage_from_the_api_to_the_customer_and_back(
         [button] = customer.buttons
         assert button["text"] == "我家仍然没电" and button["callback_data"].startswith("notice:nopower:")
         assert customer.chat_id is not None
-        webhook = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+        webhook = WEBHOOK_HEADERS
         before = len(bot_api.sent())
         pressed = await http.post(
             "/telegram/webhook", json=update(1, customer.chat_id, data=button["callback_data"]), headers=webhook

@@ -8,6 +8,7 @@ download is not used. Every wait here has a timeout.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import time
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,6 +41,18 @@ MISSING_CHROMIUM = (
 )
 SCREENSHOTS = ROOT / "reports" / "screenshots"
 TIMEOUT_MS = 15_000  # the longest any page action or expectation waits
+STAFF_PASSWORD = "gridtalk-demo"  # every demo staff user's
+# Anything laid out past the right edge of the viewport (what a phone would cut off or scroll sideways to).
+OVERFLOW = """() => {
+  const width = document.documentElement.clientWidth;
+  const out = [];
+  for (const e of document.querySelectorAll("body *")) {
+    const r = e.getBoundingClientRect();
+    if (!r.width || !r.height || e.closest(".skip, .visually-hidden")) continue;
+    if (r.left < -1 || r.right > width + 1) out.push(`${e.tagName}.${e.className} ${r.left | 0}..${r.right | 0}`);
+  }
+  return { width, scrollWidth: document.documentElement.scrollWidth, out };
+}"""
 
 
 def chromium_installed() -> bool:
@@ -76,6 +89,21 @@ async def new_context(browser: Browser, *, locale: str = "zh-CN") -> AsyncIterat
         yield context
     finally:
         await context.close()
+
+
+async def sign_in(page: Page, url: str, username: str) -> None:
+    """Sign in to the console (in Chinese, the default) as a demo staff user; lands on the home page."""
+    await page.goto(f"{url}/console/login")
+    await page.get_by_label("用户名").fill(username)
+    await page.get_by_label("密码").fill(STAFF_PASSWORD)
+    await page.get_by_label("密码").press("Enter")
+    await expect(page).to_have_url(re.compile(r"/console/?$"))
+
+
+async def fits(page: Page) -> None:
+    """Nothing wider than the viewport, nothing laid out past its edge (what a phone would cut off)."""
+    layout = await page.evaluate(OVERFLOW)
+    assert layout["scrollWidth"] <= layout["width"] and not layout["out"], layout
 
 
 async def screenshot(page: Page, name: str) -> Path:

@@ -58,6 +58,7 @@ async def test_each_stage_is_sent_on_time_and_an_unanswered_final_confirmation_i
         "chase_confirms": 0,
         "chase_escalations": 0,
         "offer_surveys": 0,
+        "bill_reminders": 0,
         "send_notices": 0,
     }
     assert api.sent() == [] and smtp.messages == []
@@ -111,6 +112,7 @@ async def test_each_stage_is_sent_on_time_and_an_unanswered_final_confirmation_i
         "chase_confirms": 0,
         "chase_escalations": 0,
         "offer_surveys": 0,
+        "bill_reminders": 0,
         "send_notices": 0,
     }
     assert len(api.calls) == calls  # a tick run twice changes nothing

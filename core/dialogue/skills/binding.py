@@ -17,7 +17,13 @@ from functools import partial
 from core.customers.account_binding import BindLock, BindOutcome, current_client
 from core.dialogue import keywords
 from core.dialogue.context import Replies, Turn
-from core.dialogue.intents import ACCOUNT_INTENTS, NOT_AN_INTERRUPTION
+from core.dialogue.intents import (
+    ACCOUNT_INTENTS,
+    APPLICATION_STATUS,
+    BILL_EMAIL,
+    NOT_AN_INTERRUPTION,
+    SUBSCRIBE_BILL_REMINDERS,
+)
 from core.dialogue.skills.base import CONFIDENT, Skill, SkillKit
 from core.ports import Button, NluResult, OutgoingMessage
 from core.security import parse_id
@@ -220,7 +226,11 @@ class BindingSkill(Skill):
         replies = [self.replies.say(turn, template, account=outcome.account, count=len(accounts))]
         pending, pending_text = turn.state.pending_intent, turn.state.pending_text or ""
         turn.state.pending_intent = turn.state.pending_text = None
-        if pending in ACCOUNT_INTENTS:
+        if pending in ACCOUNT_INTENTS or pending in (
+            APPLICATION_STATUS,
+            BILL_EMAIL,
+            SUBSCRIBE_BILL_REMINDERS,
+        ):  # asked before binding: answered now
             nlu = NluResult(text=pending_text, intent=pending, confidence=1.0)
             replies.extend(await self.resume(dataclasses.replace(turn, text=pending_text, nlu=nlu), pending))
         else:

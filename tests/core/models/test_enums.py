@@ -22,6 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from core.db import make_engine
 from core.db.migrate import alembic_config, upgrade_async
 from core.models import (
+    Application,
+    ApplicationEvent,
     Area,
     Base,
     Conversation,
@@ -47,7 +49,9 @@ from core.models import (
 from core.models.base import EnumString, IntEnumType, enum_check
 from core.models.enums import (
     AlertKind,
+    ApplicationNotice,
     Audience,
+    BillNotice,
     ChatChannel,
     ConversationState,
     DeliveryChannel,
@@ -131,7 +135,7 @@ def test_enum_check_is_named_after_its_table_and_column() -> None:
         assert column in Base.metadata.tables[table].c and str(constraint.sqltext).startswith(f"{column} IN (")
     assert str(enum_check("tier", Tier).sqltext) == "tier IN (0, 1, 2, 3)"
     stage = next(c for t, c in CHECKS if c.name == "ck_notice_deliveries_stage")
-    assert _allowed(str(stage.sqltext)) == {*Stage, *AlertKind, *MessagePurpose}
+    assert _allowed(str(stage.sqltext)) == {*Stage, *AlertKind, *MessagePurpose, *ApplicationNotice, *BillNotice}
 
 
 # -- on the database ----------------------------------------------------------------------------------------
@@ -236,7 +240,22 @@ async def _graph(session: AsyncSession) -> dict[str, Any]:
                 conversation_id=conversation.id, survey_id=survey.id, score=1, sentiment="negative", created_at=NOW
             ),
             FollowUp(survey_id=survey.id, due_at=NOW, state="open", created_at=NOW),
+            application := Application(
+                account_id=account.id,
+                kind="capacity_increase",
+                stage="site_survey",
+                stage_started_at=NOW,
+                due_at=NOW,
+                updated_at=NOW,
+                created_at=NOW,
+            ),
         ]
+    )
+    await session.flush()
+    session.add(
+        ApplicationEvent(
+            application_id=application.id, kind="advanced", from_stage="accepted", to_stage="site_survey", at=NOW
+        )
     )
     await session.commit()
     return {"outage": outage.id, "delivery": delivery.id}

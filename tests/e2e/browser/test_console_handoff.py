@@ -16,11 +16,10 @@ from sqlalchemy import select
 
 from core.models import Escalation, Identity
 from core.models.enums import ChatChannel
-from tests.support.browser import TIMEOUT_MS, LiveApi, new_context, screenshot
+from tests.support.browser import TIMEOUT_MS, LiveApi, fits, new_context, screenshot, sign_in
 
 pytestmark = pytest.mark.rasa
 
-PASSWORD = "gridtalk-demo"
 AGENT = ("agent.li", "李娜")
 POLLED = 10_000  # a few polls of the queue (3 s), the transcript (3 s) or the chat page (~2 s)
 CANNED = "您好，我是人工客服，请问有什么可以帮您？"  # the first canned reply (canned.greeting.zh)
@@ -29,17 +28,6 @@ CANNED = "您好，我是人工客服，请问有什么可以帮您？"  # the f
 LAST_ID = "Math.max(0, ...[...document.querySelectorAll('#log .msg[data-id]')].map(e => Number(e.dataset.id)))"
 ANSWERED = """(before) => !document.querySelector('#log .msg.pending')
   && [...document.querySelectorAll('#log .msg.out[data-id]')].some(e => Number(e.dataset.id) > before)"""
-# Anything laid out past the right edge of the viewport (what a phone would cut off or scroll sideways to).
-OVERFLOW = """() => {
-  const width = document.documentElement.clientWidth;
-  const out = [];
-  for (const e of document.querySelectorAll("body *")) {
-    const r = e.getBoundingClientRect();
-    if (!r.width || !r.height || e.closest(".skip, .visually-hidden")) continue;
-    if (r.left < -1 || r.right > width + 1) out.push(`${e.tagName}.${e.className} ${r.left | 0}..${r.right | 0}`);
-  }
-  return { width, scrollWidth: document.documentElement.scrollWidth, out };
-}"""
 
 
 # ----------------------------------------------------------------------------------- the customer
@@ -77,14 +65,6 @@ async def escalation_of(live: LiveApi, page: Page) -> Escalation:
 # -------------------------------------------------------------------------------------- the agent
 
 
-async def sign_in(page: Page, url: str, username: str) -> None:
-    await page.goto(f"{url}/console/login")
-    await page.get_by_label("用户名").fill(username)
-    await page.get_by_label("密码").fill(PASSWORD)
-    await page.get_by_label("密码").press("Enter")
-    await expect(page).to_have_url(re.compile(r"/console/?$"))
-
-
 async def tab_to(page: Page, target: Locator, limit: int = 40) -> None:
     """Press Tab until `target` has the focus: it is reachable from the keyboard, in at most `limit` steps."""
     for _ in range(limit):
@@ -93,12 +73,6 @@ async def tab_to(page: Page, target: Locator, limit: int = 40) -> None:
             return
     focused = await page.evaluate("document.activeElement && document.activeElement.outerHTML.slice(0, 120)")
     raise AssertionError(f"{target} not reached with {limit} Tabs (the focus is on {focused})")
-
-
-async def fits(page: Page) -> None:
-    """Nothing wider than the viewport, nothing laid out past its edge."""
-    layout = await page.evaluate(OVERFLOW)
-    assert layout["scrollWidth"] <= layout["width"] and not layout["out"], layout
 
 
 # --------------------------------------------------------------------------------------- the test

@@ -17,36 +17,12 @@ from sqlalchemy import select
 
 from core.clock import SystemClock
 from core.models import NoticeDelivery, Outage
-from tests.support.browser import LiveApi, screenshot
+from tests.support.browser import LiveApi, fits, screenshot, sign_in
 
 pytestmark = pytest.mark.rasa  # the api process is started with the real Rasa server
 
-PASSWORD = "gridtalk-demo"
 SHANGHAI = ZoneInfo("Asia/Shanghai")  # the demo utility's timezone (the settings' default)
 PHONE = {"width": 390, "height": 844}
-OVERFLOW = """() => {
-  const width = document.documentElement.clientWidth;
-  const out = [];
-  for (const e of document.querySelectorAll("body *")) {
-    const r = e.getBoundingClientRect();
-    if (!r.width || !r.height || e.closest(".skip, .visually-hidden")) continue;
-    if (r.left < -1 || r.right > width + 1) out.push(`${e.tagName}.${e.className} ${r.left | 0}..${r.right | 0}`);
-  }
-  return { width, scrollWidth: document.documentElement.scrollWidth, out };
-}"""
-
-
-async def sign_in(page: Page, url: str, username: str) -> None:
-    await page.goto(f"{url}/console/login")
-    await page.get_by_label("用户名").fill(username)
-    await page.get_by_label("密码").fill(PASSWORD)
-    await page.get_by_label("密码").press("Enter")
-    await expect(page).to_have_url(re.compile(r"/console/?$"))
-
-
-async def fits(page: Page) -> None:
-    layout = await page.evaluate(OVERFLOW)
-    assert layout["scrollWidth"] <= layout["width"] and not layout["out"], layout
 
 
 async def test_a_supervisor_sees_the_faults_enters_one_previews_it_in_both_languages_and_publishes_it(
