@@ -11,17 +11,21 @@ from sqlalchemy import Text, cast, false, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.models import (
+    Application,
+    ApplicationEvent,
     BindingAttempt,
     Conversation,
     Customer,
     Escalation,
     FaultTicket,
     Feedback,
+    FollowUp,
     Identity,
     IdentityAccount,
     KeyAccountContact,
     Message,
     NoticeDelivery,
+    Survey,
     UtilityAccount,
 )
 
@@ -45,6 +49,10 @@ class Holdings:
     feedback: list[Feedback] = field(default_factory=list)
     tickets: list[FaultTicket] = field(default_factory=list)
     deliveries: list[NoticeDelivery] = field(default_factory=list)
+    surveys: list[Survey] = field(default_factory=list)
+    followups: list[FollowUp] = field(default_factory=list)
+    applications: list[Application] = field(default_factory=list)
+    application_events: list[ApplicationEvent] = field(default_factory=list)
 
 
 def _in(column: Any, values: Collection[Any]) -> Any:
@@ -120,6 +128,12 @@ class PrivacyRepository:
             _in(NoticeDelivery.account_id, acc_ids),
             _in(NoticeDelivery.key_contact_id, contact_ids),
         )
+        h.surveys = await self._rows(Survey, _in(Survey.conversation_id, conv_ids), _in(Survey.identity_id, ids))
+        h.followups = await self._rows(FollowUp, _in(FollowUp.survey_id, {v.id for v in h.surveys}))
+        h.applications = await self._rows(Application, _in(Application.account_id, acc_ids))
+        h.application_events = await self._rows(
+            ApplicationEvent, _in(ApplicationEvent.application_id, {a.id for a in h.applications})
+        )
         return h
 
     async def _rows(self, model: Any, *matches: Any) -> list[Any]:
@@ -143,6 +157,9 @@ class PrivacyRepository:
             identity.external_id = f"{ERASED}-{identity.id}"
             identity.telegram_chat_id = None
             identity.subscribed_notices = False
+            identity.bill_reminders = False
+            identity.email = None
+            identity.email_verified_at = None
         for binding in h.bindings:
             binding.is_current = False
         for attempt in h.binding_attempts:
@@ -160,6 +177,12 @@ class PrivacyRepository:
             delivery.address = ""
             delivery.telegram_chat_id = None
             delivery.last_error = None
+        for followup in h.followups:  # staff's notes of a return visit may quote the customer
+            followup.note = None
+        for application in h.applications:
+            application.description = ""
+        for event in h.application_events:
+            event.note = ""
         await self.session.flush()
 
     async def old_messages(self, before: datetime, after_id: int, limit: int = BATCH) -> Sequence[Message]:

@@ -55,6 +55,8 @@ class ErasureReport:
     tickets: int
     feedback: int
     deliveries: int
+    followups: int = 0
+    applications: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +114,10 @@ class PrivacyService:
             "feedback": _rows(h.feedback),
             "tickets": _rows(h.tickets),
             "deliveries": _rows(h.deliveries),
+            "surveys": _rows(h.surveys),
+            "followups": _rows(h.followups),
+            "applications": _rows(h.applications),
+            "application_events": _rows(h.application_events),
         }
         self.audit.record(session, actor, PrivacyAction.CUSTOMER_EXPORT, *_target(h), _detail(subject, h), client)
         return data
@@ -132,6 +138,8 @@ class PrivacyService:
             tickets=len(h.tickets),
             feedback=len(h.feedback),
             deliveries=len(h.deliveries),
+            followups=len(h.followups),
+            applications=len(h.applications),
         )
         self.audit.record(
             session,

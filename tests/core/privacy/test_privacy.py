@@ -15,14 +15,18 @@ from core.db import session_scope
 from core.dialogue import MemoryStateBackend, build_conversations
 from core.errors import InvalidInput, NotFound
 from core.models import (
+    Application,
+    ApplicationEvent,
     AuditLog,
     Conversation,
     Customer,
     FaultTicket,
     Feedback,
+    FollowUp,
     Identity,
     IdentityAccount,
     Message,
+    Survey,
     UtilityAccount,
 )
 from core.privacy import PrivacyService, Subject
@@ -139,6 +143,69 @@ async def test_erase_clears_personal_fields_and_keeps_statistics(
     async with session_scope(sessionmaker) as session:
         data = await privacy(clock).export(session, Subject(account=account.number))
     assert data["customers"][0]["name"] == "erased" and all(m["text"] == "" for m in data["messages"])
+
+
+async def test_surveys_follow_ups_and_applications_are_exported_and_their_free_text_erased(
+    sessionmaker: Maker, clock: FrozenClock, settings: Settings
+) -> None:
+    chat, account, session_id = await bound_chat(sessionmaker, clock, settings)
+    now = clock.now()
+    async with session_scope(sessionmaker) as session:
+        conversation = await session.scalar(select(Conversation).where(Conversation.identity_id == chat.identity_id))
+        assert conversation is not None
+        survey = Survey(
+            conversation_id=conversation.id,
+            identity_id=chat.identity_id,
+            account_id=account.id,
+            channel="web",
+            language="zh",
+            trigger="thanked",
+            sent_at=now,
+            expires_at=now + timedelta(days=1),
+            answered_at=now,
+            score=1,
+            created_at=now,
+        )
+        application = Application(
+            account_id=account.id,
+            kind="capacity_increase",
+            stage="accepted",
+            description="张先生家增容，电话 13812345678",
+            stage_started_at=now,
+            updated_at=now,
+            created_at=now,
+        )
+        session.add_all([survey, application])
+        await session.flush()
+        session.add_all(
+            [
+                FollowUp(
+                    survey_id=survey.id, due_at=now, state="closed", note="已回访张先生 13812345678", created_at=now
+                ),
+                ApplicationEvent(
+                    application_id=application.id, kind="created", to_stage="accepted", note="客户张先生", at=now
+                ),
+            ]
+        )
+    async with session_scope(sessionmaker) as session:
+        data = await privacy(clock).export(session, Subject(web_session=session_id))
+    assert [v["score"] for v in data["surveys"]] == [1]
+    assert [f["note"] for f in data["followups"]] == ["已回访张先生 13812345678"]
+    assert [a["description"] for a in data["applications"]] == ["张先生家增容，电话 13812345678"]
+    assert [e["note"] for e in data["application_events"]] == ["客户张先生"]
+
+    async with session_scope(sessionmaker) as session:
+        report = await privacy(clock).erase(session, Subject(account=account.number))
+    assert (report.followups, report.applications) == (1, 1)
+    async with sessionmaker() as session:
+        followup = await session.scalar(select(FollowUp))
+        kept = await session.get(Application, application.id)
+        event = await session.scalar(select(ApplicationEvent))
+        answered = await session.get(Survey, survey.id)
+    assert followup is not None and followup.note is None and followup.state == "closed"
+    assert kept is not None and kept.description == "" and kept.stage == "accepted"
+    assert event is not None and event.note == ""
+    assert answered is not None and answered.score == 1  # the statistics stay
 
 
 async def test_a_subject_is_exactly_one_known_thing(sessionmaker: Maker, clock: FrozenClock) -> None:
