@@ -8,7 +8,6 @@ its deadline and the account manager; a question of how to apply still gets the 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,29 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tests.fakes.telegram_api import FakeTelegramApi
 from tests.support.applications import WATERWORKS, demo_key_account
 from tests.support.notices import SHANGHAI, load_demo_world
-from tests.support.processes import api_process as start_api
 from tests.support.processes import worker_tick
-from tests.support.telegram import telegram_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.rasa]
 Maker = async_sessionmaker[AsyncSession]
-
-
-@pytest.fixture
-async def bot_api() -> AsyncIterator[FakeTelegramApi]:
-    async with FakeTelegramApi() as api:
-        yield api
-
-
-@pytest.fixture
-def env(database_url: str, bot_api: FakeTelegramApi, rasa_url: str) -> dict[str, str]:
-    return telegram_env(database_url, bot_api, rasa_url)
-
-
-@pytest.fixture
-def api_process(env: dict[str, str], sessionmaker: Maker) -> Iterator[str]:
-    with start_api(env) as base:
-        yield base
 
 
 def local(value: str) -> str:

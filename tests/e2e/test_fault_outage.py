@@ -9,7 +9,6 @@ customer is told, asks 报修进度 and gets the status."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,29 +21,11 @@ from core.models import FaultTicket, Identity, IdentityAccount, UtilityAccount
 from tests.fakes.telegram_api import FakeTelegramApi
 from tests.support.dialogue import demo_account
 from tests.support.notices import SHANGHAI, load_demo_world
-from tests.support.processes import api_process as start_api
 from tests.support.processes import worker_tick
-from tests.support.telegram import WEBHOOK_HEADERS, telegram_env, update
+from tests.support.telegram import WEBHOOK_HEADERS, update
 
 pytestmark = [pytest.mark.e2e, pytest.mark.rasa]
 Maker = async_sessionmaker[AsyncSession]
-
-
-@pytest.fixture
-async def bot_api() -> AsyncIterator[FakeTelegramApi]:
-    async with FakeTelegramApi() as api:
-        yield api
-
-
-@pytest.fixture
-def env(database_url: str, bot_api: FakeTelegramApi, rasa_url: str) -> dict[str, str]:
-    return telegram_env(database_url, bot_api, rasa_url)
-
-
-@pytest.fixture
-def api_process(env: dict[str, str], sessionmaker: Maker) -> Iterator[str]:
-    with start_api(env) as base:
-        yield base
 
 
 async def telegram_chats_on(sessionmaker: Maker, feeder: str | None, *, other_than: str | None = None) -> set[int]:

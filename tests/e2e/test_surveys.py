@@ -9,7 +9,6 @@ The supervisor's report counts both answers."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,25 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tests.fakes.telegram_api import FakeTelegramApi
 from tests.support.handoff import Api
 from tests.support.notices import load_demo_world
-from tests.support.processes import api_process as start_api
-from tests.support.telegram import WEBHOOK_HEADERS, telegram_env, update
+from tests.support.telegram import WEBHOOK_HEADERS, update
 
 pytestmark = [pytest.mark.e2e, pytest.mark.rasa]
 Maker = async_sessionmaker[AsyncSession]
 COMMENT = "等了很久才有人回复，太慢了"
 TELEGRAM_CHAT = 770_001
-
-
-@pytest.fixture
-async def bot_api() -> AsyncIterator[FakeTelegramApi]:
-    async with FakeTelegramApi() as api:
-        yield api
-
-
-@pytest.fixture
-def api_process(database_url: str, bot_api: FakeTelegramApi, rasa_url: str, sessionmaker: Maker) -> Iterator[str]:
-    with start_api(telegram_env(database_url, bot_api, rasa_url)) as base:
-        yield base
 
 
 async def test_surveys_from_the_web_chat_and_telegram_reach_the_report_and_the_follow_ups(
