@@ -224,7 +224,7 @@ async def application_action(settings: Settings, username: str, action: str, **v
     application, or the list, as the API shows it."""
     from dataclasses import asdict
 
-    from core.applications.service import NewApplication
+    from core.applications.views import NewApplication
     from core.errors import PermissionDenied
     from core.services import CoreServices
     from core.staff.permissions import Access, Permission, access

@@ -16,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.console.render import Pager, render
 from api.deps import ServicesDep, SessionDep, StaffContext, require_page
-from core.applications.service import MAX_DESCRIPTION, MAX_NOTE, NewApplication
+from core.applications.service import MAX_DESCRIPTION, MAX_NOTE
+from core.applications.views import NewApplication
 from core.errors import DomainError
 from core.models.enums import ApplicationKind, ApplicationStage
 from core.security import MAX_ID

@@ -16,7 +16,7 @@ from api import errors
 from api.deps import ServicesDep, SessionDep, StaffContext, require
 from api.schemas import Offset, RecordId, text_field
 from core.applications import service
-from core.applications.service import ApplicationChanges, NewApplication
+from core.applications.views import KEEP, ApplicationChanges, NewApplication
 from core.models.enums import ApplicationEventKind, ApplicationKind, ApplicationStage, Segment
 from core.security import MAX_ID
 from core.staff.permissions import Permission
@@ -159,8 +159,8 @@ async def update(
     """Link the planned outage it needs (`null`: unlink) or hand it to another owner; fields left out stay."""
     given = body.model_fields_set
     changes = ApplicationChanges(
-        outage_id=body.outage_id if "outage_id" in given else service.KEEP,
-        owner=body.owner if "owner" in given and body.owner is not None else service.KEEP,
+        outage_id=body.outage_id if "outage_id" in given else KEEP,
+        owner=body.owner if "owner" in given and body.owner is not None else KEEP,
     )
     detail = await services.applications.update(
         session, application_id, changes, actor=staff.user, manager_id=staff.owner_id, client=staff.client

@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core.applications.service import ApplicationChanges, ApplicationDetail, NewApplication
 from core.applications.stages import StageRules
+from core.applications.views import ApplicationChanges, ApplicationDetail, NewApplication
 from core.clock import FrozenClock
 from core.config import Settings
 from core.db import session_scope
