@@ -76,7 +76,7 @@ class Escalation(CreatedAt, Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"), index=True)
-    identity_id: Mapped[int | None] = mapped_column(ForeignKey("identities.id"))
+    identity_id: Mapped[int | None] = mapped_column(ForeignKey("identities.id"), index=True)
     delivery_id: Mapped[int | None] = mapped_column(ForeignKey("notice_deliveries.id"))
     account_id: Mapped[int | None] = mapped_column(ForeignKey("utility_accounts.id"), index=True)
     reason: Mapped[EscalationReason] = mapped_column(EnumString(EscalationReason, 40))
