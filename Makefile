@@ -28,9 +28,15 @@ lint: install
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy core api bot gridtalk
 
-bench: model  ## notices bench needs PostgreSQL: GRIDTALK_BENCH_DATABASE_URL or the local default
+bench: model  ## every benchmark; PostgreSQL (GRIDTALK_BENCH_DATABASE_URL or the local default) and Redis on 127.0.0.1
 	.venv/bin/python bench/nlu.py
-	.venv/bin/python bench/notices.py
+	.venv/bin/python bench/chat.py
+	.venv/bin/python bench/storm.py
+	.venv/bin/python bench/fanout.py
+	.venv/bin/python bench/scale.py
+	.venv/bin/python bench/memory.py
+	.venv/bin/python bench/scaleout.py
+	.venv/bin/python bench/sizing.py
 	.venv/bin/python bench/kpi.py
 
 clean:

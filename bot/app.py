@@ -133,8 +133,10 @@ def build_telegram(
     return TelegramApp(bot, dispatcher)
 
 
-async def run_bot(settings: Settings) -> None:
-    """`gridtalk bot`: long polling; in webhook mode, register the webhook (the api receives updates) and wait."""
+async def run_bot(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
+    """`gridtalk bot`: long polling; in webhook mode, register the webhook (the api receives updates) and wait.
+
+    Alone, SIGTERM/SIGINT stop it; inside another process (`gridtalk app`), setting `stop` does."""
     from core.db import make_engine, make_sessionmaker
     from nlu.client import RasaNluClient
 
@@ -164,7 +166,7 @@ async def run_bot(settings: Settings) -> None:
                     allowed_updates=telegram.dispatcher.resolve_used_update_types(),
                 )
                 log.info("webhook mode: Telegram sends updates to %s (the api handles them)", url)
-                await asyncio.Event().wait()  # stay up for the supervisor; the api does the work
+                await (stop or asyncio.Event()).wait()  # stay up for the supervisor; the api does the work
             finally:
                 await telegram.aclose()
         else:
@@ -172,7 +174,30 @@ async def run_bot(settings: Settings) -> None:
             await telegram.bot.delete_webhook()
             log.info("long polling")
             # start_polling closes the bot session and emits shutdown (FSM storage, counters) when it stops
-            await telegram.dispatcher.start_polling(telegram.bot, handle_signals=True)
+            if stop is None:
+                await telegram.dispatcher.start_polling(telegram.bot, handle_signals=True)
+            else:
+                await _poll_until(telegram, stop)
     finally:
         await nlu.aclose()
         await engine.dispose()
+
+
+async def _poll_until(telegram: TelegramApp, stop: asyncio.Event) -> None:
+    """Long polling until `stop` is set (then polling stops as on a signal: sessions closed, shutdown emitted)."""
+    polling = asyncio.create_task(telegram.dispatcher.start_polling(telegram.bot, handle_signals=False))
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait([polling, stopping], return_when=asyncio.FIRST_COMPLETED)
+        if not polling.done():
+            try:
+                await telegram.dispatcher.stop_polling()
+            except RuntimeError:  # not polling yet (still starting up)
+                polling.cancel()
+        await asyncio.wait([polling])
+        if not polling.cancelled():
+            polling.result()  # its error, if it failed
+    finally:
+        stopping.cancel()
+        if not polling.done():
+            polling.cancel()

@@ -115,6 +115,12 @@ class Settings(BaseSettings):
         20, ge=1, description="web chat sessions one address may start per window; then 429 with Retry-After"
     )
     chat_session_rate_window: int = Field(600, ge=1, description="seconds of that window (counters in memory or Redis)")
+    chat_turns_in_flight: int = Field(
+        8,
+        ge=1,
+        description="customer messages (web chat, Telegram webhook) one api process answers at once; more wait in "
+        "line, so a storm of questions queues instead of overrunning Rasa and the database pool",
+    )
     fallbacks_before_handoff: int = Field(
         2, ge=1, description="messages in a row the bot did not understand before it hands over to a person"
     )
@@ -338,6 +344,10 @@ class Settings(BaseSettings):
         5, ge=1, description="`gridtalk run` gives up (stops everything, exits 1) at this many crashes of one process…"
     )
     supervisor_crash_window_seconds: float = Field(300.0, gt=0, description="…within this many seconds")
+    run_mode: Literal["embedded", "processes"] = Field(
+        "embedded",
+        description="`gridtalk run`: api, worker and bot in one child process (embedded) or one process each",
+    )
     worker_stale_seconds: float = Field(
         60.0, gt=0, description="a worker whose last heartbeat (written each tick) is older than this is stale"
     )

@@ -83,6 +83,9 @@ def run() -> None:
 @app.command()
 def api() -> None:
     """Serve the api (web chat, staff API and console, health checks) with uvicorn."""
+    from gridtalk.lean_imports import defer_aiogram_types
+
+    defer_aiogram_types()  # before anything imports aiogram: ≈ 100 MB less
     import uvicorn
 
     from api.app import create_app
@@ -108,6 +111,9 @@ def bot() -> None:
 
     Needs GRIDTALK_TELEGRAM_TOKEN.
     """
+    from gridtalk.lean_imports import defer_aiogram_types
+
+    defer_aiogram_types()  # before anything imports aiogram: ≈ 100 MB less
     from bot.app import run_bot
 
     cfg = settings()
@@ -115,6 +121,23 @@ def bot() -> None:
         raise fail("GRIDTALK_TELEGRAM_TOKEN is not set: the Telegram bot needs a bot token")
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run_bot(cfg))
+
+
+@app.command("app")
+def app_(
+    mail_catcher: Annotated[
+        Path | None,
+        typer.Option("--mail-catcher", help="Also serve the mail catcher, keeping its messages in this folder."),
+    ] = None,
+) -> None:
+    """Serve the api, the worker and (with a token) the bot in one process: what `gridtalk run` starts by default."""
+    from gridtalk.embedded import run_app
+    from nlu.project import port_in_use
+
+    cfg = settings()
+    if port_in_use(cfg.api_host, cfg.api_port):
+        raise fail(f"port {cfg.api_port} is already in use; set GRIDTALK_API_PORT to another port")
+    raise typer.Exit(asyncio.run(run_app(cfg, mail_catcher=mail_catcher)))
 
 
 @app.command()

@@ -1,8 +1,14 @@
 """`gridtalk run`: every process of gridtalk on one machine, supervised, stopped together.
 
-Order: check ports → migrate → demo data into an empty database → train the NLU model if nlu/ changed →
-start Rasa (unless GRIDTALK_RASA_URL points at one), api, worker, and the bot when a token is set →
-print the URLs once /readyz answers 200 (database, NLU model loaded, a fresh worker heartbeat).
+Order: check ports → train the NLU model if nlu/ changed → start Rasa (unless GRIDTALK_RASA_URL points at
+one) → while it loads its model: migrate and load the demo data into an empty database (in a short-lived child,
+`python -m gridtalk.runner prepare`) → start the app → print the URLs once /readyz answers 200 (database, NLU
+model loaded, a fresh worker heartbeat).
+
+The app is one child by default (GRIDTALK_RUN_MODE=embedded: `gridtalk app`, the api, the worker and the bot
+when a token is set, in one process and one event loop; gridtalk/embedded.py), or one child each
+(GRIDTALK_RUN_MODE=processes: `gridtalk api`, `gridtalk worker`, `gridtalk bot`, as docker-compose runs them).
+The supervisor itself imports little: no aiogram, FastAPI or Alembic (the database work runs in its own child).
 
 Supervision: a child that exits is reaped, its exit code or signal logged, and it is started again after a
 backoff that doubles with each crash of it within GRIDTALK_SUPERVISOR_CRASH_WINDOW_SECONDS (from
@@ -15,10 +21,11 @@ child processes (checked with Rasa 3.6: one process, threads only).
 
 The api started here gets GRIDTALK_REQUIRE_WORKER=true (unless it is set): its /readyz needs the worker.
 
-Email: without GRIDTALK_SMTP_HOST (and unless GRIDTALK_MAIL_CATCHER=false) `run` also starts a mail catcher
-(`gridtalk mailcatcher`: an SMTP server on 127.0.0.1:GRIDTALK_MAIL_CATCHER_PORT that delivers nothing and keeps
-the last messages in var/mail) and points its children's SMTP settings at it, so notices and the web chat's
-email codes are sent, and shown on the console's mail page. A real SMTP server (GRIDTALK_SMTP_HOST) replaces it.
+Email: without GRIDTALK_SMTP_HOST (and unless GRIDTALK_MAIL_CATCHER=false) `run` also starts a mail catcher (an
+SMTP server on 127.0.0.1:GRIDTALK_MAIL_CATCHER_PORT that delivers nothing and keeps the last messages in var/mail:
+inside the app when embedded, else `gridtalk mailcatcher`) and points its children's SMTP settings at it, so
+notices and the web chat's email codes are sent, and shown on the console's mail page. A real SMTP server
+(GRIDTALK_SMTP_HOST) replaces it.
 """
 
 from __future__ import annotations
@@ -38,8 +45,7 @@ from types import FrameType
 
 import httpx
 
-from core.config import Settings
-from core.db.migrate import upgrade
+from core.config import Settings, load_settings
 from core.operations.restarts import RestartPolicy
 from nlu.project import NLU_DIR, ROOT, NluError, RasaServer, port_in_use, rasa_env, rasa_executable, train
 
@@ -218,7 +224,27 @@ def _check_ports(settings: Settings) -> None:
         raise RunError(f"port {settings.rasa_port} is already in use; set GRIDTALK_RASA_PORT to another port")
 
 
+PREPARE_TIMEOUT = 600.0  # seconds the migration and the demo data may take (a first run on a slow disk)
+
+
+def _prepare_in_child() -> None:
+    """Migrate and load the demo data in a child, so that the supervisor never imports Alembic, the models'
+    services or the demo; its lines go to our output. Raises RunError when it fails."""
+    proc = start_child([sys.executable, "-m", "gridtalk.runner", "prepare"])
+    try:
+        code = proc.wait(PREPARE_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise RunError(f"the database was not ready within {PREPARE_TIMEOUT:.0f} s") from None
+    finally:
+        if proc.poll() is None:
+            _signal_group(proc, signal.SIGKILL)
+            proc.wait()
+    if code != 0:
+        raise RunError(f"preparing the database failed: the child {describe_exit(code)} (its error is above)")
+
+
 def _prepare_database(settings: Settings) -> None:
+    from core.db.migrate import upgrade
     from gridtalk.tasks import database_is_empty, load_demo_data
 
     say("migrating the database (alembic upgrade head)")
@@ -288,12 +314,22 @@ def mail_folder(settings: Settings) -> Path:
 
 
 def gridtalk_children(settings: Settings) -> list[str]:
-    """The gridtalk commands `run` starts as children, in order (Rasa, when started, comes first)."""
+    """The gridtalk commands `run` starts as children, in order (Rasa, when started, comes first): embedded,
+    the one `app` (which serves the mail catcher too); else one process each."""
+    if settings.run_mode == "embedded":
+        return ["app"]
     names = ["mailcatcher"] if catches_mail(settings) else []
     names += ["api", "worker"]
     if settings.telegram_token is not None:
         names.append("bot")
     return names
+
+
+def child_args(name: str, settings: Settings) -> list[str]:
+    """The command line (after `python -m gridtalk`) of the child `name`."""
+    if name == "app" and catches_mail(settings):
+        return ["app", "--mail-catcher", str(mail_folder(settings))]
+    return [name]
 
 
 def child_env(settings: Settings, environ: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -316,7 +352,6 @@ def child_env(settings: Settings, environ: Mapping[str, str] | None = None) -> d
 
 def run_all(settings: Settings) -> int:
     _check_ports(settings)
-    _prepare_database(settings)
     sup = Supervisor(RestartPolicy.from_settings(settings))
 
     _stop_on_signals()
@@ -329,22 +364,24 @@ def run_all(settings: Settings) -> int:
             say(f"starting Rasa on 127.0.0.1:{settings.rasa_port} (log: {log.relative_to(ROOT)})")
             sup.add("rasa", _rasa_launcher(settings, model, log))
             rasa = RasaProbe(f"http://127.0.0.1:{settings.rasa_port}")
+        _prepare_in_child()
         env = child_env(settings)
         names = gridtalk_children(settings)
-        if "mailcatcher" in names:
+        if catches_mail(settings):
             say(
                 f"GRIDTALK_SMTP_HOST is not set: starting a mail catcher on 127.0.0.1:{settings.mail_catcher_port}"
                 f" (email is kept in {mail_folder(settings)}, shown at /console/mail)"
             )
         elif not settings.smtp_host:
             say("GRIDTALK_SMTP_HOST is not set and GRIDTALK_MAIL_CATCHER=false: no email is sent")
-        say("starting api and worker")
-        if "bot" in names:
-            say("starting the Telegram bot")
+        embedded = settings.run_mode == "embedded"
+        say("starting api and worker" + (" in one process (GRIDTALK_RUN_MODE=embedded)" if embedded else ""))
+        if settings.telegram_token is not None:
+            say("starting the Telegram bot" + (" in the same process" if embedded else ""))
         else:
             say("GRIDTALK_TELEGRAM_TOKEN is not set: the Telegram bot is not started")
         for name in names:
-            sup.spawn(name, name, env=env)
+            sup.spawn(name, *child_args(name, settings), env=env)
         started, ready = time.monotonic(), False
         while True:
             if "rasa" in sup.check() and rasa is not None:
@@ -419,3 +456,14 @@ def serve_rasa_forever(settings: Settings, port: int) -> int:
         return 1
     finally:
         server.stop()
+
+
+if __name__ == "__main__":  # `python -m gridtalk.runner prepare`: the database step of `gridtalk run`
+    if sys.argv[1:] != ["prepare"]:
+        sys.exit("usage: python -m gridtalk.runner prepare")
+    from core.logs import configure_logging, install_masking
+
+    install_masking()
+    cfg = load_settings()
+    configure_logging(cfg.log_level)
+    _prepare_database(cfg)

@@ -21,6 +21,7 @@ def env(monkeypatch: pytest.MonkeyPatch, database_url: str, sessionmaker) -> Non
 def test_every_command_has_help() -> None:
     for args in (
         ["run"],
+        ["app"],
         ["api"],
         ["bot"],
         ["worker"],

@@ -1,5 +1,6 @@
-"""How `gridtalk run` decides on the mail catcher (unit level, no process started): without GRIDTALK_SMTP_HOST it
-starts `gridtalk mailcatcher` first and points its children's SMTP settings at it; a real SMTP server or
+"""How `gridtalk run` decides on its children and the mail catcher (unit level, no process started): embedded (the
+default) one `gridtalk app`, which serves the catcher too; with GRIDTALK_RUN_MODE=processes one process each.
+Without GRIDTALK_SMTP_HOST the catcher runs and the children's SMTP settings point at it; a real SMTP server or
 GRIDTALK_MAIL_CATCHER=false leaves it out and the environment as it was."""
 
 from __future__ import annotations
@@ -10,16 +11,27 @@ from typer.testing import CliRunner
 
 from core.config import Settings
 from gridtalk.cli import app
-from gridtalk.runner import catches_mail, child_env, gridtalk_children, mail_folder
+from gridtalk.runner import catches_mail, child_args, child_env, gridtalk_children, mail_folder
 from nlu.project import ROOT
 
 ENVIRON = {"PATH": "/usr/bin", "GRIDTALK_SMTP_USERNAME": "stale", "GRIDTALK_SMTP_PASSWORD": "stale"}
 
 
+def test_embedded_one_app_child_serves_the_catcher_and_the_bot() -> None:
+    settings = Settings(env="test", telegram_token="1:x")
+    assert settings.run_mode == "embedded"
+    assert gridtalk_children(settings) == ["app"]
+    assert child_args("app", settings) == ["app", "--mail-catcher", str(ROOT / "var" / "mail")]
+    smtp = Settings(env="test", smtp_host="smtp.example.com", telegram_token="1:x")
+    assert gridtalk_children(smtp) == ["app"] and child_args("app", smtp) == ["app"]
+    assert child_env(settings, ENVIRON)["GRIDTALK_REQUIRE_WORKER"] == "true"
+
+
 def test_without_an_smtp_host_the_catcher_starts_first_and_the_children_send_to_it() -> None:
-    settings = Settings(env="test", mail_catcher_port=2525)
+    settings = Settings(env="test", mail_catcher_port=2525, run_mode="processes")
     assert catches_mail(settings)
     assert gridtalk_children(settings) == ["mailcatcher", "api", "worker"]
+    assert [child_args(name, settings) for name in ("mailcatcher", "api")] == [["mailcatcher"], ["api"]]
     env = child_env(settings, ENVIRON)
     assert env["GRIDTALK_SMTP_HOST"] == "127.0.0.1" and env["GRIDTALK_SMTP_PORT"] == "2525"
     assert env["GRIDTALK_SMTP_SECURITY"] == "none"
@@ -31,7 +43,7 @@ def test_without_an_smtp_host_the_catcher_starts_first_and_the_children_send_to_
 
 
 def test_a_real_smtp_server_replaces_the_catcher() -> None:
-    settings = Settings(env="test", smtp_host="smtp.example.com", telegram_token="1:x")
+    settings = Settings(env="test", smtp_host="smtp.example.com", telegram_token="1:x", run_mode="processes")
     assert not catches_mail(settings)
     assert gridtalk_children(settings) == ["api", "worker", "bot"]
     env = child_env(settings, ENVIRON)
@@ -40,7 +52,7 @@ def test_a_real_smtp_server_replaces_the_catcher() -> None:
 
 
 def test_the_catcher_can_be_turned_off_and_its_folder_chosen(tmp_path: Path) -> None:
-    off = Settings(env="test", mail_catcher=False)
+    off = Settings(env="test", mail_catcher=False, run_mode="processes")
     assert gridtalk_children(off) == ["api", "worker"] and "GRIDTALK_SMTP_HOST" not in child_env(off, ENVIRON)
     assert mail_folder(Settings(env="test", mail_catcher_dir=tmp_path)) == tmp_path
     assert mail_folder(Settings(env="test", mail_catcher_dir=Path("var/x"))) == ROOT / "var" / "x"

@@ -30,5 +30,6 @@ async def telegram_webhook(
         update = Update.model_validate(await request.json(), context={"bot": telegram.bot})
     except ValueError as exc:  # not JSON, or not an Update (pydantic's ValidationError is a ValueError)
         raise HTTPException(400, "not a Telegram update") from exc
-    await telegram.dispatcher.feed_update(telegram.bot, update)
+    async with request.app.state.webchat.conversations.admission:  # a place among the turns in flight first
+        await telegram.dispatcher.feed_update(telegram.bot, update)
     return {"ok": True}

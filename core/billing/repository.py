@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from core.db.repository import RepositoryBase
 from core.models import Bill
@@ -13,25 +13,26 @@ class BillRepository(RepositoryBase[Bill]):
     model = Bill
 
     async def latest(self, account_id: int, limit: int) -> list[Bill]:
-        """The account's newest bills, newest first, with their lines."""
+        """The account's newest bills, newest first, with their lines (one query: the chat asks this every bill
+        question)."""
         rows = await self.session.scalars(
             select(Bill)
             .where(Bill.account_id == account_id)
-            .options(selectinload(Bill.lines))
+            .options(joinedload(Bill.lines))
             .order_by(Bill.period.desc())
             .limit(limit)
         )
-        return list(rows)
+        return list(rows.unique())
 
     async def in_periods(self, account_id: int, first: str, last: str) -> list[Bill]:
-        """Bills for the months first..last (YYYY-MM, inclusive), oldest first, with their lines."""
+        """Bills for the months first..last (YYYY-MM, inclusive), oldest first, with their lines (one query)."""
         rows = await self.session.scalars(
             select(Bill)
             .where(Bill.account_id == account_id, Bill.period >= first, Bill.period <= last)
-            .options(selectinload(Bill.lines))
+            .options(joinedload(Bill.lines))
             .order_by(Bill.period)
         )
-        return list(rows)
+        return list(rows.unique())
 
     async def before(self, account_id: int, period: str) -> Bill | None:
         """The bill just before `period`, with its lines."""
@@ -44,11 +45,11 @@ class BillRepository(RepositoryBase[Bill]):
         )
 
     async def unpaid(self, account_id: int) -> list[Bill]:
-        """Bills not paid yet, oldest first."""
+        """Bills not paid yet, oldest first, with their lines (one query)."""
         rows = await self.session.scalars(
             select(Bill)
             .where(Bill.account_id == account_id, Bill.paid_at.is_(None))
-            .options(selectinload(Bill.lines))
+            .options(joinedload(Bill.lines))
             .order_by(Bill.period)
         )
-        return list(rows)
+        return list(rows.unique())

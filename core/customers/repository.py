@@ -7,10 +7,13 @@ from datetime import datetime
 
 from sqlalchemy import ColumnElement, delete, func, select, update
 
+from core.conversations.memo import forget, memo_of
 from core.db.repository import RepositoryBase
 from core.models import (
     BindingAttempt,
+    Conversation,
     Customer,
+    Escalation,
     Identity,
     IdentityAccount,
     KeyAccountContact,
@@ -28,6 +31,47 @@ class IdentityRepository(RepositoryBase[Identity]):
         return await self.session.scalar(
             select(Identity).where(Identity.channel == channel, Identity.external_id == external_id)
         )
+
+    async def for_turn(
+        self, channel: str, external_id: str
+    ) -> tuple[Identity, Conversation | None, list[tuple[IdentityAccount, UtilityAccount]]] | None:
+        """In one query, what every turn of an identity reads first: the identity, its latest conversation and
+        the accounts bound to it (in BindingRepository.bound's order). None: no such identity. During a turn
+        the bound accounts are kept in the turn's memo (core.conversations.memo), for BindingRepository.bound,
+        and whether any conversation of the identity was ever escalated (ESCALATED: when not, the handoff skill
+        has no escalation to look up)."""
+        latest = (
+            select(func.max(Conversation.id))
+            .where(Conversation.identity_id == Identity.id)
+            .correlate(Identity)
+            .scalar_subquery()
+        )
+        escalated = (
+            select(Escalation.id)
+            .join(Conversation, Conversation.id == Escalation.conversation_id)
+            .where(Conversation.identity_id == Identity.id, Escalation.identity_id == Identity.id)
+            .correlate(Identity)
+            .exists()
+        )
+        rows = (
+            await self.session.execute(
+                select(Identity, Conversation, IdentityAccount, UtilityAccount, escalated)
+                .outerjoin(Conversation, Conversation.id == latest)
+                .outerjoin(IdentityAccount, IdentityAccount.identity_id == Identity.id)
+                .outerjoin(UtilityAccount, UtilityAccount.id == IdentityAccount.account_id)
+                .where(Identity.channel == channel, Identity.external_id == external_id)
+                .order_by(IdentityAccount.verified_at, UtilityAccount.account_number)
+            )
+        ).all()
+        if not rows:
+            return None
+        identity, conversation, ever_escalated = rows[0][0], rows[0][1], bool(rows[0][4])
+        bound = [(row[2], row[3]) for row in rows if row[2] is not None and row[3] is not None]
+        memo = memo_of(self.session)
+        if memo is not None:
+            memo[BOUND, identity.id] = bound
+            memo[ESCALATED, identity.id] = ever_escalated
+        return identity, conversation, bound
 
     async def set_contacts_telegram_blocked(self, chat_id: int, at: datetime | None) -> None:
         """Key-account contacts reached in this Telegram chat: blocked the bot at `at`, or unblocked (None).
@@ -77,12 +121,32 @@ class AccountRepository(RepositoryBase[UtilityAccount]):
         return await self.session.get(KeyAccountProfile, account_id) is not None
 
 
+BOUND = "bound"  # the turn memo's kind for an identity's bound accounts
+ESCALATED = "escalated"  # …and for whether a conversation of the identity was ever escalated
+
+
 class BindingRepository(RepositoryBase[IdentityAccount]):
-    """Bindings (identity ↔ account, written only after verification) and verification attempts."""
+    """Bindings (identity ↔ account, written only after verification) and verification attempts.
+
+    During a turn (core.conversations.memo) `bound` is read once per identity; every write of a binding here
+    forgets it."""
 
     model = IdentityAccount
 
+    def add(self, obj: IdentityAccount) -> IdentityAccount:
+        forget(self.session, BOUND)
+        return super().add(obj)
+
     async def bound(self, identity_id: int) -> list[tuple[IdentityAccount, UtilityAccount]]:
+        memo = memo_of(self.session)
+        if memo is not None and (BOUND, identity_id) in memo:
+            return list(memo[BOUND, identity_id])
+        found = await self._bound(identity_id)
+        if memo is not None:
+            memo[BOUND, identity_id] = found
+        return list(found)
+
+    async def _bound(self, identity_id: int) -> list[tuple[IdentityAccount, UtilityAccount]]:
         rows = await self.session.execute(
             select(IdentityAccount, UtilityAccount)
             .join(UtilityAccount, UtilityAccount.id == IdentityAccount.account_id)
@@ -95,6 +159,7 @@ class BindingRepository(RepositoryBase[IdentityAccount]):
         return await self.session.get(IdentityAccount, (identity_id, account_id))
 
     async def make_current(self, identity_id: int, account_id: int) -> None:
+        forget(self.session, BOUND)
         await self.session.execute(
             update(IdentityAccount)
             .where(IdentityAccount.identity_id == identity_id)
@@ -102,6 +167,7 @@ class BindingRepository(RepositoryBase[IdentityAccount]):
         )
 
     async def remove(self, identity_id: int, account_id: int) -> None:
+        forget(self.session, BOUND)
         await self.session.execute(
             delete(IdentityAccount).where(
                 IdentityAccount.identity_id == identity_id, IdentityAccount.account_id == account_id

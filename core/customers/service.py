@@ -53,6 +53,15 @@ class IdentityService:
             raise NotFound("no such chat session", field="session_id")
         return identity
 
+    async def web_turn(self, session: AsyncSession, session_id: str) -> tuple[Identity, Conversation | None]:
+        """The identity of a web chat session and its latest conversation, in one query (the bound accounts
+        come with them, kept for the turn: IdentityRepository.for_turn); NotFound for a session never started."""
+        found = await IdentityRepository(session).for_turn(ChatChannel.WEB, session_id)
+        if found is None:
+            raise NotFound("no such chat session", field="session_id")
+        identity, conversation, _ = found
+        return identity, conversation
+
     async def telegram_identity(
         self, session: AsyncSession, *, user_id: int, chat_id: int | None, language_code: str | None
     ) -> Identity:

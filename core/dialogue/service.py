@@ -9,9 +9,10 @@ intent and the NLU's confidence. The caller owns the transaction (nothing here c
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -21,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.billing.service import BillingService
 from core.clock import Clock
 from core.config import Settings
+from core.conversations.memo import turn_memo
 from core.conversations.repository import ConversationRepository, MessageRepository
 from core.customers.account_binding import AccountBinding
 from core.customers.service import IdentityService
@@ -74,6 +76,13 @@ class Incoming:
 
 
 @dataclass(frozen=True, slots=True)
+class Loaded:
+    """What a transport read with the identity, for the turn not to read it again."""
+
+    conversation: Conversation | None  # the identity's latest conversation (None: it has none yet)
+
+
+@dataclass(frozen=True, slots=True)
 class TurnResult:
     replies: tuple[OutgoingMessage, ...]
     intent: str | None
@@ -84,24 +93,82 @@ class TurnResult:
 
 
 class ConversationService:
-    def __init__(self, engine: DialogueEngine, nlu: NluClient, clock: Clock, *, metrics: Metrics | None = None) -> None:
+    def __init__(
+        self,
+        engine: DialogueEngine,
+        nlu: NluClient,
+        clock: Clock,
+        *,
+        metrics: Metrics | None = None,
+        turns_in_flight: int = 8,
+    ) -> None:
         self.engine = engine
         self.nlu = nlu
         self.clock = clock
         self.metrics = metrics
+        # At most this many turns at once (GRIDTALK_CHAT_TURNS_IN_FLIGHT), taken by the transport before its first
+        # query (the web chat's post, the Telegram webhook): the others wait their turn, in order, holding no
+        # database connection, so a storm queues instead of overrunning Rasa and the connection pool.
+        self.admission = asyncio.Semaphore(turns_in_flight)
 
     @property
     def idle_seconds(self) -> int:
         return int(self.engine.config.idle.total_seconds())
 
+    def start_parse(self, incoming: Incoming) -> asyncio.Task[NluResult] | None:
+        """The NLU's parse of a typed message, started now (a task) so that the turn's reads that do not depend
+        on it go on meanwhile; None when there is nothing to parse (a button, a photo or a location alone)."""
+        text = (incoming.text or "").strip()
+        if incoming.payload is not None or not text:
+            return None
+        return asyncio.ensure_future(self.nlu.parse(text))
+
     async def handle(
-        self, session: AsyncSession, identity: Identity, incoming: Incoming, store: StateStore
+        self,
+        session: AsyncSession,
+        identity: Identity,
+        incoming: Incoming,
+        store: StateStore,
+        *,
+        parsing: Awaitable[NluResult] | None = None,
+        loaded: Loaded | None = None,
+    ) -> TurnResult:
+        """One turn. `parsing`: the NLU's parse already started (start_parse); `loaded`: what the transport
+        already read with the identity (its latest conversation). While the NLU parses, the turn reads what
+        does not depend on it: the state, the conversation, the bound accounts, the outages at the account.
+        A transport takes its place among the turns in flight (`admission`) before it opens the database."""
+        task = parsing if parsing is not None else self.start_parse(incoming)
+        try:
+            with turn_memo(session):
+                return await self._handle(session, identity, incoming, store, task, loaded)
+        finally:
+            if isinstance(task, asyncio.Future):
+                settle(task)
+
+    async def _prefetch(self, session: AsyncSession, identity: Identity, now: datetime) -> None:
+        """What a turn of a bound customer reads whatever the NLU says, read while it parses (kept in the turn's
+        memo): the bound accounts, and the outages going on now at the current one (told first)."""
+        services = self.engine.services
+        account = await services.binding.current(session, identity)
+        if account is not None:
+            await services.outages.current(session, now, account)
+
+    async def _handle(
+        self,
+        session: AsyncSession,
+        identity: Identity,
+        incoming: Incoming,
+        store: StateStore,
+        parsing: Awaitable[NluResult] | None,
+        loaded: Loaded | None,
     ) -> TurnResult:
         now = self.clock.now()
         state = await store.load()
         if state.is_idle(now, self.idle_seconds):
             state = DialogueState()
-        conversation = await self._conversation(session, identity, now)
+        conversation = await self._conversation(session, identity, now, loaded)
+        if parsing is not None:
+            await self._prefetch(session, identity, now)
         messages = MessageRepository(session)
         text = (incoming.text or "").strip()
         nlu_up = True
@@ -118,7 +185,7 @@ class ConversationService:
         else:
             text_in = text
             try:
-                understood = await self.nlu.parse(text)
+                understood = await (parsing if parsing is not None else self.nlu.parse(text))
             except NluUnavailable as exc:
                 log.warning("NLU unavailable, using keyword rules: %s", exc)
                 nlu_up = False
@@ -160,9 +227,12 @@ class ConversationService:
             nlu=understood,
             now=now,
         )
-        replies = await self.engine.respond(turn) if text or incoming.attachment is None else []
-        if incoming.attachment is not None:  # the fault skill takes photos and locations (after the caption)
-            replies += await self._attachment(turn, incoming.attachment, answered=bool(text))
+        # The message in waits in the session until the turn's writes go together at the end (or a skill's own
+        # flush): on SQLite the write lock is then held for the end of the turn only, not through all its reads.
+        with session.no_autoflush:
+            replies = await self.engine.respond(turn) if text or incoming.attachment is None else []
+            if incoming.attachment is not None:  # the fault skill takes photos and locations (after the caption)
+                replies += await self._attachment(turn, incoming.attachment, answered=bool(text))
         if not nlu_up and not state.nlu_down_notified:
             replies.insert(0, self.engine.replies.say(turn, "nlu_down"))
             state.nlu_down_notified = True
@@ -194,10 +264,12 @@ class ConversationService:
             tuple(replies), understood.intent or None, confidence, turn.language, nlu_up, tuple(turn.after_commit)
         )
 
-    async def _conversation(self, session: AsyncSession, identity: Identity, now: datetime) -> Conversation:
+    async def _conversation(
+        self, session: AsyncSession, identity: Identity, now: datetime, loaded: Loaded | None = None
+    ) -> Conversation:
         """The identity's conversation; a new one after the idle time (or the first time)."""
         repo = ConversationRepository(session)
-        conversation = await repo.latest(identity.id)
+        conversation = loaded.conversation if loaded is not None else await repo.latest(identity.id)
         last = (conversation.last_message_at or conversation.created_at) if conversation is not None else None
         if conversation is None or last is None or (now - last).total_seconds() > self.idle_seconds:
             conversation = repo.add(
@@ -231,6 +303,15 @@ class ConversationService:
         return ""
 
 
+def settle(task: asyncio.Future[NluResult]) -> None:
+    """A parse the turn no longer waits for (it failed before): cancelled if still running, its outcome taken
+    if it ended (no "exception never retrieved" in the log)."""
+    if not task.done():
+        task.cancel()
+    elif not task.cancelled():
+        task.exception()
+
+
 async def run_after_commit(actions: Sequence[AfterCommit]) -> None:
     """A committed turn's actions, in order; a failure is logged and the rest still run (the turn stands)."""
     for what, action in actions:
@@ -250,9 +331,20 @@ class WebChat:
         self.identities = identities
 
     async def post(self, session: AsyncSession, session_id: str, incoming: Incoming) -> TurnResult:
-        identity = await self.identities.web_identity(session, session_id)
-        store = KeyValueStateStore(self.states, f"web:{identity.id}", self.conversations.idle_seconds)
-        return await self.conversations.handle(session, identity, incoming, store)
+        """One turn of a session: the NLU starts parsing first, while the session's identity, conversation and
+        bound accounts are read (one query). It waits first for a place among the turns in flight."""
+        async with self.conversations.admission:
+            parsing = self.conversations.start_parse(incoming)
+            try:
+                with turn_memo(session):
+                    identity, latest = await self.identities.web_turn(session, session_id)
+                    store = KeyValueStateStore(self.states, f"web:{identity.id}", self.conversations.idle_seconds)
+                    return await self.conversations.handle(
+                        session, identity, incoming, store, parsing=parsing, loaded=Loaded(latest)
+                    )
+            finally:
+                if parsing is not None:
+                    settle(parsing)
 
     async def history(self, session: AsyncSession, session_id: str, after: int, limit: int = 100) -> list[Message]:
         if after < 0:
@@ -301,4 +393,4 @@ def build_conversations(
         statements=core.statements,
     )
     engine = DialogueEngine(config, renderer, services)
-    return ConversationService(engine, nlu, clock, metrics=metrics)
+    return ConversationService(engine, nlu, clock, metrics=metrics, turns_in_flight=settings.chat_turns_in_flight)

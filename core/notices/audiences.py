@@ -3,11 +3,11 @@ accounts' managers, and the marks left by a 403 (blocked). Never commits."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, false, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, false, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -124,39 +124,33 @@ class AudienceRepository:
         )
         rows = await self.session.execute(
             select(
-                Identity.id, func.min(UtilityAccount.id), Identity.telegram_chat_id, Identity.language, Identity.email
+                Identity.id,
+                UtilityAccount.id,
+                Customer.segment,
+                Identity.telegram_chat_id,
+                Identity.language,
+                Identity.email,
             )
             .join(IdentityAccount, IdentityAccount.identity_id == Identity.id)
             .join(UtilityAccount, UtilityAccount.id == IdentityAccount.account_id)
+            .join(Customer, Customer.id == UtilityAccount.customer_id)
             .where(
                 in_scope,
                 IdentityAccount.is_current.is_(True),
                 Identity.subscribed_notices.is_(True),
                 or_(by_telegram, by_email),
             )
-            .group_by(Identity.id, Identity.telegram_chat_id, Identity.language, Identity.email)
-            .order_by(Identity.id)
+            .order_by(Identity.id, UtilityAccount.id)
         )
-        found = list(rows)
-        segments = await self._segments([account_id for _, account_id, _, _, _ in found])
-        return [
-            IdentityRow(
-                ident, account_id, Segment(segments[account_id]), chat, Language(language), email if not chat else None
-            )
-            for ident, account_id, chat, language, email in found
-        ]
-
-    async def _segments(self, account_ids: Sequence[int]) -> dict[int, str]:
-        segments: dict[int, str] = {}
-        ordered = sorted(set(account_ids))
-        for start in range(0, len(ordered), 5000):
-            rows = await self.session.execute(
-                select(UtilityAccount.id, Customer.segment)
-                .join(Customer, Customer.id == UtilityAccount.customer_id)
-                .where(UtilityAccount.id.in_(ordered[start : start + 5000]))
-            )
-            segments.update({account_id: segment for account_id, segment in rows})
-        return segments
+        # One query, no GROUP BY and no second look-up of segments: the rows come in identity order, each
+        # identity's first account first (its customer's segment with it), and that first row is kept.
+        found: list[IdentityRow] = []
+        last = None
+        for ident, account_id, segment, chat, language, email in rows:
+            if ident != last:
+                found.append(IdentityRow(ident, account_id, segment, chat, language, email if not chat else None))
+                last = ident
+        return found
 
     async def told(self, outage_id: int) -> set[str]:
         """Contact keys of every customer who has been (or is being) given a notice of this outage."""

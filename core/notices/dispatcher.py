@@ -2,12 +2,14 @@
 the results in batches.
 
 A pipeline (PERF-NOTES.md): one claimer claims up to `notice_batch_size` rows at a time ('sending', with a
-lease, committed), a bounded queue feeds `notice_concurrency` senders, and a recorder writes the results
-every half batch or 100 ms in one transaction. The claim and the result are both durable: a crash loses nothing
-and repeats at most the rows sent but not recorded, once their lease runs out; a window keeps those (sends in
-flight and results not yet committed) to one batch, however far the recorder falls behind.
+lease, committed; the next claim already running while a batch waits for room), a bounded queue feeds
+`notice_concurrency` senders, and a recorder writes the results every half batch or 100 ms in one transaction.
+The claim and the result are both durable: a crash loses nothing and repeats at most the rows sent but not
+recorded, once their lease runs out; a window keeps those (sends in flight and results not yet committed) to one
+batch, however far the recorder falls behind.
 
-Telegram sends share one TelegramLimiter (the global rate, one message a second per chat, 429 pauses).
+Telegram sends share one TelegramLimiter (the global rate, one message a second per chat, 429 pauses, and
+a window that keeps sends delayed by a busy moment from arriving bunched over Telegram's cap).
 Results: sent; a temporary failure (5xx, timeout) goes back to pending with an exponential, jittered
 delay until the row's deadline (rows without one: until `notice_max_attempts`), then failed; a 403 marks the
 identity (or the key-account contact's Telegram) blocked and, for a contact, queues the same notice on the
@@ -69,7 +71,7 @@ from core.notices.send_rules import (
 )
 from core.notices.subjects import Render, subject_renderers
 from core.observability.metrics import Metrics
-from core.outages.planner import PlannerRules, end_of_quiet_hours
+from core.outages.planner import PlannerRules, end_of_quiet_hours, in_quiet_hours
 from core.security import mask_digits
 
 log = logging.getLogger("gridtalk.notices.dispatcher")
@@ -125,11 +127,15 @@ class Dispatcher:
         async def claimer() -> None:
             nonlocal handled
             flight: InFlight | None = None
+            upcoming: asyncio.Task[list[Job] | None] = asyncio.create_task(self._claim())
             try:
                 while True:
-                    jobs = await self._claim()
+                    jobs = await upcoming
                     if jobs is None:
                         return
+                    # the next claim runs while this batch waits for room in the queue: a slow database is
+                    # hidden behind a batch of sends instead of leaving the senders idle
+                    upcoming = asyncio.create_task(self._claim())
                     handled += len(jobs)
                     for job in jobs:
                         tier = Tier(job.delivery.tier)
@@ -141,6 +147,10 @@ class Dispatcher:
                         flight.started()
                         await queue.put(job)
             finally:
+                if not upcoming.done():  # (the tick is failing: its rows come back when their lease ends)
+                    upcoming.cancel()
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await upcoming
                 for _ in range(senders):
                     await queue.put(None)
 
@@ -208,7 +218,8 @@ class Dispatcher:
             self._held.add(token)
             advance = advance_outages(claimed)
             superseded = superseded_rows(claimed, await repo.started_stages(advance, now))
-            urgent = await repo.fault_outages(advance)
+            # (only asked inside the quiet hours: outside them no notice waits, urgent or not)
+            urgent = await repo.fault_outages(advance) if in_quiet_hours(now, self.rules) else set()
             rows = []
             for r in claimed:
                 if r.deadline_at is not None and r.deadline_at <= now:

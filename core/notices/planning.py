@@ -284,7 +284,7 @@ class NoticePlanner:
         if starts is None:
             starts = self._starts(plan, people, now)
         stages = StageRepository(session)
-        created = []
+        created: list[tuple[NoticeStage, list[Recipient]]] = []
         for p in plan:
             recipients = people[(p.stage, p.audience)]
             if p.stage in (CHANGE, CANCEL) and not recipients:
@@ -302,10 +302,46 @@ class NoticePlanner:
                     created_at=now,
                 )
             )
-            await session.flush()
-            await self._sync(session, outage, stage, recipients, now)
-            created.append(stage)
-        return created
+            created.append((stage, recipients))
+        await session.flush()
+        await self._fill(session, outage, created, now)
+        return [stage for stage, _ in created]
+
+    async def _fill(
+        self, session: AsyncSession, outage: Outage, created: list[tuple[NoticeStage, list[Recipient]]], now: datetime
+    ) -> None:
+        """The rows of stages just created (a new round: none of them has rows yet). The stages of one group of
+        people share its rows (one per person and route, spelled out by DeliveryDraft.row once), stored for
+        every stage at once with the stage's name, round, due time, deadline and release (set-based, as
+        OutboxRepository.store_rounds does it); a stage whose start has come is released at once."""
+        subject = Subject.outage(outage.id)
+        groups: dict[int, tuple[list[Recipient], list[NoticeStage]]] = {}
+        for stage, recipients in created:
+            groups.setdefault(id(recipients), (recipients, []))[1].append(stage)
+            if stage.send_from <= now:
+                stage.status = StageStatus.RESOLVED
+                stage.resolved_at = now
+        outbox = OutboxRepository(session)
+        for recipients, group in groups.values():
+            first = group[0]
+            rows = [
+                draft.row(now)
+                for person in recipients
+                for draft in person.drafts(
+                    subject, first.stage, due_at=first.due_at, release_at=None, revision=first.revision
+                )
+            ]
+            rounds = [
+                {
+                    "stage": stage.stage,
+                    "revision": stage.revision,
+                    "due_at": stage.due_at,
+                    "deadline_at": self.deadline(outage, stage.stage),
+                    "next_attempt_at": stage.send_from if stage.status == StageStatus.RESOLVED else None,
+                }
+                for stage in group
+            ]
+            await outbox.store_rounds(rows, rounds, fresh=True)
 
     def _starts(
         self, plan: list[PlannedStage], people: dict[STAGE_KEY, list[Recipient]], now: datetime
@@ -328,16 +364,18 @@ class NoticePlanner:
         now = self.clock.now()
         started = 0
         outages = OutageRepository(session)
+        resolved: dict[tuple[int, Recipients], Audiences] = {}  # both groups of a stage start together: once
         for stage in await StageRepository(session).to_start(now):
             outage = await outages.get(stage.outage_id)
             if outage is None or (outage.status != "published" and stage.stage not in (CANCEL, RESTORED)):
                 stage.status = StageStatus.CANCELLED
                 continue
-            scope = await outages.scope(outage.id)
-            people = await self._audiences_for(
-                session, outage.id, [PlannedStage(stage.stage, stage.audience, now)], scope
-            )
-            await self._sync(session, outage, stage, people[(stage.stage, stage.audience)], now)
+            kind = recipients_of(stage.stage)
+            if (outage.id, kind) not in resolved:
+                scope = await outages.scope(outage.id)
+                told = await AudienceRepository(session).told(outage.id) if kind != "all" else set()
+                resolved[(outage.id, kind)] = await self.audiences(session, scope, kind, told)
+            await self._sync(session, outage, stage, resolved[(outage.id, kind)].groups[stage.audience], now)
             skipped = await OutboxRepository(session).skip_superseded(
                 outage.id,
                 stage.audience,

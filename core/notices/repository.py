@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, bindparam, case, func, select, update
+from sqlalchemy import ColumnElement, Dialect, Row, Table, and_, bindparam, case, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import TypeEngine
 
 from core.models import (
     Customer,
@@ -33,8 +34,23 @@ from core.models.enums import (
 from core.notices.outbox import DeliveryDraft
 
 TOLD_IN_CHAT = "told in the chat"
+# OutboxRepository.record on PostgreSQL: every result of a flush in one UPDATE, from parallel arrays.
+_RECORD_UNNEST = text(
+    """
+    UPDATE notice_deliveries AS d
+    SET status = v.status, next_attempt_at = v.next_at, sent_at = v.sent_at, last_error = v.error,
+        attempts = v.attempts, claim_token = NULL
+    FROM unnest(
+        CAST(:ids AS INTEGER[]), CAST(:tokens AS VARCHAR[]), CAST(:statuses AS VARCHAR[]),
+        CAST(:nexts AS TIMESTAMPTZ[]), CAST(:sents AS TIMESTAMPTZ[]), CAST(:errors AS TEXT[]),
+        CAST(:attempts AS INTEGER[])
+    ) AS v(id, token, status, next_at, sent_at, error, attempts)
+    WHERE d.id = v.id AND d.status = :sending AND d.claim_token = v.token
+    """
+)
 
 CLAIMABLE = (DeliveryStatus.PENDING, DeliveryStatus.SENDING)  # 'sending' whose lease ran out: its worker died
+RECORDS_PER_INSERT = 60_000  # rows written by one set-based INSERT (store_rounds on PostgreSQL)
 UNIQUE_ROUND = ["subject_kind", "subject_id", "contact_key", "stage", "channel", "revision"]
 
 
@@ -45,6 +61,16 @@ def _dialect(session: AsyncSession) -> str:
 def in_group(audience: str) -> ColumnElement[bool]:
     """The rows of one audience group of a notice plan."""
     return NoticeDelivery.tier == (Tier.KEY_ACCOUNT if audience == Audience.KEY_ACCOUNT else Tier.EVERYONE)
+
+
+def _bound(kind: TypeEngine[Any], values: list[Any], dialect: Dialect) -> list[Any]:
+    """Values as the column's type binds them (an enum member checked and turned into its value, a time into
+    UTC), each distinct value processed once."""
+    process = kind.bind_processor(dialect)
+    if process is None:
+        return values
+    bound = {value: process(value) for value in set(values)}
+    return [bound[value] for value in values]
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
@@ -115,23 +141,93 @@ class OutboxRepository:
     async def store(self, drafts: Iterable[DeliveryDraft], now: datetime) -> None:
         """Store drafts as pending rows; a row that exists already (same subject, person, purpose, channel
         and round) is left as it is, so two writers racing to plan the same stage do not fail."""
-        rows = [d.row(now) for d in drafts]
+        await self._insert([d.row(now) for d in drafts])
+
+    async def _insert(self, rows: Sequence[Mapping[str, Any]]) -> None:
         insert = postgresql.insert if _dialect(self.session) == "postgresql" else sqlite.insert
         for chunk in _chunks(rows, 2000):
             statement = insert(NoticeDelivery).on_conflict_do_nothing(index_elements=UNIQUE_ROUND)
             await self.session.execute(statement, list(chunk))
 
-    async def stage_rows(self, stage: NoticeStage) -> list[NoticeDelivery]:
-        return list(
-            await self.session.scalars(
-                select(NoticeDelivery).where(
-                    NoticeDelivery.outage_id == stage.outage_id,
-                    NoticeDelivery.stage == stage.stage,
-                    NoticeDelivery.revision == stage.revision,
-                    in_group(stage.audience),
-                )
+    async def store_rounds(
+        self, rows: Sequence[Mapping[str, Any]], rounds: Sequence[Mapping[str, Any]], *, fresh: bool = False
+    ) -> None:
+        """Store `rows` once per round, each round setting some columns to one value for every row (a notice
+        plan's stages: the same people and routes, each stage with its name, due time and release): the same
+        as store() of every row of every round, existing rows left as they are. fresh: the rounds are new
+        (their notice_stages rows were just added in this transaction, whose unique constraint holds off a
+        second planner of the same round), so no row of theirs can exist yet and the PostgreSQL INSERT needs
+        no ON CONFLICT clause (its speculative insertion costs as much again as the insert itself).
+
+        On PostgreSQL it is set-based: one INSERT ... SELECT FROM (VALUES rounds) CROSS JOIN unnest(arrays) per
+        RECORDS_PER_INSERT rows. The rows travel once, as one array per column (a column with one value for all
+        as that value), instead of one bind per row and round, and the server inserts them in one go."""
+        if not rows or not rounds:
+            return
+        unique: dict[tuple[Any, Any], Mapping[str, Any]] = {}
+        for row in rows:  # one row per person and channel (the first), as the unique round key has it
+            unique.setdefault((row["contact_key"], row["channel"]), row)
+        rows = list(unique.values())
+        if _dialect(self.session) != "postgresql":
+            await self._insert([{**row, **fixed} for fixed in rounds for row in rows])
+            return
+        table = NoticeDelivery.__table__
+        assert isinstance(table, Table)
+        dialect = self.session.get_bind().dialect
+        names = list(rows[0])
+        ddl = {name: table.c[name].type.compile(dialect=dialect) for name in names}
+        per_round = list(rounds[0])
+        if any(list(r) != per_round for r in rounds):
+            raise ValueError("every round sets the same columns")
+        columns = {name: [row[name] for row in rows] for name in names if name not in per_round}
+        same = {  # a column with one value for every row is sent once (the person's key always varies)
+            name: values[0] for name, values in columns.items() if name != "contact_key" and len(set(values)) == 1
+        }
+        varying = [name for name in columns if name not in same]
+        arrays = [_bound(table.c[name].type, columns[name], dialect) for name in varying]  # as the column binds
+        params = [bindparam(f"c_{name}", value, type_=table.c[name].type) for name, value in same.items()]
+        values = []
+        for i, fixed in enumerate(rounds):
+            params += [bindparam(f"r{i}_{name}", fixed[name], type_=table.c[name].type) for name in per_round]
+            values.append(f"({', '.join(f'CAST(:r{i}_{name} AS {ddl[name]})' for name in per_round)})")
+        selected = [
+            *(f"CAST(:c_{name} AS {ddl[name]})" for name in same),
+            *(f"r.{name}" for name in per_round),
+            *(f"u.{name}" for name in varying),
+        ]
+        statement = text(
+            f"INSERT INTO {table.name} ({', '.join([*same, *per_round, *varying])}) "
+            f"SELECT {', '.join(selected)} "
+            f"FROM (VALUES {', '.join(values)}) AS r({', '.join(per_round)}) "
+            f"CROSS JOIN unnest({', '.join(f'CAST(:a_{name} AS {ddl[name]}[])' for name in varying)}) "
+            f"AS u({', '.join(varying)})" + ("" if fresh else f" ON CONFLICT ({', '.join(UNIQUE_ROUND)}) DO NOTHING")
+        ).bindparams(*params)
+        size = max(RECORDS_PER_INSERT // len(rounds), 1)
+        for start in range(0, len(rows), size):
+            await self.session.execute(
+                statement,
+                {f"a_{name}": array[start : start + size] for name, array in zip(varying, arrays, strict=True)},
+            )
+
+    async def stage_rows(self, stage: NoticeStage) -> list[Row[Any]]:
+        """The rows of a stage, as much of them as re-planning compares (not whole ORM objects: a stage may
+        have a hundred thousand)."""
+        result = await self.session.execute(
+            select(
+                NoticeDelivery.id,
+                NoticeDelivery.contact_key,
+                NoticeDelivery.channel,
+                NoticeDelivery.status,
+                NoticeDelivery.last_error,
+                *(getattr(NoticeDelivery, name) for name in DeliveryDraft.MUTABLE),
+            ).where(
+                NoticeDelivery.outage_id == stage.outage_id,
+                NoticeDelivery.stage == stage.stage,
+                NoticeDelivery.revision == stage.revision,
+                in_group(stage.audience),
             )
         )
+        return list(result.all())
 
     async def update_rows(self, values: Sequence[Mapping[str, Any]]) -> None:
         """Update rows by id (each mapping has "id" and the same other keys)."""
@@ -289,11 +385,10 @@ class OutboxRepository:
         pick = select(NoticeDelivery.id).where(due).order_by(*order).limit(limit)
         if _dialect(self.session) == "postgresql":
             # Lock the rows first, then update exactly those: a LIMIT ... SKIP LOCKED subquery inside the
-            # UPDATE may be scanned again by the planner and hand back further rows each time.
-            ids = list(await self.session.scalars(pick.with_for_update(skip_locked=True)))
-            if not ids:
-                return []
-            target: ColumnElement[bool] = NoticeDelivery.id.in_(ids)
+            # UPDATE may be scanned again by the planner and hand back further rows each time; a MATERIALIZED
+            # CTE is evaluated once (and it is one round trip, not two).
+            picked = pick.with_for_update(skip_locked=True).cte("picked").prefix_with("MATERIALIZED")
+            target: ColumnElement[bool] = NoticeDelivery.id == picked.c.id
         else:
             target = NoticeDelivery.id.in_(pick.scalar_subquery())
         claimed = await self.session.scalars(
@@ -319,6 +414,21 @@ class OutboxRepository:
         row cancelled meanwhile stays cancelled, a row another worker claimed after the lease ran out is
         that worker's."""
         if not results:
+            return
+        if _dialect(self.session) == "postgresql":  # one statement for the lot (not one execution per row)
+            await self.session.execute(
+                _RECORD_UNNEST,
+                {
+                    "sending": DeliveryStatus.SENDING.value,
+                    "ids": [r["b_id"] for r in results],
+                    "tokens": [r["b_token"] for r in results],
+                    "statuses": [str(r["b_status"]) for r in results],
+                    "nexts": [r["b_next"] for r in results],
+                    "sents": [r["b_sent"] for r in results],
+                    "errors": [r["b_error"] for r in results],
+                    "attempts": [r["b_attempts"] for r in results],
+                },
+            )
             return
         table = NoticeDelivery.__table__
         assert isinstance(table, Table)

@@ -6,15 +6,20 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.conversations.memo import memo_of
 from core.errors import NotFound
 from core.models import UtilityAccount
 from core.outages.facts import AreaFacts, FeederFacts, OutageFacts
 from core.outages.places import Place, place_by_key, place_in
 from core.outages.repository import OutageRepository
 
+CURRENT, PLACES = "outages_current", "places"  # the turn memo's kinds (core.conversations.memo)
+
 
 class OutageQueries:
-    """Read-only; built once per process, a session per call."""
+    """Read-only; built once per process, a session per call. During a turn (core.conversations.memo) the
+    outages going on now at an account and the districts and feeders are read once: a turn asks twice (the
+    outage told first, then the answer) and writes no outage."""
 
     async def facts(self, session: AsyncSession, outage_id: int) -> OutageFacts:
         repo = OutageRepository(session)
@@ -25,8 +30,18 @@ class OutageQueries:
 
     async def current(self, session: AsyncSession, now: datetime, account: UtilityAccount | None) -> list[OutageFacts]:
         """Outages going on now at the account's address; without an account, every public one."""
+        memo = memo_of(session)
+        key = (CURRENT, now, account.id if account is not None else None)
+        if memo is not None and key in memo:
+            return list(memo[key])
         repo = OutageRepository(session)
-        return await repo.facts(await repo.current(now, account))
+        outages = await repo.current(now, account)
+        # in a turn the districts and feeders are read once (the place a message names needs them too)
+        places = await self.places(session) if memo is not None and outages else None
+        found = await repo.facts(outages, places)
+        if memo is not None:
+            memo[key] = found
+        return list(found)
 
     async def near(self, session: AsyncSession, now: datetime, account: UtilityAccount) -> list[OutageFacts]:
         """Outages going on now on another feeder of the account's district (its address is not on them)."""
@@ -48,16 +63,23 @@ class OutageQueries:
 
     async def place(self, session: AsyncSession, text: str) -> Place | None:
         """The district (or feeder, by a street on its lines) a message names, if any."""
-        areas, feeders = await OutageRepository(session).places()
+        areas, feeders = await self.places(session)
         return place_in(text, areas, feeders)
 
     async def places(self, session: AsyncSession) -> tuple[list[AreaFacts], list[FeederFacts]]:
         """Every district and feeder (the public page's map)."""
-        return await OutageRepository(session).places()
+        memo = memo_of(session)
+        if memo is not None and (PLACES,) in memo:
+            areas, feeders = memo[PLACES,]
+            return list(areas), list(feeders)
+        areas, feeders = await OutageRepository(session).places()
+        if memo is not None:
+            memo[PLACES,] = (areas, feeders)
+        return list(areas), list(feeders)
 
     async def place_by_key(self, session: AsyncSession, key: str) -> Place | None:
         """A place remembered by its key (Place.key)."""
-        areas, feeders = await OutageRepository(session).places()
+        areas, feeders = await self.places(session)
         return place_by_key(key, areas, feeders)
 
     async def at_place(

@@ -3,11 +3,10 @@ about outages (going on now, coming, near an account). Works inside the caller's
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy import ColumnElement, String, literal, null, or_, select, union_all, update
 from sqlalchemy.orm import selectinload
 
 from core.db.repository import RepositoryBase
@@ -34,14 +33,6 @@ def _touches(account: UtilityAccount) -> ColumnElement[bool]:
         Outage.feeders.any(OutageFeeder.feeder_code == account.feeder_code),
         Outage.accounts.any(OutageAccount.account_id == account.id),
     )
-
-
-def _grouped(pairs: Iterable[Any]) -> dict[int, list[str]]:
-    """(outage id, code) rows, grouped by outage."""
-    grouped: dict[int, list[str]] = {}
-    for outage_id, code in pairs:
-        grouped.setdefault(outage_id, []).append(code)
-    return grouped
 
 
 def _public() -> ColumnElement[bool]:
@@ -137,41 +128,57 @@ class OutageRepository(RepositoryBase[Outage]):
         ]
         return areas, feeders
 
-    async def facts(self, outages: Sequence[Outage]) -> list[OutageFacts]:
-        """The facts of each outage (core.outages.facts: which areas and feeders it names), in one go."""
+    async def facts(
+        self, outages: Sequence[Outage], places: tuple[list[AreaFacts], list[FeederFacts]] | None = None
+    ) -> list[OutageFacts]:
+        """The facts of each outage (core.outages.facts: which areas and feeders it names), in one go: one
+        query for what the outages name, and one each for the areas and feeders concerned — none when
+        `places` (every district and feeder, as `places()` reads them) is given."""
         if not outages:
             return []
         ids = [o.id for o in outages]
-        named_areas = _grouped(
-            await self.session.execute(
-                select(OutageArea.outage_id, OutageArea.area_code).where(OutageArea.outage_id.in_(ids))
-            )
-        )
-        named_feeders = _grouped(
-            await self.session.execute(
-                select(OutageFeeder.outage_id, OutageFeeder.feeder_code).where(OutageFeeder.outage_id.in_(ids))
-            )
-        )
-        accounts = await self.session.execute(
-            select(OutageAccount.outage_id, UtilityAccount.area_code, UtilityAccount.feeder_code)
+        none = null().cast(String)
+        named = union_all(
+            select(OutageArea.outage_id, literal("area"), OutageArea.area_code, none).where(
+                OutageArea.outage_id.in_(ids)
+            ),
+            select(OutageFeeder.outage_id, literal("feeder"), none, OutageFeeder.feeder_code).where(
+                OutageFeeder.outage_id.in_(ids)
+            ),
+            select(OutageAccount.outage_id, literal("account"), UtilityAccount.area_code, UtilityAccount.feeder_code)
             .join(UtilityAccount, UtilityAccount.id == OutageAccount.account_id)
-            .where(OutageAccount.outage_id.in_(ids))
+            .where(OutageAccount.outage_id.in_(ids)),
         )
+        named_areas: dict[int, list[str]] = {}
+        named_feeders: dict[int, list[str]] = {}
         account_places: dict[int, list[tuple[str, str]]] = {}
-        for outage_id, area_code, feeder_code in accounts:
-            account_places.setdefault(outage_id, []).append((area_code, feeder_code))
+        for outage_id, what, area_code, feeder_code in await self.session.execute(named):
+            if what == "area":
+                named_areas.setdefault(outage_id, []).append(area_code)
+            elif what == "feeder":
+                named_feeders.setdefault(outage_id, []).append(feeder_code)
+            else:
+                account_places.setdefault(outage_id, []).append((area_code, feeder_code))
         all_areas = {code for codes in named_areas.values() for code in codes}
         all_feeders = {code for codes in named_feeders.values() for code in codes}
-        all_feeders |= {feeder for places in account_places.values() for _, feeder in places}
-        feeders = {
-            f.code: f
-            for f in await self.session.scalars(
-                select(Feeder).where(or_(Feeder.code.in_(all_feeders), Feeder.area_code.in_(all_areas)))
-            )
-        }
+        all_feeders |= {feeder for places_ in account_places.values() for _, feeder in places_}
+        feeders: dict[str, Feeder | FeederFacts]
+        if places is None:
+            feeders = {
+                f.code: f
+                for f in await self.session.scalars(
+                    select(Feeder).where(or_(Feeder.code.in_(all_feeders), Feeder.area_code.in_(all_areas)))
+                )
+            }
+        else:
+            feeders = {f.code: f for f in places[1] if f.code in all_feeders or f.area_code in all_areas}
         all_areas |= {f.area_code for f in feeders.values()}
-        all_areas |= {area for places in account_places.values() for area, _ in places}
-        areas = {a.code: a for a in await self.session.scalars(select(Area).where(Area.code.in_(all_areas)))}
+        all_areas |= {area for places_ in account_places.values() for area, _ in places_}
+        areas: dict[str, Area | AreaFacts]
+        if places is None:
+            areas = {a.code: a for a in await self.session.scalars(select(Area).where(Area.code.in_(all_areas)))}
+        else:
+            areas = {a.code: a for a in places[0] if a.code in all_areas}
 
         found = []
         for outage in outages:

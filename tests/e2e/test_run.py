@@ -1,9 +1,12 @@
 """`gridtalk run` as a person starts it: real processes, a real Rasa; Ctrl-C leaves nothing behind, a child
 that dies is restarted (and /readyz recovers), one that keeps crashing makes `run` give up, and a supervisor
-killed with SIGKILL takes its children with it."""
+killed with SIGKILL takes its children with it. By default (GRIDTALK_RUN_MODE=embedded) the api, the worker, the
+bot and the mail catcher share one child, `gridtalk app`; the tests about one process each set
+GRIDTALK_RUN_MODE=processes."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -16,8 +19,12 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+from aiohttp import web
 
 from nlu.project import free_port
+from tests.fakes.telegram_api import Call, FakeTelegramApi
+from tests.support.notices import TOKEN
+from tests.support.telegram import update
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
@@ -158,8 +165,11 @@ def test_run_starts_everything_and_ctrl_c_stops_everything(run_env: dict[str, st
     assert created.status_code == 201
     assert created.json()["session_id"]
     children = descendants(gridtalk.proc.pid)
-    names = " ".join(" ".join(c.cmdline()) for c in children)
-    assert "rasa" in names and " api" in names and " worker" in names and " mailcatcher" in names
+    commands = [c.cmdline() for c in children]
+    apps = [cmd for cmd in commands if cmd[1:4] == ["-m", "gridtalk", "app"]]
+    assert len(apps) == 1 and "--mail-catcher" in apps[0], commands  # embedded: one child for all of it
+    assert len(children) == 2 and any(".venv-rasa" in " ".join(cmd) for cmd in commands), commands
+    assert "starting api and worker in one process (GRIDTALK_RUN_MODE=embedded)" in gridtalk.output
     # no GRIDTALK_SMTP_HOST: the worker's email (the demo's near outage, to a key account's contacts) is caught
     caught = Path(run_env["GRIDTALK_MAIL_CATCHER_DIR"])
     deadline = time.monotonic() + 30
@@ -180,7 +190,10 @@ def test_a_killed_worker_is_restarted_and_readyz_recovers(
     # An external Rasa (no model to load): the worker is the child under test. Its heartbeat goes stale
     # after 3 s and the restart waits 5 s, so /readyz is seen to fail and then to recover by itself.
     run_env.update(
-        GRIDTALK_RASA_URL=rasa_url, GRIDTALK_WORKER_STALE_SECONDS="3", GRIDTALK_SUPERVISOR_BACKOFF_SECONDS="5"
+        GRIDTALK_RASA_URL=rasa_url,
+        GRIDTALK_WORKER_STALE_SECONDS="3",
+        GRIDTALK_SUPERVISOR_BACKOFF_SECONDS="5",
+        GRIDTALK_RUN_MODE="processes",
     )
     gridtalk = Run(run_env)
     run.append(gridtalk)
@@ -229,6 +242,7 @@ def test_a_child_that_keeps_crashing_makes_run_give_up(
         GRIDTALK_RASA_URL=rasa_url,
         GRIDTALK_SUPERVISOR_BACKOFF_SECONDS="0.2",
         GRIDTALK_SUPERVISOR_MAX_CRASHES="3",
+        GRIDTALK_RUN_MODE="processes",
     )
     started = time.monotonic()
     gridtalk = Run(run_env)
@@ -250,6 +264,7 @@ def test_a_child_that_keeps_crashing_makes_run_give_up(
 def test_a_killed_rasa_is_restarted_and_a_killed_supervisor_leaves_no_child(
     run_env: dict[str, str], run: list[Run]
 ) -> None:
+    run_env["GRIDTALK_RUN_MODE"] = "processes"
     gridtalk = Run(run_env)
     run.append(gridtalk)
     gridtalk.wait_for("[gridtalk] ready", timeout=300)
@@ -272,6 +287,79 @@ def test_a_killed_rasa_is_restarted_and_a_killed_supervisor_leaves_no_child(
     gridtalk.proc.kill()  # SIGKILL: no handler runs, the kernel's parent-death signal ends the children
     assert gridtalk.wait_exit(10) == -signal.SIGKILL
     assert left_behind(children) == []
+
+
+def test_a_killed_app_is_restarted_and_readyz_recovers(run_env: dict[str, str], rasa_url: str, run: list[Run]) -> None:
+    # Embedded: the api, the worker and the catcher are one process; killing it takes them all, and the supervisor
+    # starts it again after its backoff, as it would any child.
+    run_env.update(GRIDTALK_RASA_URL=rasa_url, GRIDTALK_SUPERVISOR_BACKOFF_SECONDS="2")
+    gridtalk = Run(run_env)
+    run.append(gridtalk)
+    gridtalk.wait_for("[gridtalk] ready", timeout=120)
+    app = gridtalk.child("gridtalk", "app")
+    killed_at = time.monotonic()
+    app.kill()
+    said = gridtalk.wait_for("the app process was killed by signal SIGKILL; restarting it in 2.0 s (crash 1 of 5", 10)
+    gridtalk.wait_for("restarted the app process", 15, after=said)
+    recovered_in = time.monotonic() - killed_at + gridtalk.wait_ready(60)
+    print(f"app killed → /readyz 200 again in {recovered_in:.1f} s (backoff 2 s)")
+    assert gridtalk.readyz().json() == {"database": "ok", "nlu": "ok", "worker": "ok"}
+    assert not app.is_running()
+    assert gridtalk.child("gridtalk", "app").pid != app.pid
+
+    gridtalk.proc.send_signal(signal.SIGTERM)
+    assert gridtalk.wait_exit(60) == 0, gridtalk.output
+    assert "[gridtalk] stopped" in gridtalk.output
+
+
+class PollingBotApi(FakeTelegramApi):
+    """The fake Bot API answering long polling too: getUpdates hands out the queued updates."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.updates: list[dict[str, object]] = []
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        if request.match_info["method"] != "getUpdates":
+            return await super()._handle(request)
+        offset = int((await self._params(request)).get("offset") or 0)
+        for _ in range(10):
+            pending = [u for u in self.updates if int(str(u["update_id"])) >= offset]
+            if pending:
+                return web.json_response({"ok": True, "result": pending})
+            await asyncio.sleep(0.1)
+        return web.json_response({"ok": True, "result": []})
+
+
+async def test_embedded_with_a_token_the_bot_polls_and_answers_from_the_app_process(
+    run_env: dict[str, str], rasa_url: str, run: list[Run]
+) -> None:
+    async with PollingBotApi() as bot_api:
+        run_env.update(
+            GRIDTALK_RASA_URL=rasa_url, GRIDTALK_TELEGRAM_TOKEN=TOKEN, GRIDTALK_TELEGRAM_API_BASE=bot_api.base_url
+        )
+        gridtalk = Run(run_env)
+        run.append(gridtalk)
+        await asyncio.to_thread(gridtalk.wait_for, "[gridtalk] ready", 120)
+        assert "starting the Telegram bot in the same process" in gridtalk.output
+        commands = [c.cmdline() for c in descendants(gridtalk.proc.pid)]
+        assert [cmd[3] for cmd in commands if cmd[1:3] == ["-m", "gridtalk"]] == ["app"], commands
+
+        answered = asyncio.Event()
+
+        async def seen(call: Call) -> None:
+            if call.chat_id == 424242:
+                answered.set()
+
+        bot_api.on_call("sendMessage", seen)
+        bot_api.updates.append(update(1, 424242, text="你好"))
+        try:
+            await asyncio.wait_for(answered.wait(), 60)
+        except TimeoutError:
+            pytest.fail(f"the bot did not answer; output:\n{gridtalk.output}")
+
+        gridtalk.proc.send_signal(signal.SIGINT)
+        assert await asyncio.to_thread(gridtalk.wait_exit, 60) == 0, gridtalk.output
 
 
 def test_port_in_use_names_the_port_and_the_setting(run_env: dict[str, str]) -> None:

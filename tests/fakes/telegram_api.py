@@ -15,6 +15,10 @@ Files (a photo the customer sent): `server.add_file(file_id, content)` makes `ge
 and `GET /file/bot<token>/<path>` serve its bytes (each download is recorded as a call of method "downloadFile");
 a file id nobody added is served as a small JPEG (PLACEHOLDER_JPEG), as Telegram would serve some photo.
 
+Telegram's flood limit: `FakeTelegramApi(rate_cap=30)` (or `server.rate_cap = 30`) answers a send with 429 and
+retry_after=1 when `rate_cap` sends were already answered within the last second (a sliding window): a client
+pacing itself right never sees one.
+
     async with FakeTelegramApi() as api:
         bot = Bot(token, session=AiohttpSession(api=TelegramAPIServer.from_base(api.base_url)))
 """
@@ -25,6 +29,7 @@ import asyncio
 import itertools
 import json
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -78,9 +83,11 @@ DESCRIPTIONS = {
 
 
 class FakeTelegramApi:
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, rate_cap: int | None = None) -> None:
         self.host = host
         self.port = port
+        self.rate_cap = rate_cap  # sends answered in any second, at most (None: no flood limit)
+        self._answered: deque[float] = deque()  # when the sends of the last second were answered
         self.calls: list[Call] = []
         self._failures: dict[str, list[Failure]] = {}
         self._blocked: set[int] = set()
@@ -170,9 +177,10 @@ class FakeTelegramApi:
         return params
 
     async def _handle(self, request: web.Request) -> web.Response:
+        arrived = time.monotonic()  # (before the body is read: what Telegram's flood limit counts)
         method = request.match_info["method"]
         params = await self._params(request)
-        call = Call(method, params)
+        call = Call(method, params, at=arrived)
         self.calls.append(call)
         for hook in self._hooks.get(method, []):
             await hook(call)
@@ -184,8 +192,20 @@ class FakeTelegramApi:
             return await self._answer_error(call, chat_failures.pop(0))
         if call.chat_id is not None and call.chat_id in self._blocked and method.startswith("send"):
             return await self._answer_error(call, Failure(403, description=DESCRIPTIONS[403]))
+        if self.rate_cap is not None and method.startswith("send") and self._flooded(call.at):
+            return await self._answer_error(call, Failure(429, retry_after=1, description=DESCRIPTIONS[429]))
         params["_ok"] = True
         return web.json_response({"ok": True, "result": self._result(method, params)})
+
+    def _flooded(self, now: float) -> bool:
+        """Whether a send arriving `now` would be one too many in the last second (else it is counted)."""
+        assert self.rate_cap is not None
+        while self._answered and self._answered[0] <= now - 1.0:
+            self._answered.popleft()
+        if len(self._answered) >= self.rate_cap:
+            return True
+        self._answered.append(now)
+        return False
 
     async def _download(self, request: web.Request) -> web.Response:
         path = request.match_info["path"]

@@ -17,6 +17,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Awaitable, Callable
 
+from core.conversations.memo import memo_of
+from core.customers.repository import ESCALATED
 from core.dialogue.context import Replies, Turn
 from core.dialogue.notices import NOTICE_PAYLOAD_PREFIX
 from core.dialogue.skills.base import Skill, SkillKit
@@ -51,6 +53,9 @@ class HandoffSkill(Skill):
         kind = payload.partition(":")[0]
         closing = turn.payload is None and turn.nlu.intent in NEVER_REOPENS
         reopen = not closing and kind not in PASS_THROUGH_PAYLOADS and not payload.startswith(NOTICE_PAYLOAD_PREFIX)
+        memo = memo_of(turn.session)
+        if memo is not None and memo.get((ESCALATED, turn.identity.id)) is False:
+            return None  # read with the identity this turn: never escalated, nothing waiting or to reopen
         escalation = await self.escalation.waiting(turn.session, turn.identity, reopen=reopen)
         if escalation is None:
             return None

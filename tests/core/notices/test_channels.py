@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
+from aiohttp import web
 
 from bot.channel import TelegramChannel
 from core.config import SettingsError, load_settings
@@ -54,6 +55,7 @@ async def test_telegram_sends_html_with_buttons_and_maps_failures() -> None:
             assert "检修 &#34;A&amp;B&#34; &lt;x&gt;" in call.text
             assert [b["callback_data"] for b in call.buttons] == ["notice:ack:7", "notice:problem:7"]
             assert str(call.params["allow_paid_broadcast"]).lower() == "true"
+            assert call.params["link_preview_options"] == {"is_disabled": True}
 
             api.fail_next("sendMessage", 429, retry_after=3)
             with pytest.raises(RetryAfter) as waited:
@@ -106,6 +108,43 @@ async def test_telegram_down_is_channel_down_but_a_timeout_is_one_sends_trouble(
             await refused.deliver("5001", final_notice())
     finally:
         await refused.aclose()
+
+
+async def test_telegram_flood_limit_and_an_answer_that_is_not_the_bot_api() -> None:
+    """Over Telegram's flood limit the answer is a 429 naming retry_after: RetryAfter. An answer that is not the
+    Bot API's JSON (a proxy's error page) is one send's trouble: TemporaryFailure. One notice's JSON is encoded
+    once for every chat it goes to, and every chat gets its own chat id."""
+    async with FakeTelegramApi(rate_cap=2) as api:
+        channel = telegram_channel(api.base_url, timeout=5)
+        try:
+            await channel.deliver("5001", final_notice())
+            await channel.deliver("5002", final_notice())
+            with pytest.raises(RetryAfter) as flooded:
+                await channel.deliver("5003", final_notice())  # a third send within the same second
+            assert flooded.value.retry_after == 1
+            assert [(c.chat_id, c.status) for c in api.calls] == [(5001, 200), (5002, 200), (5003, 429)]
+            assert api.calls[0].text == api.calls[1].text and api.calls[0].buttons == api.calls[1].buttons
+        finally:
+            await channel.aclose()
+
+    async def proxy_page(_request: web.Request) -> web.Response:
+        return web.Response(status=502, text="<html>Bad Gateway</html>", content_type="text/html")
+
+    app = web.Application()
+    app.router.add_route("POST", "/{path:.+}", proxy_page)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    channel = telegram_channel(f"http://127.0.0.1:{port}", timeout=5)
+    try:
+        with pytest.raises(TemporaryFailure) as garbled:
+            await channel.deliver("5001", final_notice())
+        assert not isinstance(garbled.value, ChannelDown)
+    finally:
+        await channel.aclose()
+        await runner.cleanup()
 
 
 async def test_email_goes_as_plain_text_and_html_and_maps_refusals() -> None:

@@ -156,3 +156,54 @@ def test_a_chat_waiting_for_its_interval_does_not_hold_up_other_chats() -> None:
     sent = asyncio.run(scenario())
     assert [t for t, c in sent if c == 1] == [0.0, 1.0, 2.0]
     assert max(t for t, c in sent if c != 1) < 1.0  # chats 2, 3 and 4 went in the first second
+
+
+def windows_within(times: list[float], limit: int, window: float) -> bool:
+    """Whether every window of `window` seconds holds at most `limit` of these (sorted) times."""
+    j = 0
+    for i, t in enumerate(times):
+        while times[j] <= t - window + 1e-9:
+            j += 1
+        if i - j + 1 > limit:
+            return False
+    return True
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    lags=st.lists(st.sampled_from([0.0, 0.0, 0.0, 0.01, 0.05, 0.3]), min_size=20, max_size=120),
+    rate=st.sampled_from([5.0, 30.0, 100.0]),
+)
+def test_senders_woken_late_do_not_go_bunched(lags: list[float], rate: float) -> None:
+    """Senders that oversleep (a busy event loop) would all go at once on their reserved slots; the limiter's
+    window spreads them, so every window of 1 s + half its margin holds at most `rate` sends however late they
+    woke."""
+
+    async def scenario() -> tuple[list[float], TelegramLimiter]:
+        vt = VirtualTime()
+        oversleep = iter(lags)
+
+        async def late_sleep(seconds: float) -> None:
+            await vt.sleep(seconds + next(oversleep, 0.0))
+
+        limiter = TelegramLimiter(rate, 0.0, monotonic=vt.monotonic, sleep=late_sleep)
+        sent: list[float] = []
+
+        async def send(chat: int) -> None:
+            await limiter.acquire(chat)
+            sent.append(vt.now)
+
+        await vt.run(*(send(chat) for chat in range(len(lags))))
+        return sorted(sent), limiter
+
+    sent, limiter = asyncio.run(scenario())
+    assert len(sent) == len(lags)
+    assert limiter.window > limiter.sent_window > 1.0
+    assert windows_within(sent, int(rate), limiter.sent_window)
+
+
+def test_the_window_costs_its_margin_of_the_rate() -> None:
+    """At most `rate` sends in any 1 s + margin: 10 ms at a high rate, three sends' time at a low one."""
+    assert TelegramLimiter(1000, 1.0).window == 1.01
+    assert abs(TelegramLimiter(30, 1.0).window - (1 + 3 / 30)) < 1e-9
+    assert TelegramLimiter(30, 1.0, window_margin=0.0, margin_sends=0.0).window == 1.0
