@@ -50,10 +50,11 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import event, select, text  # noqa: E402
+from sqlalchemy import event, select  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncEngine  # noqa: E402
 
+from bench.common import admin, percentile  # noqa: E402
 from core.db import make_engine, make_sessionmaker, session_scope  # noqa: E402
 from core.db.migrate import upgrade_async  # noqa: E402
 from core.demo.loader import load_demo  # noqa: E402
@@ -76,24 +77,7 @@ OUT = ROOT / "reports" / "bench" / "chat.json"
 CHART = ROOT / "docs" / "img" / "chat-turns.png"
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 # ------------------------------------------------------------------------------------------- databases
-async def admin(url: str, *statements: str) -> None:
-    """Statements outside a transaction (CREATE / DROP DATABASE), on the server's `postgres` database."""
-    engine = make_engine(make_url(url).set(database="postgres").render_as_string(hide_password=False))
-    try:
-        async with engine.connect() as conn:
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            for statement in statements:
-                await conn.execute(text(statement))
-    finally:
-        await engine.dispose()
-
-
 async def fresh_database(url: str) -> None:
     """An empty database at `url`, migrated to head (a SQLite file is deleted first)."""
     parsed = make_url(url)

@@ -41,6 +41,7 @@ from sqlalchemy import event, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncEngine  # noqa: E402
 
+from bench.common import admin  # noqa: E402
 from core.clock import FrozenClock  # noqa: E402
 from core.config import Settings  # noqa: E402
 from core.db import make_engine, make_sessionmaker  # noqa: E402
@@ -181,18 +182,6 @@ def bench_url(url: str) -> str:
     """The scratch database's URL: the named one's, with `_kpi_bench` after its name."""
     base = make_url(url)
     return base.set(database=f"{base.database}_kpi_bench").render_as_string(hide_password=False)
-
-
-async def admin(url: str, *statements: str) -> None:
-    """Statements outside a transaction (CREATE / DROP DATABASE), on the server's `postgres` database."""
-    engine = make_engine(make_url(url).set(database="postgres").render_as_string(hide_password=False))
-    try:
-        async with engine.connect() as conn:
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            for statement in statements:
-                await conn.execute(text(statement))
-    finally:
-        await engine.dispose()
 
 
 async def fill(url: str, conversations: int) -> dict[str, float]:

@@ -21,6 +21,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import percentile  # noqa: E402
 from nlu.client import RasaNluClient  # noqa: E402
 from nlu.project import RasaServer, current_model, free_port  # noqa: E402
 
@@ -38,11 +39,6 @@ UTTERANCES = [
     "转人工",
     "明天下雨吗",
 ]
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 async def measure(call: Callable[[str], Awaitable[object]], requests: int, concurrency: int) -> dict[str, float]:

@@ -62,6 +62,7 @@ from sqlalchemy import event, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncEngine  # noqa: E402
 
+from bench.common import admin, scratch_url  # noqa: E402
 from core.billing.service import BillingService  # noqa: E402
 from core.clock import FrozenClock  # noqa: E402
 from core.config import Settings  # noqa: E402
@@ -173,22 +174,6 @@ FILL = (
 
 
 # --------------------------------------------------------------------------------------------- the database
-def scratch_url(url: str) -> str:
-    return make_url(url).set(database=DATABASE).render_as_string(hide_password=False)
-
-
-async def admin(url: str, *statements: str) -> None:
-    """Statements outside a transaction (CREATE / DROP DATABASE), on the server's `postgres` database."""
-    engine = make_engine(make_url(url).set(database="postgres").render_as_string(hide_password=False))
-    try:
-        async with engine.connect() as conn:
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            for statement in statements:
-                await conn.execute(text(statement))
-    finally:
-        await engine.dispose()
-
-
 async def fill(url: str, accounts: int, months: int) -> dict[str, float]:
     figures = {
         "now": f"'{NOW.isoformat()}'::timestamptz",
@@ -613,7 +598,7 @@ async def main(args: argparse.Namespace) -> int:
     if host not in {"127.0.0.1", "localhost", "::1"}:
         print(f"refusing {host!r}: the benchmark makes and drops a scratch database on this machine only")
         return 2
-    scratch = scratch_url(url)
+    scratch = scratch_url(url, DATABASE)
     total = time.perf_counter()
     reused = args.reuse and await reusable(scratch, args.accounts)
     if not reused:

@@ -29,9 +29,10 @@ worker's and each bot's share. Goals: every row sent exactly once; the database'
 total rate at paid broadcast, so that the bots, not the database, bound the drain, with room left for the rest
 of a storm's load (chats, the console) on the same primary.
 
-Before the drain it times one claim's row selection with every row due, on the schema as migrated (a Sort of
-every due row) and with the claim index docs/SCALE.md proposes (QUEUE_INDEX below, built in the scratch
-database only); the drain runs with that index (--as-migrated: without it, O(due rows) per claim: slow).
+Before the drain it times one claim's row selection with every row due, without the claim index (a Sort of
+every due row, as before migration 0014) and with it (ix_notice_deliveries_queue, QUEUE_INDEX below: dropped
+and built again in the scratch database); the drain runs with that index (--without-index: without it,
+O(due rows) per claim: slow).
 
 Run: `.venv/bin/python bench/sizing.py` (1 000 000 rows, 4 workers, 4 bots; 1-2 minutes here),
 `--quick` (50 000 rows, < 1 minute) while developing; --rows, --workers, --bots, --batch change the sizes,
@@ -62,6 +63,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
+from bench.common import admin, scratch_url  # noqa: E402
 from core.db import make_engine, make_sessionmaker  # noqa: E402
 from core.db.migrate import upgrade_async  # noqa: E402
 from core.models.enums import DeliveryChannel, DeliveryStatus  # noqa: E402
@@ -93,8 +95,8 @@ FROM generate_series(1, {rows}) g
 """
 
 
-# The index docs/SCALE.md proposes for the claim: its ORDER BY, on the claimable rows only, so a claim reads the
-# first `batch` entries instead of sorting every due row (as migrated, a claim sorts all of them: O(due rows)).
+# The claim's index (migration 0014): its ORDER BY, on the claimable rows only, so a claim reads the first
+# `batch` entries instead of sorting every due row (without it, a claim sorts all of them: O(due rows)).
 QUEUE_INDEX = (
     "CREATE INDEX ix_notice_deliveries_queue ON notice_deliveries (tier, priority DESC, due_at, id) "
     "WHERE status IN ('pending', 'sending')"
@@ -113,22 +115,6 @@ def bot_of(chat: int, bots: int) -> int:
 
 
 # --------------------------------------------------------------------------------------------- the database
-def scratch_url(url: str) -> str:
-    return make_url(url).set(database=DATABASE).render_as_string(hide_password=False)
-
-
-async def admin(url: str, *statements: str) -> None:
-    """Statements outside a transaction (CREATE / DROP DATABASE), on the server's `postgres` database."""
-    engine = make_engine(make_url(url).set(database="postgres").render_as_string(hide_password=False))
-    try:
-        async with engine.connect() as conn:
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            for statement in statements:
-                await conn.execute(text(statement))
-    finally:
-        await engine.dispose()
-
-
 async def fill(url: str, rows: int) -> dict[str, float]:
     engine = make_engine(url)
     took = {}
@@ -193,6 +179,17 @@ async def claim_plan(url: str, batch: int, runs: int = 3) -> dict[str, Any]:
     finally:
         await engine.dispose()
     return {"best_ms": round(min(times), 2), "ms": [round(t, 2) for t in times], "plan": nodes}
+
+
+async def drop_queue_index(url: str) -> None:
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(text("DROP INDEX IF EXISTS ix_notice_deliveries_queue"))
+            await conn.execute(text("ANALYZE notice_deliveries"))
+    finally:
+        await engine.dispose()
 
 
 async def add_queue_index(url: str) -> float:
@@ -383,7 +380,7 @@ async def main(args: argparse.Namespace) -> int:
     if host not in {"127.0.0.1", "localhost", "::1"}:
         print(f"refusing {host!r}: the benchmark makes and drops a scratch database on this machine only")
         return 2
-    scratch = scratch_url(url)
+    scratch = scratch_url(url, DATABASE)
     total = time.perf_counter()
     await admin(url, f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)', f'CREATE DATABASE "{DATABASE}"')
     try:
@@ -393,18 +390,19 @@ async def main(args: argparse.Namespace) -> int:
         print(f"  {took} s (data generation: not a figure of the product)", flush=True)
         filled = await sizes(scratch)
         print(f"  on disk: {filled}", flush=True)
+        await drop_queue_index(scratch)
         before = await claim_plan(scratch, args.batch)
-        print(f"  one claim, schema as migrated: {before['best_ms']} ms  {' > '.join(before['plan'])}", flush=True)
+        print(f"  one claim, without the claim index: {before['best_ms']} ms  {' > '.join(before['plan'])}", flush=True)
         index_s, after = None, None
-        if not args.as_migrated:
+        if not args.without_index:
             index_s = await add_queue_index(scratch)
             after = await claim_plan(scratch, args.batch)
             print(
-                f"  the proposed claim index built in {index_s} s; one claim: {after['best_ms']} ms  "
+                f"  the claim index built in {index_s} s; one claim: {after['best_ms']} ms  "
                 f"{' > '.join(after['plan'])}",
                 flush=True,
             )
-        schema = "as migrated" if args.as_migrated else "with the proposed claim index"
+        schema = "without the claim index" if args.without_index else "with the claim index"
         print(f"draining ({schema}): {args.workers} workers, {args.bots} bots, claims of {args.batch} ...", flush=True)
         result = await drain(scratch, args.workers, args.bots, args.batch)
         result["bytes_after_fill"] = filled
@@ -435,7 +433,7 @@ async def main(args: argparse.Namespace) -> int:
             "—",
         ],
         [
-            f"one claim of {args.batch}, {args.rows} due: as migrated / with the claim index",
+            f"one claim of {args.batch}, {args.rows} due: without / with the claim index",
             f"{before['best_ms']} ms / " + (f"{after['best_ms']} ms" if after else "(not built)"),
             "",
             "—",
@@ -477,7 +475,7 @@ async def main(args: argparse.Namespace) -> int:
         "quick": args.quick,
         "fill_seconds": took,
         "schema": schema,
-        "claim_as_migrated": before,
+        "claim_without_index": before,
         "claim_index": {"ddl": QUEUE_INDEX, "build_seconds": index_s, "claim": after} if after else None,
         **result,
         "paid_headroom": round(headroom, 1),
@@ -498,7 +496,7 @@ if __name__ == "__main__":
     parser.add_argument("--workers", type=int, default=4, help="workers sharing the outbox (1-16)")
     parser.add_argument("--bots", type=int, default=4, help="bots, each with its own cap (1-64)")
     parser.add_argument("--batch", type=int, default=500, help="deliveries claimed at once (1-5000)")
-    parser.add_argument("--as-migrated", action="store_true", help="drain without the proposed claim index (slow)")
+    parser.add_argument("--without-index", action="store_true", help="drain without the claim index (slow)")
     parser.add_argument("--tag", default="", help="write reports/bench/sizing-TAG.json instead (a variant's run)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database (to look at it with psql)")
     args = parser.parse_args()

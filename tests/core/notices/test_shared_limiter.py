@@ -4,8 +4,10 @@ take are spaced as one line, a chat's interval holds across workers, and a 429 p
 from __future__ import annotations
 
 import asyncio
+import bisect
 import itertools
 import os
+import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -95,3 +97,66 @@ async def test_the_worker_uses_the_shared_limits_when_redis_is_set(
         await run_worker(settings, once=True, clock=clock)
         initial = await rows(sessionmaker, outage.id, stage="initial")
         assert {d.status for d in initial} == {"sent"} and len(api.sent()) == len(initial)
+
+
+def most_in_one_second(times: list[float]) -> int:
+    """The most of `times` in any window [t, t + 1 s) (sliding: every window starting at a send)."""
+    times = sorted(times)
+    return max(bisect.bisect_left(times, t + 1.0) - i for i, t in enumerate(times))
+
+
+class WakesLate:
+    """A sleep that now and then oversleeps, as an event loop busy elsewhere does: every `every`-th sleep wakes
+    `late` seconds after it was due."""
+
+    def __init__(self, every: int, late: float) -> None:
+        self.every, self.late, self.calls = every, late, 0
+
+    async def __call__(self, seconds: float) -> None:
+        self.calls += 1
+        await asyncio.sleep(seconds + (self.late if self.calls % self.every == 0 else 0.0))
+
+
+async def test_late_senders_of_two_workers_never_put_more_than_rate_sends_in_one_second(redis_url: str) -> None:
+    namespace = uuid.uuid4().hex
+    rate = 20
+    one, two = (
+        SharedTelegramLimiter(Redis.from_url(redis_url), rate, 0.0, namespace=namespace, sleep=WakesLate(3, 0.3))
+        for _ in range(2)
+    )
+    went: list[float] = []  # when each send really went (this process's clock: both workers live here)
+
+    async def send(limiter: SharedTelegramLimiter, chat: str) -> None:
+        await limiter.acquire(chat)
+        went.append(time.monotonic())
+
+    try:
+        await asyncio.gather(*(send(limiter, f"c{i}") for i in range(22) for limiter in (one, two)))
+    finally:
+        await one.redis.delete(*[k async for k in one.redis.scan_iter(f"gridtalk:telegram:{namespace}:*")])
+        await one.aclose()
+        await two.aclose()
+    assert len(went) == 44 and len(one.sent) == len(two.sent) == 22
+    assert most_in_one_second(went) <= rate  # the late sends did not bunch with the next ones
+    assert most_in_one_second(one.sent + two.sent) <= rate  # nor in Redis's clock, which both workers share
+
+
+async def test_a_429_holds_the_sends_already_waiting_for_their_slots(
+    pair: tuple[SharedTelegramLimiter, SharedTelegramLimiter],
+) -> None:
+    one, two = pair
+    waiting = [asyncio.create_task(limiter.acquire(f"c{i}")) for i in range(10) for limiter in (one, two)]
+    await asyncio.sleep(0.05)  # every slot reserved (20 at 50/s: up to 0.4 s ahead), the first ones gone
+    before = await redis_now(one)
+    await one.pause(0.4)
+    after = await redis_now(one)  # the pause began in between
+    await asyncio.gather(*waiting)
+    went = one.sent + two.sent
+    assert len(went) == 20
+    assert all(t <= after or t >= before + 0.4 - 1e-3 for t in went)  # none went during the pause
+    assert any(t >= before + 0.4 - 1e-3 for t in went)
+
+
+async def redis_now(limiter: SharedTelegramLimiter) -> float:
+    seconds, micros = await limiter.redis.time()
+    return seconds + micros / 1e6
