@@ -1,9 +1,15 @@
-"""What the benchmarks share: percentiles, and the scratch PostgreSQL databases they make and drop."""
+"""What the benchmarks share: percentiles, the scratch PostgreSQL databases they make and drop, a recorder of the
+statements an engine runs and the scans of their plans, a simulated clock."""
 
 from __future__ import annotations
 
-from sqlalchemy import text
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.db import make_engine
 
@@ -29,3 +35,50 @@ async def admin(url: str, *statements: str) -> None:
                 await conn.execute(text(statement))
     finally:
         await engine.dispose()
+
+
+@dataclass
+class Recorder:
+    """Every statement the engine runs while `on`: its SQL, parameters and duration (fetching included)."""
+
+    on: bool = False
+    statements: list[tuple[str, Any, float]] = field(default_factory=list)
+
+    def attach(self, engine: AsyncEngine) -> None:
+        @event.listens_for(engine.sync_engine, "before_cursor_execute")
+        def before(conn: Any, _cursor: Any, _statement: str, _parameters: Any, _context: Any, _many: bool) -> None:
+            conn.info["bench_began"] = time.perf_counter()
+
+        @event.listens_for(engine.sync_engine, "after_cursor_execute")
+        def after(conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
+            if self.on:
+                self.statements.append((statement, parameters, time.perf_counter() - conn.info["bench_began"]))
+
+    def take(self) -> list[tuple[str, Any, float]]:
+        taken, self.statements = self.statements, []
+        return taken
+
+
+def scans(plan: dict[str, Any]) -> list[str]:
+    """The plan's scans (EXPLAIN FORMAT JSON), depth first: 'Index Scan ix_x on table', 'Seq Scan on table'."""
+    found = []
+    node = plan.get("Node Type", "")
+    if "Scan" in node and "Relation Name" in plan:
+        index = f" {plan['Index Name']}" if plan.get("Index Name") else ""
+        found.append(f"{node}{index} on {plan['Relation Name']}")
+    for child in plan.get("Plans", []):
+        found += scans(child)
+    return found
+
+
+class SimulatedTime:
+    """A simulated monotonic clock (a limiter's `monotonic` and `sleep`): sleeping moves it on at once."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += max(seconds, 0.0)

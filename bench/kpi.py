@@ -28,8 +28,7 @@ import platform
 import statistics
 import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,11 +36,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import event, text  # noqa: E402
+from sqlalchemy import text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncEngine  # noqa: E402
 
-from bench.common import admin  # noqa: E402
+from bench.common import Recorder, admin, scans  # noqa: E402
 from core.clock import FrozenClock  # noqa: E402
 from core.config import Settings  # noqa: E402
 from core.db import make_engine, make_sessionmaker  # noqa: E402
@@ -228,28 +227,6 @@ async def counts(url: str) -> dict[str, int]:
 
 
 # ------------------------------------------------------------------------------------------------ timing
-@dataclass
-class Recorder:
-    """Every statement the engine runs while `on`: its SQL, parameters and duration (fetching included)."""
-
-    on: bool = False
-    statements: list[tuple[str, Any, float]] = field(default_factory=list)
-
-    def attach(self, engine: AsyncEngine) -> None:
-        @event.listens_for(engine.sync_engine, "before_cursor_execute")
-        def before(conn: Any, _cursor: Any, _statement: str, _parameters: Any, _context: Any, _many: bool) -> None:
-            conn.info["bench_began"] = time.perf_counter()
-
-        @event.listens_for(engine.sync_engine, "after_cursor_execute")
-        def after(conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
-            if self.on:
-                self.statements.append((statement, parameters, time.perf_counter() - conn.info["bench_began"]))
-
-    def take(self) -> list[tuple[str, Any, float]]:
-        taken, self.statements = self.statements, []
-        return taken
-
-
 @dataclass(frozen=True)
 class Case:
     name: str
@@ -259,16 +236,6 @@ class Case:
 
 def ms(seconds: float) -> float:
     return round(seconds * 1000, 1)
-
-
-def scans(plan: dict[str, Any]) -> Iterator[str]:
-    """The plan's scans, depth first: 'Index Scan ix_x on table', 'Seq Scan on table'."""
-    node = plan.get("Node Type", "")
-    if "Scan" in node and "Relation Name" in plan:
-        index = f" {plan['Index Name']}" if plan.get("Index Name") else ""
-        yield f"{node}{index} on {plan['Relation Name']}"
-    for child in plan.get("Plans", []):
-        yield from scans(child)
 
 
 async def explain(engine: AsyncEngine, statement: str, parameters: Any) -> dict[str, Any]:

@@ -50,7 +50,6 @@ import statistics
 import sys
 import time
 import uuid
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -58,11 +57,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import event, text  # noqa: E402
+from sqlalchemy import text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
-from sqlalchemy.ext.asyncio import AsyncEngine  # noqa: E402
 
-from bench.common import admin, scratch_url  # noqa: E402
+from bench.common import Recorder, SimulatedTime, admin, scans, scratch_url  # noqa: E402
 from core.billing.service import BillingService  # noqa: E402
 from core.clock import FrozenClock  # noqa: E402
 from core.config import Settings  # noqa: E402
@@ -231,40 +229,6 @@ async def reusable(url: str, accounts: int) -> bool:
 
 
 # ------------------------------------------------------------------------------------------------ helpers
-@dataclass
-class Recorder:
-    """Every statement the engine runs while `on`: its SQL, parameters and duration."""
-
-    on: bool = False
-    statements: list[tuple[str, Any, float]] = field(default_factory=list)
-
-    def attach(self, engine: AsyncEngine) -> None:
-        @event.listens_for(engine.sync_engine, "before_cursor_execute")
-        def before(conn: Any, _cursor: Any, _statement: str, _parameters: Any, _context: Any, _many: bool) -> None:
-            conn.info["bench_began"] = time.perf_counter()
-
-        @event.listens_for(engine.sync_engine, "after_cursor_execute")
-        def after(conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
-            if self.on:
-                self.statements.append((statement, parameters, time.perf_counter() - conn.info["bench_began"]))
-
-    def take(self) -> list[tuple[str, Any, float]]:
-        taken, self.statements = self.statements, []
-        return taken
-
-
-def scans(plan: dict[str, Any]) -> list[str]:
-    """The plan's scans, depth first: 'Index Scan ix_x on table', 'Seq Scan on table'."""
-    found = []
-    node = plan.get("Node Type", "")
-    if "Scan" in node and "Relation Name" in plan:
-        index = f" {plan['Index Name']}" if plan.get("Index Name") else ""
-        found.append(f"{node}{index} on {plan['Relation Name']}")
-    for child in plan.get("Plans", []):
-        found += scans(child)
-    return found
-
-
 def settings_for(url: str) -> Settings:
     return Settings(database_url=url, env="test", telegram_token="123456:bench-token", notice_rate_limit=RATE)
 
@@ -371,19 +335,6 @@ async def publish(url: str, profile: bool) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------- the T-30m stage
-class SimulatedTime:
-    """The simulation's monotonic clock: sleeping moves it on at once."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.now += max(seconds, 0.0)
-
-
 async def final_stage(url: str, outage_id: int, batch: int, profile: bool) -> dict[str, Any]:
     """The 30m stage started at its planned send_from and sent at RATE under a simulated clock."""
     engine = make_engine(url)

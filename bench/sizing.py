@@ -63,7 +63,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from bench.common import admin, scratch_url  # noqa: E402
+from bench.common import SimulatedTime, admin, scratch_url  # noqa: E402
 from core.db import make_engine, make_sessionmaker  # noqa: E402
 from core.db.migrate import upgrade_async  # noqa: E402
 from core.models.enums import DeliveryChannel, DeliveryStatus  # noqa: E402
@@ -206,19 +206,6 @@ async def add_queue_index(url: str) -> float:
 
 
 # ------------------------------------------------------------------------------------------- the simulation
-class SimulatedTime:
-    """One bot's monotonic clock: sleeping moves it on at once."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.now += max(seconds, 0.0)
-
-
 @dataclass
 class Line:
     """One bot at one pacing: its limiter on its own simulated clock."""
