@@ -33,7 +33,6 @@ import asyncio
 import contextlib
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -54,7 +53,7 @@ from sqlalchemy import event, select  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncEngine  # noqa: E402
 
-from bench.common import admin, percentile  # noqa: E402
+from bench.common import admin, measure  # noqa: E402
 from core.db import make_engine, make_sessionmaker, session_scope  # noqa: E402
 from core.db.migrate import upgrade_async  # noqa: E402
 from core.demo.loader import load_demo  # noqa: E402
@@ -215,30 +214,6 @@ def api_process(env: dict[str, str], log_path: Path) -> Iterator[ApiProcess]:
 
 
 # ---------------------------------------------------------------------------------------- measuring
-async def measure(call: Callable[[int], Awaitable[object]], requests: int, concurrency: int) -> dict[str, Any]:
-    """`requests` calls (numbered 0…) from `concurrency` workers; latency percentiles and throughput."""
-    latencies: list[float] = []
-    numbers = iter(range(requests))
-
-    async def worker() -> None:
-        for n in numbers:
-            started = time.perf_counter()
-            await call(n)
-            latencies.append(time.perf_counter() - started)
-
-    started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    elapsed = time.perf_counter() - started
-    return {
-        "requests": requests,
-        "concurrency": concurrency,
-        "p50_ms": round(percentile(latencies, 0.50) * 1000, 2),
-        "p99_ms": round(percentile(latencies, 0.99) * 1000, 2),
-        "mean_ms": round(statistics.fmean(latencies) * 1000, 2),
-        "throughput_rps": round(requests / elapsed, 1),
-    }
-
-
 def turn_call(http: httpx.AsyncClient, sessions: list[str]) -> Callable[[int], Awaitable[object]]:
     async def turn(n: int) -> object:
         sid = sessions[n % len(sessions)]

@@ -3,7 +3,10 @@ statements an engine runs and the scans of their plans, a simulated clock."""
 
 from __future__ import annotations
 
+import asyncio
+import statistics
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +21,39 @@ def percentile(values: list[float], q: float) -> float:
     """The `q` quantile (0..1) of `values`, nearest rank."""
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def measure(call: Callable[[int], Awaitable[object]], requests: int, concurrency: int) -> dict[str, Any]:
+    """`requests` calls (numbered 0…) from `concurrency` workers; latency percentiles and throughput."""
+    latencies: list[float] = []
+    numbers = iter(range(requests))
+
+    async def worker() -> None:
+        for n in numbers:
+            started = time.perf_counter()
+            await call(n)
+            latencies.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    return {
+        "requests": requests,
+        "concurrency": concurrency,
+        "p50_ms": round(percentile(latencies, 0.50) * 1000, 2),
+        "p99_ms": round(percentile(latencies, 0.99) * 1000, 2),
+        "mean_ms": round(statistics.fmean(latencies) * 1000, 2),
+        "throughput_rps": round(requests / elapsed, 1),
+    }
+
+
+def refuses_remote(url: str) -> bool:
+    """True (and says why) when `url` is not on this machine: a benchmark makes and drops databases only here."""
+    host = make_url(url).host or ""
+    if host in {"127.0.0.1", "localhost", "::1"}:
+        return False
+    print(f"refusing {host!r}: the benchmark makes and drops a scratch database on this machine only")
+    return True
 
 
 def scratch_url(url: str, database: str) -> str:

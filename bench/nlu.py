@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -21,7 +20,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import percentile  # noqa: E402
+from bench.common import measure  # noqa: E402
 from nlu.client import RasaNluClient  # noqa: E402
 from nlu.project import RasaServer, current_model, free_port  # noqa: E402
 
@@ -41,32 +40,6 @@ UTTERANCES = [
 ]
 
 
-async def measure(call: Callable[[str], Awaitable[object]], requests: int, concurrency: int) -> dict[str, float]:
-    latencies: list[float] = []
-    queue: asyncio.Queue[str] = asyncio.Queue()
-    for i in range(requests):
-        queue.put_nowait(UTTERANCES[i % len(UTTERANCES)])
-
-    async def worker() -> None:
-        while not queue.empty():
-            text = queue.get_nowait()
-            started = time.perf_counter()
-            await call(text)
-            latencies.append(time.perf_counter() - started)
-
-    started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    elapsed = time.perf_counter() - started
-    return {
-        "requests": requests,
-        "concurrency": concurrency,
-        "p50_ms": round(percentile(latencies, 0.50) * 1000, 2),
-        "p99_ms": round(percentile(latencies, 0.99) * 1000, 2),
-        "mean_ms": round(statistics.fmean(latencies) * 1000, 2),
-        "throughput_rps": round(requests / elapsed, 1),
-    }
-
-
 async def bench(url: str, requests: int) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
     async with httpx.AsyncClient(base_url=url, timeout=30) as http:
@@ -78,7 +51,11 @@ async def bench(url: str, requests: int) -> list[dict[str, object]]:
 
         client = RasaNluClient(url, timeout=30)
         for concurrency in (1, 8):
-            for name, call in (("bare", bare), ("client", client.parse)):
+            for name, parse in (("bare", bare), ("client", client.parse)):
+
+                async def call(n: int, parse: Callable[[str], Awaitable[object]] = parse) -> object:
+                    return await parse(UTTERANCES[n % len(UTTERANCES)])
+
                 await measure(call, 20, concurrency)  # warm-up
                 rows.append({"path": name, **await measure(call, requests, concurrency)})
         await client.aclose()

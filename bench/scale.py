@@ -60,7 +60,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from bench.common import Recorder, SimulatedTime, admin, scans, scratch_url  # noqa: E402
+from bench.common import Recorder, SimulatedTime, admin, refuses_remote, scans, scratch_url  # noqa: E402
 from core.billing.service import BillingService  # noqa: E402
 from core.clock import FrozenClock  # noqa: E402
 from core.config import Settings  # noqa: E402
@@ -545,9 +545,7 @@ def row(what: str, size: str, figure: str, goal: str, met: bool | None) -> list[
 
 async def main(args: argparse.Namespace) -> int:
     url = os.environ.get("GRIDTALK_BENCH_DATABASE_URL", DEFAULT_URL)
-    host = make_url(url).host or ""
-    if host not in {"127.0.0.1", "localhost", "::1"}:
-        print(f"refusing {host!r}: the benchmark makes and drops a scratch database on this machine only")
+    if refuses_remote(url):
         return 2
     scratch = scratch_url(url, DATABASE)
     total = time.perf_counter()

@@ -63,7 +63,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from bench.common import SimulatedTime, admin, scratch_url  # noqa: E402
+from bench.common import SimulatedTime, admin, refuses_remote, scratch_url  # noqa: E402
 from core.db import make_engine, make_sessionmaker  # noqa: E402
 from core.db.migrate import upgrade_async  # noqa: E402
 from core.models.enums import DeliveryChannel, DeliveryStatus  # noqa: E402
@@ -363,9 +363,7 @@ async def drain(url: str, workers: int, bots: int, batch: int) -> dict[str, Any]
 # ---------------------------------------------------------------------------------------------------- main
 async def main(args: argparse.Namespace) -> int:
     url = os.environ.get("GRIDTALK_BENCH_DATABASE_URL", DEFAULT_URL)
-    host = make_url(url).host or ""
-    if host not in {"127.0.0.1", "localhost", "::1"}:
-        print(f"refusing {host!r}: the benchmark makes and drops a scratch database on this machine only")
+    if refuses_remote(url):
         return 2
     scratch = scratch_url(url, DATABASE)
     total = time.perf_counter()

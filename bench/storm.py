@@ -55,7 +55,8 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import select  # noqa: E402
 
-from bench.chat import api_env, api_process, drop_database, fresh_database, percentile, start_rasa  # noqa: E402
+from bench.chat import api_env, api_process, drop_database, fresh_database, start_rasa  # noqa: E402
+from bench.common import percentile  # noqa: E402
 from core.clock import SystemClock  # noqa: E402
 from core.config import Settings  # noqa: E402
 from core.db import make_engine, make_sessionmaker, session_scope  # noqa: E402
