@@ -36,17 +36,19 @@ from core.staff.auth import ConsoleSession, NotAuthenticated, StaffAuth
 from core.staff.permissions import Access, Permission, access
 
 
-def get_settings(request: Request) -> Settings:
+# The dependencies are `async def` even when they do not await: FastAPI runs a plain `def` dependency in a worker
+# thread, a hand-off that cost more than the web chat's route itself.
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_clock(request: Request) -> Clock:
+async def get_clock(request: Request) -> Clock:
     clock: Clock = request.app.state.clock
     return clock
 
 
-def get_services(request: Request) -> CoreServices:
+async def get_services(request: Request) -> CoreServices:
     """The domain services, built once in the app's lifespan."""
     services: CoreServices = request.app.state.services
     return services

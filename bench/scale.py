@@ -23,8 +23,9 @@ Then, with the real services built as a process builds them (CoreServices.build,
    is every recipient told before T-30m.
 3. audience resolution: NoticePlanner.audiences for the outage's scope among all accounts (goal ≤ 10 s at
    1 000 000 accounts, 10 % affected).
-4. one customer's bill lookup ("how much is my bill", by a bound Telegram customer): the identity, its
-   bindings, the newest bill with its lines, the unpaid bills — the chat's repositories and BillingService —
+4. one customer's bill lookup ("how much is my bill", by a bound Telegram customer), as a chat turn reads it:
+   the identity with its conversation and bindings, the newest bill and the unpaid ones with their lines (two
+   queries: IdentityRepository.for_turn, BillingService in the turn's memo) —
    for --lookups random customers, p50 / p99 (goal p99 ≤ 5 ms at 1 000 000 accounts), and EXPLAIN (ANALYZE)
    of each of its queries (each must be an Index Scan, not a Seq Scan).
 
@@ -64,7 +65,8 @@ from bench.common import Recorder, SimulatedTime, admin, refuses_remote, scans, 
 from core.billing.service import BillingService  # noqa: E402
 from core.clock import FrozenClock  # noqa: E402
 from core.config import Settings  # noqa: E402
-from core.customers.repository import BindingRepository, IdentityRepository  # noqa: E402
+from core.conversations.memo import turn_memo  # noqa: E402
+from core.customers.repository import IdentityRepository  # noqa: E402
 from core.db import make_engine, make_sessionmaker  # noqa: E402
 from core.db.migrate import upgrade_async  # noqa: E402
 from core.models.enums import DeliveryChannel, DeliveryStatus, OutageKind  # noqa: E402
@@ -482,12 +484,14 @@ async def audiences(url: str, runs: int, profile: bool) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------------------- bill lookup
 async def one_lookup(session: Any, billing: BillingService, external_id: str, today: date) -> None:
-    identity = await IdentityRepository(session).by_external_id("telegram", external_id)
-    assert identity is not None
-    bound = await BindingRepository(session).bound(identity.id)
-    account = bound[0][1]
-    bills = await billing.latest(session, account, 1)
-    await billing.amount_due(session, account, bills[0], today)
+    """What a chat turn reads for "how much is my bill", as the turn reads it (its memo open): the identity with
+    its conversation and bound accounts (one query), the newest bills with the unpaid ones (one query)."""
+    with turn_memo(session):
+        found = await IdentityRepository(session).for_turn("telegram", external_id)
+        assert found is not None
+        account = found[2][0][1]
+        bills = await billing.latest(session, account, 1)
+        await billing.amount_due(session, account, bills[0], today)
 
 
 async def bill_lookups(url: str, accounts: int, lookups: int) -> dict[str, Any]:

@@ -18,6 +18,18 @@ from core.imports import ImportKind
 
 T = TypeVar("T")
 
+def serve(main: Coroutine[Any, Any, T]) -> T:
+    """Run a long-lived process's coroutine (api, bot, worker, all in one) on uvloop where it is installed: libuv's
+    sockets and callbacks cost less CPU per chat turn and per notice than asyncio's own loop. One-off commands
+    keep asyncio.run."""
+    try:
+        import uvloop
+    except ImportError:  # not on Windows
+        return asyncio.run(main)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)
+
+
 app = typer.Typer(help="gridtalk: chatbot and messaging service for electric power utilities.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 demo_app = typer.Typer(help="Demo data to try gridtalk with.", no_args_is_help=True)
@@ -120,7 +132,7 @@ def bot() -> None:
     if cfg.telegram_token is None:
         raise fail("GRIDTALK_TELEGRAM_TOKEN is not set: the Telegram bot needs a bot token")
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_bot(cfg))
+        serve(run_bot(cfg))
 
 
 @app.command("app")
@@ -137,7 +149,7 @@ def app_(
     cfg = settings()
     if port_in_use(cfg.api_host, cfg.api_port):
         raise fail(f"port {cfg.api_port} is already in use; set GRIDTALK_API_PORT to another port")
-    raise typer.Exit(asyncio.run(run_app(cfg, mail_catcher=mail_catcher)))
+    raise typer.Exit(serve(run_app(cfg, mail_catcher=mail_catcher)))
 
 
 @app.command()
@@ -165,7 +177,7 @@ def worker(
         if moment.tzinfo is None:
             raise fail("--at: give the UTC offset, e.g. 2026-12-10T07:30:00+08:00")
         clock = FrozenClock(moment)
-    asyncio.run(run_worker(settings(), once=once, clock=clock))
+    serve(run_worker(settings(), once=once, clock=clock))
 
 
 @app.command()

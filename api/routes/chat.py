@@ -118,7 +118,7 @@ router = APIRouter(prefix="/api/v1/chat", tags=["web chat"], lifespan=chat_lifes
 page_router = APIRouter(tags=["web chat"])
 
 
-def get_chat_client(request: Request) -> str | None:
+async def get_chat_client(request: Request) -> str | None:
     proxies: tuple[IpNetwork, ...] = request.app.state.trusted_proxies
     return chat_client(request, proxies)
 
@@ -126,7 +126,7 @@ def get_chat_client(request: Request) -> str | None:
 ChatClientDep = Annotated[str | None, Depends(get_chat_client)]
 
 
-def get_webchat(request: Request) -> WebChat:
+async def get_webchat(request: Request) -> WebChat:
     webchat: WebChat = request.app.state.webchat
     return webchat
 

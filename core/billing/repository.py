@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from core.db.repository import RepositoryBase
@@ -23,6 +23,30 @@ class BillRepository(RepositoryBase[Bill]):
             .limit(limit)
         )
         return list(rows.unique())
+
+    async def latest_and_unpaid(self, account_id: int, limit: int) -> tuple[list[Bill], list[Bill]]:
+        """latest(limit) and unpaid() in one query (a bill question in the chat asks both): the account's bills
+        among its `limit` newest or not paid yet, with their lines."""
+        oldest_of_newest = (  # the limit-th newest period; '' when the account has fewer bills (all are newest)
+            select(Bill.period)
+            .where(Bill.account_id == account_id)
+            .order_by(Bill.period.desc())
+            .offset(limit - 1)
+            .limit(1)
+            .scalar_subquery()
+        )
+        rows = await self.session.scalars(
+            select(Bill)
+            .where(
+                Bill.account_id == account_id,
+                or_(Bill.paid_at.is_(None), Bill.period >= func.coalesce(oldest_of_newest, "")),
+            )
+            .options(joinedload(Bill.lines))
+            .order_by(Bill.period)
+        )
+        bills = list(rows.unique())
+        latest = sorted(bills, key=lambda bill: bill.period, reverse=True)[:limit]
+        return latest, [bill for bill in bills if bill.paid_at is None]
 
     async def in_periods(self, account_id: int, first: str, last: str) -> list[Bill]:
         """Bills for the months first..last (YYYY-MM, inclusive), oldest first, with their lines (one query)."""

@@ -13,14 +13,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.billing.answers import AmountDue, Explanation, TariffFacts, amount_due, explain, tariff_facts
 from core.billing.calc import TariffTerms
 from core.billing.repository import BillRepository
+from core.conversations.memo import memo_of
 from core.customers.repository import AccountRepository
 from core.models import Bill, UtilityAccount
+
+UNPAID = "unpaid_bills"  # the turn memo's entry (core.conversations.memo): the account's unpaid bills
 
 
 class BillingService:
     async def latest(self, session: AsyncSession, account: UtilityAccount, limit: int) -> list[Bill]:
-        """The account's newest bills (at most `limit`), newest first, with their lines."""
-        return await BillRepository(session).latest(account.id, max(limit, 1))
+        """The account's newest bills (at most `limit`), newest first, with their lines. During a chat turn the
+        unpaid bills come with them (one query) and are kept in the turn's memo for amount_due."""
+        memo = memo_of(session)
+        if memo is None:
+            return await BillRepository(session).latest(account.id, max(limit, 1))
+        latest, memo[UNPAID, account.id] = await BillRepository(session).latest_and_unpaid(account.id, max(limit, 1))
+        return latest
 
     async def in_months(self, session: AsyncSession, account: UtilityAccount, first: str, last: str) -> list[Bill]:
         """The bills of the months first..last (YYYY-MM, inclusive), oldest first."""
@@ -28,7 +36,10 @@ class BillingService:
 
     async def amount_due(self, session: AsyncSession, account: UtilityAccount, bill: Bill, today: date) -> AmountDue:
         """The bill asked about, every bill still unpaid, and which of them are overdue on `today`."""
-        unpaid = await BillRepository(session).unpaid(account.id)
+        memo = memo_of(session)
+        unpaid = memo.get((UNPAID, account.id)) if memo is not None else None
+        if unpaid is None:
+            unpaid = await BillRepository(session).unpaid(account.id)
         return amount_due(bill, unpaid, today)
 
     async def explain(self, session: AsyncSession, account: UtilityAccount, bill: Bill) -> Explanation:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
+from functools import cache
 
-from sqlalchemy import ColumnElement, delete, func, select, update
+from sqlalchemy import ColumnElement, Select, bindparam, delete, func, select, update
 
 from core.conversations.memo import forget, memo_of
 from core.db.repository import RepositoryBase
@@ -24,6 +25,33 @@ from core.models import (
 )
 
 
+@cache
+def _turn_query() -> Select[Identity, Conversation, IdentityAccount, UtilityAccount, bool]:
+    """IdentityRepository.for_turn's query, built once (every chat turn runs it; building it and its cache key
+    afresh cost more CPU than running it): identity, latest conversation, bound accounts, ever escalated."""
+    latest = (
+        select(func.max(Conversation.id))
+        .where(Conversation.identity_id == Identity.id)
+        .correlate(Identity)
+        .scalar_subquery()
+    )
+    escalated = (
+        select(Escalation.id)
+        .join(Conversation, Conversation.id == Escalation.conversation_id)
+        .where(Conversation.identity_id == Identity.id, Escalation.identity_id == Identity.id)
+        .correlate(Identity)
+        .exists()
+    )
+    return (
+        select(Identity, Conversation, IdentityAccount, UtilityAccount, escalated)
+        .outerjoin(Conversation, Conversation.id == latest)
+        .outerjoin(IdentityAccount, IdentityAccount.identity_id == Identity.id)
+        .outerjoin(UtilityAccount, UtilityAccount.id == IdentityAccount.account_id)
+        .where(Identity.channel == bindparam("channel"), Identity.external_id == bindparam("external_id"))
+        .order_by(IdentityAccount.verified_at, UtilityAccount.account_number)
+    )
+
+
 class IdentityRepository(RepositoryBase[Identity]):
     model = Identity
 
@@ -40,29 +68,7 @@ class IdentityRepository(RepositoryBase[Identity]):
         the bound accounts are kept in the turn's memo (core.conversations.memo), for BindingRepository.bound,
         and whether any conversation of the identity was ever escalated (ESCALATED: when not, the handoff skill
         has no escalation to look up)."""
-        latest = (
-            select(func.max(Conversation.id))
-            .where(Conversation.identity_id == Identity.id)
-            .correlate(Identity)
-            .scalar_subquery()
-        )
-        escalated = (
-            select(Escalation.id)
-            .join(Conversation, Conversation.id == Escalation.conversation_id)
-            .where(Conversation.identity_id == Identity.id, Escalation.identity_id == Identity.id)
-            .correlate(Identity)
-            .exists()
-        )
-        rows = (
-            await self.session.execute(
-                select(Identity, Conversation, IdentityAccount, UtilityAccount, escalated)
-                .outerjoin(Conversation, Conversation.id == latest)
-                .outerjoin(IdentityAccount, IdentityAccount.identity_id == Identity.id)
-                .outerjoin(UtilityAccount, UtilityAccount.id == IdentityAccount.account_id)
-                .where(Identity.channel == channel, Identity.external_id == external_id)
-                .order_by(IdentityAccount.verified_at, UtilityAccount.account_number)
-            )
-        ).all()
+        rows = (await self.session.execute(_turn_query(), {"channel": channel, "external_id": external_id})).all()
         if not rows:
             return None
         identity, conversation, ever_escalated = rows[0][0], rows[0][1], bool(rows[0][4])

@@ -5,8 +5,22 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime
+from functools import cache
+from typing import Any
 
-from sqlalchemy import ColumnElement, String, literal, null, or_, select, union_all, update
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Select,
+    String,
+    bindparam,
+    literal,
+    null,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.orm import selectinload
 
 from core.db.repository import RepositoryBase
@@ -26,13 +40,19 @@ from core.models.enums import OutageKind, OutageStatus
 from core.outages.facts import AreaFacts, FeederFacts, OutageFacts, Scope
 
 
-def _touches(account: UtilityAccount) -> ColumnElement[bool]:
-    """An outage touches an account through its area, its feeder or the account itself."""
+def _touches() -> ColumnElement[bool]:
+    """An outage touches an account through its area, its feeder or the account itself (the account's values
+    are bound parameters: `_at(account)`)."""
     return or_(
-        Outage.areas.any(OutageArea.area_code == account.area_code),
-        Outage.feeders.any(OutageFeeder.feeder_code == account.feeder_code),
-        Outage.accounts.any(OutageAccount.account_id == account.id),
+        Outage.areas.any(OutageArea.area_code == bindparam("area_code")),
+        Outage.feeders.any(OutageFeeder.feeder_code == bindparam("feeder_code")),
+        Outage.accounts.any(OutageAccount.account_id == bindparam("account_id")),
     )
+
+
+def _at(account: UtilityAccount) -> dict[str, Any]:
+    """The parameters of `_touches()` for this account."""
+    return {"area_code": account.area_code, "feeder_code": account.feeder_code, "account_id": account.id}
 
 
 def _public() -> ColumnElement[bool]:
@@ -40,13 +60,33 @@ def _public() -> ColumnElement[bool]:
     return or_(Outage.areas.any(), Outage.feeders.any())
 
 
-def _current(now: datetime) -> tuple[ColumnElement[bool], ...]:
-    """Going on now: published, started, and (unplanned: until restored) or (planned: until its end)."""
+def _current() -> tuple[ColumnElement[bool], ...]:
+    """Going on now (the bound parameter `now`): published, started, and (unplanned: until restored) or (planned:
+    until its end)."""
+    now: BindParameter[datetime] = bindparam("now")
     return (
         Outage.status == OutageStatus.PUBLISHED,
         Outage.starts_at <= now,
         or_(Outage.kind == OutageKind.UNPLANNED, Outage.ends_at > now),
     )
+
+
+@cache
+def _now_queries() -> dict[str, Select[Outage]]:
+    """The queries of outages going on now, built once: every chat turn asks one of them (the outages at the
+    customer's account are read while the NLU parses), and a statement built afresh each time cost more of the
+    api's CPU (its construction and its cache key) than its execution. Their values are bound parameters."""
+    order = (Outage.kind.desc(), Outage.starts_at)
+    other_feeders = select(Feeder.code).where(
+        Feeder.area_code == bindparam("area_code"), Feeder.code != bindparam("feeder_code")
+    )
+    return {
+        "at_account": select(Outage).where(*_current(), _touches()).order_by(*order),
+        "public": select(Outage).where(*_current(), _public()).order_by(*order),
+        "near": select(Outage)
+        .where(*_current(), Outage.feeders.any(OutageFeeder.feeder_code.in_(other_feeders)), ~_touches())
+        .order_by(*order),
+    }
 
 
 class OutageRepository(RepositoryBase[Outage]):
@@ -218,25 +258,13 @@ class OutageRepository(RepositoryBase[Outage]):
 
     async def current(self, now: datetime, account: UtilityAccount | None = None) -> list[Outage]:
         """Going on now, faults first: those touching the account, or (no account) every public one."""
-        query = select(Outage).where(*_current(now)).order_by(Outage.kind.desc(), Outage.starts_at)
-        query = query.where(_touches(account) if account is not None else _public())
-        return list(await self.session.scalars(query))
+        if account is None:
+            return list(await self.session.scalars(_now_queries()["public"], {"now": now}))
+        return list(await self.session.scalars(_now_queries()["at_account"], {"now": now, **_at(account)}))
 
     async def current_near(self, now: datetime, account: UtilityAccount) -> list[Outage]:
         """Going on now on another feeder of the account's area, not touching the account itself."""
-        other_feeders = select(Feeder.code).where(
-            Feeder.area_code == account.area_code, Feeder.code != account.feeder_code
-        )
-        query = (
-            select(Outage)
-            .where(
-                *_current(now),
-                Outage.feeders.any(OutageFeeder.feeder_code.in_(other_feeders)),
-                ~_touches(account),
-            )
-            .order_by(Outage.kind.desc(), Outage.starts_at)
-        )
-        return list(await self.session.scalars(query))
+        return list(await self.session.scalars(_now_queries()["near"], {"now": now, **_at(account)}))
 
     async def upcoming(
         self,
@@ -255,7 +283,7 @@ class OutageRepository(RepositoryBase[Outage]):
                 Outage.kind == OutageKind.PLANNED,
                 Outage.status == OutageStatus.PUBLISHED,
                 Outage.starts_at > now,
-                _touches(account) if account is not None else _public(),
+                _touches() if account is not None else _public(),
             )
             .order_by(Outage.starts_at)
             .limit(limit)
@@ -264,4 +292,4 @@ class OutageRepository(RepositoryBase[Outage]):
             query = query.where(Outage.starts_at >= since)
         if until is not None:
             query = query.where(Outage.starts_at < until)
-        return list(await self.session.scalars(query))
+        return list(await self.session.scalars(query, _at(account) if account is not None else None))
