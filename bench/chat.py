@@ -19,6 +19,11 @@ beside gridtalk; drawn with matplotlib from Rasa's venv, .venv-rasa, as the app'
 each sentence, every SQL statement it ran (SQLAlchemy's before/after_cursor_execute) and the time by phase:
 NLU call, database, template rendering, the rest (routing, JSON, FastAPI).
 
+--sample samples the api subprocess itself with py-spy (a dev dependency; it needs ptrace, as root or with
+CAP_SYS_PTRACE) while the turns are measured, writes its stacks to reports/bench/chat-api-<db>.folded and
+prints where the api's CPU went: by the nearest gridtalk function and by library. This is the profile of the
+real process under load (uvicorn, uvloop, asyncpg), unlike --profile's in-process run.
+
 Goals: turn throughput ≥ 0.8 × bare Rasa's at concurrency 1 and 8 on PostgreSQL (≥ 0.6 × on SQLite); turn p99
 ≤ Rasa's p99 + 15 ms at concurrency 8; a turn's own cost ≤ 5 ms on PostgreSQL.
 
@@ -33,6 +38,7 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -237,12 +243,98 @@ def parse_call(http: httpx.AsyncClient) -> Callable[[int], Awaitable[object]]:
     return parse
 
 
+@contextlib.contextmanager
+def sampled(pid: int, out: Path | None) -> Iterator[None]:
+    """py-spy samples process `pid` while the block lasts (nothing when out is None); its folded stacks go to
+    `out`."""
+    if out is None:
+        yield
+        return
+    options = ["--pid", str(pid), "--rate", "250", "--format", "raw", "--nonblocking", "--output", str(out)]
+    spy = subprocess.Popen(
+        [str(ROOT / ".venv" / "bin" / "py-spy"), "record", *options],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)  # py-spy writes its file when interrupted
+        _, err = spy.communicate(timeout=60)
+        if not out.exists():
+            print(f"py-spy wrote nothing: {err.decode(errors='replace').strip()[-300:]}", file=sys.stderr)
+
+
+LIBRARIES = (
+    "sqlalchemy",
+    "asyncpg",
+    "aiosqlite",
+    "uvicorn",
+    "fastapi",
+    "starlette",
+    "pydantic",
+    "aiohttp",
+    "httpx",
+    "httpcore",
+    "anyio",
+    "h11",
+    "jinja2",
+    "asyncio",
+    "logging",
+)
+
+
+def library_of(leaf: str) -> str:
+    """What the innermost frame of a sample belongs to."""
+    if "(selectors.py" in leaf:
+        return "waiting for I/O (asyncio's loop)"
+    if "Runner.run" in leaf or "run_forever" in leaf:
+        return "uvloop (its I/O wait and its C callbacks)"
+    if "(threading.py" in leaf or "(queue.py" in leaf:
+        return "worker threads"
+    if any(f"({d}/" in leaf for d in ("core", "api", "nlu", "bot")):
+        return "gridtalk"
+    return next((lib for lib in LIBRARIES if f"/{lib}/" in leaf or f"({lib}/" in leaf), "other")
+
+
+def print_samples(path: Path, top: int = 25) -> None:
+    """Where the sampled api spent its time: per nearest gridtalk function (the library code it called counted
+    with it) and per library of the innermost frame."""
+    by_function: dict[str, int] = {}
+    by_library: dict[str, int] = {}
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = stack.split(";")
+        n = int(count)
+        total += n
+        ours = [f for f in frames if any(f"({d}/" in f for d in ("core", "api", "nlu", "bot"))]
+        where = ours[-1].split(" (")[0] + " " + ours[-1].split(" (")[1].split(":")[0] if ours else "(outside)"
+        by_function[where] = by_function.get(where, 0) + n
+        library = library_of(frames[-1])
+        by_library[library] = by_library.get(library, 0) + n
+    print(f"\nsampled api ({path.name}): {total} samples at 250/s")
+    print("  by library (innermost frame):")
+    for name, n in sorted(by_library.items(), key=lambda kv: -kv[1]):
+        print(f"    {100 * n / total:5.1f} %  {name}")
+    print(f"  by nearest gridtalk function (top {top}; '(outside)': no gridtalk frame, e.g. the ORM's greenlet):")
+    for name, n in sorted(by_function.items(), key=lambda kv: -kv[1])[:top]:
+        print(f"    {100 * n / total:5.1f} %  {name}")
+
+
 async def run_database(
-    db: str, url: str, rasa_url: str, sessions: list[str], requests: int, levels: tuple[int, ...], log: Path
+    db: str,
+    url: str,
+    rasa_url: str,
+    sessions: list[str],
+    requests: int,
+    levels: tuple[int, ...],
+    log: Path,
+    sample: Path | None = None,
 ) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     env = api_env(url, rasa_url, free_port())
-    with api_process(env, log) as api_proc:
+    with api_process(env, log) as api_proc, sampled(api_proc.pid, sample):
         limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
         async with (
             httpx.AsyncClient(base_url=rasa_url, timeout=30, limits=limits) as rasa,
@@ -476,7 +568,11 @@ async def bench(args: argparse.Namespace, rasa_url: str, folder: Path) -> dict[s
                 profiles.append(await profile(db, url, rasa_url, sessions, 50 if args.quick else 200))
                 print_profile(profiles[-1])
                 sessions = await prepare(url, args.customers)
-            rows += await run_database(db, url, rasa_url, sessions, requests, levels, folder / f"api-{db}.log")
+            sample = OUT.parent / f"chat-api-{db}.folded" if args.sample else None
+            OUT.parent.mkdir(parents=True, exist_ok=True)
+            rows += await run_database(db, url, rasa_url, sessions, requests, levels, folder / f"api-{db}.log", sample)
+            if sample is not None and sample.exists():
+                print_samples(sample)
     return {"requests": requests, "customers": args.customers, "texts": list(TEXTS), "runs": rows, "profiles": profiles}
 
 
@@ -488,6 +584,7 @@ def main() -> int:
     parser.add_argument("--pg-url", default=PG_URL, help="the scratch PostgreSQL database (dropped and made again)")
     parser.add_argument("--rasa-url", help="a running Rasa server to use instead of starting one")
     parser.add_argument("--profile", action="store_true", help="also count the queries of a turn and time its phases")
+    parser.add_argument("--sample", action="store_true", help="sample the api with py-spy while it serves the turns")
     parser.add_argument("--quick", action="store_true", help="100 requests at concurrency 1 and 8")
     parser.add_argument("--no-chart", action="store_true", help="do not draw docs/img/chat-turns.png")
     args = parser.parse_args()

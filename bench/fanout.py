@@ -66,6 +66,7 @@ from core.notices.ratelimit import TelegramLimiter  # noqa: E402
 from core.notices.render import NoticeRenderer  # noqa: E402
 from core.notices.repository import OutboxRepository  # noqa: E402
 from core.templating import Renderer  # noqa: E402
+from gridtalk.cli import run_service  # noqa: E402
 from tests.fakes.telegram_api import FakeTelegramApi  # noqa: E402
 
 DEFAULT_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/bench_fanout"
@@ -385,4 +386,4 @@ if __name__ == "__main__":
     if unknown := only - set(RUNS):
         parser.error(f"unknown runs: {', '.join(sorted(unknown))}")
     url = os.environ.get("GRIDTALK_BENCH_DATABASE_URL", DEFAULT_URL)
-    sys.exit(asyncio.run(main(rows, rows_30, url, only)))
+    sys.exit(run_service(main(rows, rows_30, url, only)))  # on the event loop `gridtalk worker` runs on (uvloop)

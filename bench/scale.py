@@ -6,9 +6,9 @@ It makes a scratch PostgreSQL database `bench_scale` on the server GRIDTALK_BENC
 postgresql+asyncpg://postgres@127.0.0.1:5432/postgres), migrates it (`alembic upgrade head`) and fills it with
 INSERT ... SELECT generate_series (no ORM objects; the time is printed, it is not a figure of the product):
 --accounts utility accounts (default 1 000 000) on 100 feeders in 10 areas, one customer and one bound,
-subscribed Telegram identity each, --bill-months bills each (2 lines a bill, the newest unpaid for 1 in 5),
-200 key accounts (2 Telegram contacts each, managed by one account manager). The outage's scope is 10 of the
-feeders: 10 % of the accounts.
+subscribed Telegram identity each with one past conversation (an escalation for 1 in 100), --bill-months bills
+each (2 lines a bill, the newest unpaid for 1 in 5), 200 key accounts (2 Telegram contacts each, managed by one
+account manager). The outage's scope is 10 of the feeders: 10 % of the accounts.
 
 Then, with the real services built as a process builds them (CoreServices.build, a frozen clock):
 1. publish: OutageService.create a draft (its audience check included, as the API's POST does), then
@@ -145,6 +145,19 @@ FILL = (
         SELECT setval('identities_id_seq', {accounts});
         INSERT INTO identity_accounts (identity_id, account_id, verified_at, is_current)
         SELECT g, g, {now}, true FROM generate_series(1, {accounts}) g
+        """,
+    ),
+    (
+        "conversations",  # one each (what a chat turn's first query looks up), an escalation for 1 in 100
+        """
+        INSERT INTO conversations (id, identity_id, channel, state, last_message_at, created_at)
+        SELECT g, g, 'telegram', 'closed', {now} - interval '3 days', {now} - interval '3 days'
+        FROM generate_series(1, {accounts}) g;
+        SELECT setval('conversations_id_seq', {accounts});
+        INSERT INTO escalations (conversation_id, identity_id, account_id, reason, priority, state, resolved_at,
+                                 created_at)
+        SELECT g, g, g, 'human_handoff', 'normal', 'resolved', {now} - interval '2 days', {now} - interval '3 days'
+        FROM generate_series(1, {accounts}, 100) g
         """,
     ),
     (

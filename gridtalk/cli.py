@@ -18,7 +18,8 @@ from core.imports import ImportKind
 
 T = TypeVar("T")
 
-def serve(main: Coroutine[Any, Any, T]) -> T:
+
+def run_service(main: Coroutine[Any, Any, T]) -> T:
     """Run a long-lived process's coroutine (api, bot, worker, all in one) on uvloop where it is installed: libuv's
     sockets and callbacks cost less CPU per chat turn and per notice than asyncio's own loop. One-off commands
     keep asyncio.run."""
@@ -132,7 +133,7 @@ def bot() -> None:
     if cfg.telegram_token is None:
         raise fail("GRIDTALK_TELEGRAM_TOKEN is not set: the Telegram bot needs a bot token")
     with contextlib.suppress(KeyboardInterrupt):
-        serve(run_bot(cfg))
+        run_service(run_bot(cfg))
 
 
 @app.command("app")
@@ -149,7 +150,7 @@ def app_(
     cfg = settings()
     if port_in_use(cfg.api_host, cfg.api_port):
         raise fail(f"port {cfg.api_port} is already in use; set GRIDTALK_API_PORT to another port")
-    raise typer.Exit(serve(run_app(cfg, mail_catcher=mail_catcher)))
+    raise typer.Exit(run_service(run_app(cfg, mail_catcher=mail_catcher)))
 
 
 @app.command()
@@ -177,7 +178,7 @@ def worker(
         if moment.tzinfo is None:
             raise fail("--at: give the UTC offset, e.g. 2026-12-10T07:30:00+08:00")
         clock = FrozenClock(moment)
-    serve(run_worker(settings(), once=once, clock=clock))
+    run_service(run_worker(settings(), once=once, clock=clock))
 
 
 @app.command()

@@ -157,3 +157,30 @@ async def test_a_turn_answers_the_same_without_the_web_chats_prefetch(
         store = KeyValueStateStore(backend, "other", 1800)
         direct = await conversations.handle(session, identity, Incoming(text=text), store)
     assert [r.text for r in direct.replies] == [r.text for r in via_web.replies]
+
+
+async def test_last_seen_is_written_at_most_once_a_minute(
+    sessionmaker: async_sessionmaker[AsyncSession], clock: FrozenClock, settings: Settings
+) -> None:
+    """A customer's turns come seconds apart: the identity's last_seen_at moves on a turn a minute or more after
+    the last one written, not on every turn (one UPDATE fewer per turn)."""
+    await load_demo_data(sessionmaker, clock)
+    session_id, _ = await _bound_session(sessionmaker, clock)
+    webchat = WebChat(
+        build_conversations(settings, clock, FakeNlu({"现在停电了吗": "outage_status"})),
+        MemoryStateBackend(clock),
+        IdentityService(clock),
+    )
+
+    async def turn_then_last_seen() -> object:
+        async with session_scope(sessionmaker) as session:
+            await webchat.post(session, session_id, Incoming(text="现在停电了吗"))
+        async with sessionmaker() as session:
+            return (await IdentityService(clock).web_identity(session, session_id)).last_seen_at
+
+    began = clock.now()
+    assert await turn_then_last_seen() == began  # the session was started at this very time
+    clock.advance(timedelta(seconds=59))
+    assert await turn_then_last_seen() == began
+    clock.advance(timedelta(seconds=1))
+    assert await turn_then_last_seen() == began + timedelta(seconds=60)
