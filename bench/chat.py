@@ -45,7 +45,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -55,11 +55,11 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import event, select  # noqa: E402
+from sqlalchemy import select  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncEngine  # noqa: E402
 
-from bench.common import admin, measure  # noqa: E402
+from bench.common import Recorder, admin, measure  # noqa: E402
 from core.db import make_engine, make_sessionmaker, session_scope  # noqa: E402
 from core.db.migrate import upgrade_async  # noqa: E402
 from core.demo.loader import load_demo  # noqa: E402
@@ -434,28 +434,6 @@ def draw_chart(json_path: Path, png: Path) -> None:
 
 
 # ------------------------------------------------------------------------------------------ profiling
-@dataclass
-class Recorder:
-    """Every statement the engine runs while `on`: its SQL and duration (fetching excluded)."""
-
-    on: bool = False
-    statements: list[tuple[str, float]] = field(default_factory=list)
-
-    def attach(self, engine: AsyncEngine) -> None:
-        @event.listens_for(engine.sync_engine, "before_cursor_execute")
-        def before(conn: Any, _cursor: Any, _statement: str, _parameters: Any, _context: Any, _many: bool) -> None:
-            conn.info["bench_began"] = time.perf_counter()
-
-        @event.listens_for(engine.sync_engine, "after_cursor_execute")
-        def after(conn: Any, _cursor: Any, statement: str, _parameters: Any, _context: Any, _many: bool) -> None:
-            if self.on:
-                self.statements.append((statement, time.perf_counter() - conn.info["bench_began"]))
-
-    def take(self) -> list[tuple[str, float]]:
-        taken, self.statements = self.statements, []
-        return taken
-
-
 class Timed:
     """Wraps an async or sync callable on an object, summing the time spent in it."""
 
@@ -504,7 +482,7 @@ async def profile(db: str, url: str, rasa_url: str, sessions: list[str], rounds:
                 recorder.on = False
                 statements = recorder.take()
                 per_text.append(
-                    {"text": text_, "queries": len(statements), "statements": [short(s) for s, _ in statements]}
+                    {"text": text_, "queries": len(statements), "statements": [short(s) for s, _, _ in statements]}
                 )
             totals = {"turn": 0.0, "db": 0.0}
             nlu_time.seconds = render_time.seconds = 0.0
@@ -513,7 +491,7 @@ async def profile(db: str, url: str, rasa_url: str, sessions: list[str], rounds:
                 started = time.perf_counter()
                 await turn(n)
                 totals["turn"] += time.perf_counter() - started
-                totals["db"] += sum(d for _, d in recorder.take())
+                totals["db"] += sum(d for _, _, d in recorder.take())
             recorder.on = False
     ms = {k: round(v / rounds * 1000, 2) for k, v in totals.items()}
     ms["nlu"] = round(nlu_time.seconds / rounds * 1000, 2)
