@@ -17,7 +17,7 @@ Then, with the real services built as a process builds them (CoreServices.build,
 2. the T-30m stage under a simulated clock: the 15d and 7d notices are marked sent, the clock is set to the
    30m stage's planned start (send_from: audience ÷ rate + margin before its due time), the worker's
    start_due_stages runs (audience resolved again, rows released: its real time is printed), then the
-   dispatcher's claim/record path (OutboxRepository.claim, .record) runs against the simulated clock with a
+   dispatcher's claim/record path (QueueRepository.claim, .record) runs against the simulated clock with a
    fake channel paced by the dispatcher's own TelegramLimiter at 30/s (its monotonic clock and sleep are the
    simulation's: no real waiting, no HTTP). It prints the last simulated send time against T-30m; the goal
    is every recipient told before T-30m.
@@ -70,8 +70,8 @@ from core.customers.repository import IdentityRepository  # noqa: E402
 from core.db import make_engine, make_sessionmaker  # noqa: E402
 from core.db.migrate import upgrade_async  # noqa: E402
 from core.models.enums import DeliveryChannel, DeliveryStatus, OutageKind  # noqa: E402
+from core.notices.queue_repository import QueueRepository  # noqa: E402
 from core.notices.ratelimit import TelegramLimiter  # noqa: E402
-from core.notices.repository import OutboxRepository  # noqa: E402
 from core.outages.facts import Scope  # noqa: E402
 from core.outages.service import OutageInput  # noqa: E402
 from core.services import CoreServices  # noqa: E402
@@ -385,7 +385,7 @@ async def final_stage(url: str, outage_id: int, batch: int, profile: bool) -> di
         prof = profiled(profile)
         began = time.perf_counter()
         async with sessionmaker() as session:
-            started = await services.planner.start_due_stages(session)
+            started = await services.stage_starter.start_due_stages(session)
             await session.commit()
         start_s = time.perf_counter() - began
         report_profile(prof, "start_due_stages")
@@ -402,7 +402,7 @@ async def final_stage(url: str, outage_id: int, batch: int, profile: bool) -> di
             now = start + timedelta(seconds=sim.now)
             token = uuid.uuid4().hex
             async with sessionmaker() as session:
-                rows = await OutboxRepository(session).claim(now, batch, channels, now + timedelta(minutes=5), token)
+                rows = await QueueRepository(session).claim(now, batch, channels, now + timedelta(minutes=5), token)
                 claimed = [(r.id, r.telegram_chat_id, r.attempts, r.due_at, r.stage) for r in rows]
                 await session.commit()
             if not claimed:
@@ -426,7 +426,7 @@ async def final_stage(url: str, outage_id: int, batch: int, profile: bool) -> di
                     }
                 )
             async with sessionmaker() as session:
-                await OutboxRepository(session).record(results)
+                await QueueRepository(session).record(results)
                 await session.commit()
         run_s = time.perf_counter() - began
         async with engine.connect() as conn:
@@ -445,7 +445,7 @@ async def final_stage(url: str, outage_id: int, batch: int, profile: bool) -> di
         await engine.dispose()
     last = max(sent) if sent else start
     return {
-        "method": "simulated run: start_due_stages, then OutboxRepository.claim/record with TelegramLimiter "
+        "method": "simulated run: start_due_stages, then QueueRepository.claim/record with TelegramLimiter "
         f"at {RATE:.0f}/s on a simulated clock (fake channel, no HTTP)",
         "stages_started": started,
         "stage_start_real_seconds": round(start_s, 2),

@@ -9,8 +9,8 @@ time is printed; it is not a figure of the product).
 
 Then --workers workers drain it, each an asyncio task with its own engine and sessions (as separate worker
 processes sharing the table: the claims are FOR UPDATE SKIP LOCKED): each claims --batch rows
-(OutboxRepository.claim), "sends" them — each row's bot is a stable hash of its chat among --bots bots — and
-records them sent (OutboxRepository.record), claim and record each committed, until nothing is left.
+(QueueRepository.claim), "sends" them — each row's bot is a stable hash of its chat among --bots bots — and
+records them sent (QueueRepository.record), claim and record each committed, until nothing is left.
 
 The sends are paced by the dispatcher's own TelegramLimiter, one per bot, on a simulated monotonic clock per
 bot (sleeping moves it on at once: no real waiting, no HTTP), twice over in the same drain:
@@ -67,8 +67,8 @@ from bench.common import SimulatedTime, admin, refuses_remote, scratch_url  # no
 from core.db import make_engine, make_sessionmaker  # noqa: E402
 from core.db.migrate import upgrade_async  # noqa: E402
 from core.models.enums import DeliveryChannel, DeliveryStatus  # noqa: E402
+from core.notices.queue_repository import QueueRepository  # noqa: E402
 from core.notices.ratelimit import TelegramLimiter  # noqa: E402
-from core.notices.repository import OutboxRepository  # noqa: E402
 
 DEFAULT_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 DATABASE = "bench_sizing"
@@ -152,7 +152,7 @@ async def sizes(url: str) -> dict[str, int]:
 
 
 async def claim_plan(url: str, batch: int, runs: int = 3) -> dict[str, Any]:
-    """The claim's row selection (OutboxRepository.claim's locking subquery) with every row due: EXPLAIN
+    """The claim's row selection (QueueRepository.claim's locking subquery) with every row due: EXPLAIN
     ANALYZE, each in a transaction rolled back; the best of `runs` and the plan's nodes."""
     engine = make_engine(url)
     times: list[float] = []
@@ -250,7 +250,7 @@ async def worker(
             token = uuid.uuid4().hex
             began = time.perf_counter()
             async with sessionmaker() as session:
-                rows = await OutboxRepository(session).claim(now, batch, channels, now + LEASE, token)
+                rows = await QueueRepository(session).claim(now, batch, channels, now + LEASE, token)
                 claimed = [(r.id, r.telegram_chat_id, r.attempts) for r in rows]
                 await session.commit()
             figures.claim_seconds += time.perf_counter() - began
@@ -284,7 +284,7 @@ async def worker(
             figures.simulated = ends  # the batch is out: the worker claims again
             began = time.perf_counter()
             async with sessionmaker() as session:
-                await OutboxRepository(session).record(results)
+                await QueueRepository(session).record(results)
                 await session.commit()
             figures.record_seconds += time.perf_counter() - began
             figures.record_times.append(time.perf_counter() - began)

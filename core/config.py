@@ -1,18 +1,18 @@
-"""One typed Settings object, read from GRIDTALK_* environment variables (and .env), built at start-up."""
+"""One typed Settings object, read from GRIDTALK_* environment variables (and .env), built at start-up. The
+checks of single values are core.config_checks; the rules across settings are here."""
 
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
-import json
 from pathlib import Path
-from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from core.applications.stages import DEFAULT_DAYS, DEFAULT_ROUTES, parse_days, parse_holidays, parse_route
+from core.applications.stages import DEFAULT_DAYS, DEFAULT_ROUTES
+from core.config_checks import CHECKS
 from core.models.enums import ApplicationKind
 
 PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "dev-insecure-secret", "secret"})
@@ -173,51 +173,6 @@ class Settings(BaseSettings):
         description="the stages a rooftop solar connection goes through",
     )
 
-    @field_validator("payment_methods")
-    @classmethod
-    def _known_payment_methods(cls, value: str) -> str:
-        known = {"app", "wechat", "alipay", "bank_autodebit", "online_banking", "service_hall", "prepaid"}
-        keys = [key.strip() for key in value.split(",") if key.strip()]
-        unknown = [key for key in keys if key not in known]
-        if not keys or unknown:
-            raise ValueError(f"unknown payment method(s) {unknown}; known: {', '.join(sorted(known))}")
-        return ",".join(keys)
-
-    @field_validator("trusted_proxy")
-    @classmethod
-    def _proxy_addresses(cls, value: str | None) -> str | None:
-        for part in (value or "").split(","):
-            if part.strip():
-                try:
-                    ipaddress.ip_network(part.strip(), strict=False)
-                except ValueError as exc:
-                    raise ValueError(f"not an address or network: {part.strip()!r}") from exc
-        return value or None
-
-    @field_validator("application_stage_days")
-    @classmethod
-    def _stage_days(cls, value: str) -> str:
-        parse_days(value)
-        return value
-
-    @field_validator("application_holidays")
-    @classmethod
-    def _holidays(cls, value: str) -> str:
-        parse_holidays(value)
-        return value
-
-    @field_validator(
-        "application_stages_new_connection",
-        "application_stages_capacity_increase",
-        "application_stages_capacity_decrease",
-        "application_stages_ev_charger",
-        "application_stages_rooftop_solar",
-    )
-    @classmethod
-    def _stage_route(cls, value: str) -> str:
-        parse_route(value)
-        return value
-
     @property
     def payment_method_keys(self) -> tuple[str, ...]:
         return tuple(self.payment_methods.split(","))
@@ -356,14 +311,11 @@ class Settings(BaseSettings):
         description="/readyz answers 503 while no worker heartbeat is fresh; `gridtalk run` sets it for its api",
     )
 
-    @field_validator("sms_webhook_body")
+    @field_validator(*CHECKS)
     @classmethod
-    def _sms_body_is_json(cls, value: str) -> str:
-        try:
-            json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"not valid JSON: {exc.msg}") from exc
-        return value
+    def _checked(cls, value: Any, info: ValidationInfo) -> Any:
+        """Each setting named in core.config_checks.CHECKS passes its check (which may also tidy the value)."""
+        return CHECKS[str(info.field_name)](value)
 
     @model_validator(mode="after")
     def _paid_broadcast_for_high_rates(self) -> Settings:
@@ -372,22 +324,6 @@ class Settings(BaseSettings):
         if self.notice_second_days >= self.notice_first_days:
             raise ValueError("notice_second_days: must be fewer than GRIDTALK_NOTICE_FIRST_DAYS")
         return self
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown timezone {value!r}") from exc
-        return value
-
-    @field_validator("database_url")
-    @classmethod
-    def _async_driver(cls, value: str) -> str:
-        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
-            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
-        return value
 
     @model_validator(mode="after")
     def _no_placeholder_secrets_outside_dev(self) -> Settings:

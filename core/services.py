@@ -34,6 +34,7 @@ from core.notices.outbox import available_channels
 from core.notices.planning import NoticePlanner
 from core.notices.render import NoticeRenderer
 from core.notices.restoration import StillNoPower
+from core.notices.starting import StageStarter
 from core.operations.heartbeat import Heartbeats
 from core.outages.overview import OutageOverview
 from core.outages.queries import OutageQueries
@@ -52,6 +53,7 @@ class CoreServices:
     renderer: Renderer
     notice_renderer: NoticeRenderer
     planner: NoticePlanner
+    stage_starter: StageStarter
     outages: OutageService
     outage_views: OutageViews
     outage_queries: OutageQueries
@@ -103,6 +105,7 @@ class CoreServices:
             renderer=renderer,
             notice_renderer=notice_renderer,
             planner=planner,
+            stage_starter=StageStarter(planner),
             outages=OutageService(clock, settings, planner, audit),
             outage_views=OutageViews(clock, planner, notice_renderer),
             outage_queries=OutageQueries(),

@@ -137,7 +137,7 @@ def notice_jobs(
 
     async def start_stages() -> int:
         async with session_scope(sessionmaker) as session:
-            return await services.planner.start_due_stages(session)
+            return await services.stage_starter.start_due_stages(session)
 
     async def chase_confirms() -> int:
         async with session_scope(sessionmaker) as session:

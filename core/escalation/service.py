@@ -206,7 +206,7 @@ class EscalationService:
         self, session: AsyncSession, escalation_id: int, staff: StaffUser, level: Access, client: str | None = None
     ) -> Escalation:
         """Done: the conversation goes back to the bot, and the customer is told so; then the satisfaction survey
-        follows (when its rules allow one: core.feedback.surveys), for the agent who handled it."""
+        follows (when its rules allow one: core.feedback.survey_rules), for the agent who handled it."""
         escalation = await self.get(session, escalation_id, staff, level)
         self._open(escalation)
         escalation.state = EscalationState.RESOLVED

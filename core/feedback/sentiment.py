@@ -1,7 +1,8 @@
 """The sentiment of a free-text feedback comment (pure): positive, neutral or negative, from the words used.
 
 This is a small hand-written lexicon of utility customer service in Chinese (simplified and traditional) and
-English with a handful of rules. It is NOT a model and it will get some comments wrong: it misses sarcasm
+English with a handful of rules; the lexicon's words and weights are data, lexicon.yml beside this module,
+read once at first use. It is NOT a model and it will get some comments wrong: it misses sarcasm
 ("谢谢你们让我在黑暗里过了三天", "great, another outage"), irony, and any praise or complaint in words it
 does not list. It sorts comments for staff (complaints first, a count per week); it does not judge customers.
 
@@ -28,10 +29,14 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
 
 from core.models.enums import Sentiment
 
@@ -65,155 +70,24 @@ class Term:
 
 
 # ------------------------------------------------------------------------------------------------ the lexicon
-# Chinese entries in simplified script only: traditional text is folded onto them first (_TRADITIONAL).
-# Weights: 2 a strong verdict, 1.5 clear praise or complaint, 1 the ordinary word, 0.5 a mild one.
-# (Laid out by hand, several entries a line: the formatter leaves it alone.)
-# fmt: off
-
-_ZH_POSITIVE: dict[float, tuple[str, ...]] = {
-    2.0: ("无可挑剔", "再好不过", "非常满意", "五星好评", "特别满意"),
-    1.5: (
-        "满意", "好评", "五星", "满分", "完美", "优秀", "太棒", "给力", "点赞", "点个赞", "神速", "没得说", "没话说",
-        "服务周到", "帮大忙", "帮了大忙", "值得表扬", "表扬", "感动", "佩服", "靠谱",
-    ),
-    1.0: (
-        "快", "及时", "迅速", "高效", "效率高", "耐心", "细心", "热情", "周到", "贴心", "专业", "态度好", "服务好",
-        "好", "不错", "解决", "搞定", "修好", "来电", "恢复", "谢谢", "感谢", "多谢", "谢了", "辛苦", "赞", "棒",
-        "认真", "负责", "尽职", "到位", "准时", "守时", "方便", "便捷", "快捷", "清楚", "详细", "礼貌", "客气", "友好",
-        "放心", "省心", "顺利", "愉快", "开心", "高兴", "喜欢", "好用", "有用", "有帮助", "帮助很大", "合理", "没毛病",
-        "温暖", "感激", "准确", "明白", "难得", "耐烦",
-    ),
-    0.5: ("还行", "还好", "还可以", "没问题", "没有问题", "帮助", "简单", "没多久", "没过多久"),
-}
-_ZH_NEGATIVE: dict[float, tuple[str, ...]] = {
-    2.0: ("垃圾服务", "忍无可忍", "岂有此理", "非常不满意", "特别不满意", "差评", "一星", "零分"),
-    1.5: (
-        "垃圾", "失望", "态度差", "态度恶劣", "恶劣", "差劲", "糟糕", "糟透", "敷衍", "推诿", "踢皮球", "没人管",
-        "没人理", "没人来", "没人接", "没人回", "没人处理", "没有人管", "没有人来", "没有人理", "没有人接", "无人管",
-        "无人接听", "不理不睬", "不管不问", "一直停电", "经常停电", "老是停电", "总是停电", "又停电", "天天停电",
-        "频繁停电", "动不动就停电", "停电太久", "不满意", "不作为", "生气", "气死", "愤怒", "骗人", "坑人", "坑爹",
-        "恶心", "讨厌", "受不了", "石沉大海", "无能", "失职", "傲慢", "黑心", "乱收费", "乱扣费", "一拖再拖", "不像话",
-        "太过分", "过分", "离谱", "可恶",
-    ),
-    1.0: (
-        "慢", "迟", "延迟", "拖延", "拖拉", "拖拖拉拉", "差", "投诉", "烂", "无语", "不满", "不耐烦", "冷漠", "冷淡",
-        "粗鲁", "凶", "骂", "挂电话", "挂断", "没用", "无用", "没什么用", "没啥用", "白等", "浪费时间", "等了半天",
-        "等半天", "等了很久", "好久", "半天没", "不回复", "不回", "没回复", "没有回复", "没反应", "打不通", "打不进",
-        "联系不上", "找不到人", "解决不了", "修不好", "看不懂", "听不懂", "说不清", "麻烦", "贵", "多收", "乱扣",
-        "错了", "不对", "不行", "不怎么样", "不过如此", "不管", "推卸", "伤心", "难过", "难受", "无奈", "无聊", "热死",
-        "冻死", "损失", "赔偿", "效率低", "没效率", "难用", "没电", "停了好几次", "骗", "欺骗", "烦", "着急", "晚",
-    ),
-    0.5: ("一般", "一般般", "复杂", "急死", "快点", "快来", "快派", "将就", "凑合"),
-}
-_ZH_NEGATORS: dict[float, tuple[str, ...]] = {
-    1.0: (
-        "不", "没", "没有", "未", "未能", "无法", "毫无", "毫不", "从不", "从没", "一点也不", "一点都不", "一点也没",
-        "不再",
-    ),
-    0.5: ("不太", "不怎么", "不够", "不是很", "没那么", "没有那么", "不大"),
-}
-_ZH_PROHIBITIVE = ("别", "别再", "不要", "不要再", "不用再", "不许")
-_ZH_INTENSIFIERS: dict[float, tuple[str, ...]] = {
-    1.5: (
-        "非常", "太", "特别", "十分", "超", "超级", "真", "真的", "相当", "极", "极其", "最", "巨", "格外", "实在",
-        "简直", "根本", "从来", "这么", "那么", "如此", "多么", "越来越", "又", "还是", "从来没这么", "从没这么",
-        "从来没有这么",
-    ),
-    1.2: ("很", "挺", "蛮"),  # nearly obligatory before a Chinese adjective: bleached
-    0.6: ("有点", "有点儿", "有些", "稍微", "略", "略微", "比较", "一点"),
-}
-_ZH_AFTER: dict[float, tuple[str, ...]] = {1.5: ("死了", "极了", "透了", "得很", "得不得了", "至极")}
-_ZH_CONTRAST = ("但是", "但", "可是", "不过", "然而", "却", "只是", "就是")
-_ZH_CONCESSIVE = ("虽然", "虽说", "虽", "尽管")
-_ZH_IRREALIS = ("希望", "但愿", "建议", "要是", "如果", "应该", "能否", "能不能", "可不可以", "请", "期待")
-_ZH_NEUTRAL = (
-    # greetings, politeness, A-not-A questions, and words that merely contain a lexicon word
-    "你好", "您好", "好的", "好像", "好多", "好几", "只好", "正好", "刚好", "好好", "好不容易", "好久不见", "不客气",
-    "别客气", "不用谢", "不好意思", "对不起", "不得不", "不仅", "不但", "不只", "不光", "不管怎样", "不管怎么样",
-    "不知道", "不知", "没关系", "没事", "没想到", "没什么", "是不是", "有没有", "好不好", "要不要", "会不会", "对不对",
-    "行不行", "差不多", "差点", "出差", "误差", "差额", "差价", "别人", "别的", "别处", "分别", "区别", "级别", "告别",
-    "识别", "个别", "类别", "尽快", "赶快", "快要", "快递", "快到", "凉快", "慢慢", "慢走", "未来", "贵公司", "贵司",
-    "贵单位", "贵姓", "宝贵", "麻烦你", "麻烦您", "麻烦帮", "无论", "无所谓", "一般来说", "一般情况", "一般是",
-    "一般都", "请问", "还是要", "就是说", "需要帮助", "负责人", "方便的话", "难道", "难怪", "难免", "晚上", "今晚",
-    "昨晚", "傍晚", "晚饭", "晚间", "晚安",
+# The words and their weights are data: lexicon.yml beside this module, read once (at first use).
+LEXICON_FILE = Path(__file__).resolve().parent / "lexicon.yml"
+LANGUAGES = ("zh", "en")
+# Its tables keyed by a weight (and the sign that weight takes), then its plain lists.
+_SCORED = (
+    ("positive", Kind.WORD, 1.0),
+    ("negative", Kind.WORD, -1.0),
+    ("negators", Kind.NEGATOR, 1.0),
+    ("intensifiers", Kind.INTENSIFIER, 1.0),
+    ("after", Kind.AFTER, 1.0),
 )
-
-_EN_POSITIVE: dict[float, tuple[str, ...]] = {
-    2.0: ("could not be better", "can't thank you enough", "above and beyond", "five stars", "5 stars"),
-    1.5: (
-        "great", "excellent", "amazing", "awesome", "fantastic", "wonderful", "perfect", "outstanding", "superb",
-        "brilliant", "impressed", "impressive", "love", "loved", "well done", "good job", "great job", "kudos", "best",
-        "top notch", "lifesaver", "life saver", "no complaints", "can't complain", "could not ask for more",
-        "want to thank", "wanted to thank", "like to thank", "keep up the good work",
-    ),
-    1.0: (
-        "good", "nice", "quick", "quickly", "fast", "rapid", "prompt", "promptly", "timely", "on time", "efficient",
-        "efficiently", "helpful", "helped", "useful", "polite", "politely", "courteous", "friendly", "kind", "patient",
-        "patiently", "professional", "knowledgeable", "competent", "responsive", "reliable", "easy", "easily", "smooth",
-        "smoothly", "convenient", "solved", "resolved", "fixed", "sorted", "satisfied", "happy", "pleased", "glad",
-        "liked", "appreciate", "appreciated", "grateful", "thank", "thanks", "thx", "recommend", "improved",
-        "attentive", "caring", "thorough", "informative", "accurate", "works now", "working now", "back on",
-    ),
-    0.5: (
-        "explained", "fine", "decent", "ok now", "okay now", "clear", "better", "restored", "reasonable", "no problem",
-        "no problems", "cheers",
-    ),
-}
-_EN_NEGATIVE: dict[float, tuple[str, ...]] = {
-    2.0: ("worst", "never again", "waste of time", "still no power", "nobody came", "no one came"),
-    1.5: (
-        "terrible", "awful", "horrible", "horrendous", "dreadful", "rude", "rudely", "useless", "incompetent",
-        "unprofessional", "disappointed", "disappointing", "disappointment", "frustrated", "frustrating", "angry",
-        "furious", "unhappy", "dissatisfied", "unsatisfied", "unacceptable", "ridiculous", "pathetic", "sucks",
-        "rubbish", "garbage", "trash", "crap", "hate", "hated", "hung up", "overcharged", "unreliable", "nobody cares",
-        "no one cares", "nobody answered", "no one answered", "took forever", "still waiting", "scam", "disgrace",
-        "disgraceful", "shameful", "hopeless", "thanks for nothing", "thank you for nothing", "never came",
-        "never showed up", "never arrived", "never called back", "never answered",
-    ),
-    1.0: (
-        "bad", "poor", "poorly", "worse", "slow", "slowly", "late", "delay", "delays", "delayed", "impolite",
-        "unfriendly", "unhelpful", "pointless", "lazy", "careless", "ignored", "ignore", "ignoring", "annoyed",
-        "annoying", "upset", "complain", "complaint", "complaining", "no response", "no reply", "no answer", "no power",
-        "without power", "without electricity", "wasted", "hang up", "confusing", "wrong", "mistake", "expensive",
-        "not work", "not working", "for hours", "for days", "took ages", "again and again", "joke", "unresolved",
-        "nothing happened", "nothing was done", "nothing done", "not help", "mess", "could be better", "crashing",
-        "crashes", "crashed", "broken", "buggy", "not answer", "not answering", "not respond", "not responding",
-        "not come", "not show up", "not call back",
-    ),
-    0.5: ("confused", "error", "mediocre", "meh", "hurry up", "so so"),
-}
-_EN_NEGATORS: dict[float, tuple[str, ...]] = {
-    1.0: ("not", "never", "no", "nobody", "no one", "nothing", "none", "without", "not at all", "neither", "nor"),
-    0.5: ("hardly", "barely", "not very", "not that", "not so", "not really", "not quite", "not exactly"),
-}
-_EN_PROHIBITIVE = ("stop",)
-_EN_INTENSIFIERS: dict[float, tuple[str, ...]] = {
-    1.5: (
-        "very", "so", "really", "extremely", "super", "too", "absolutely", "totally", "incredibly", "highly", "truly",
-        "such", "most", "completely", "utterly", "seriously", "always", "never been so", "never been this",
-    ),
-    0.6: ("a bit", "a little", "a little bit", "slightly", "kind of", "kinda", "somewhat", "rather", "quite"),
-}
-_EN_AFTER: dict[float, tuple[str, ...]] = {1.5: ("so much", "a lot", "very much")}
-_EN_CONTRAST = ("but", "however", "except", "still")
-_EN_CONCESSIVE = ("although", "though", "even though", "even if", "despite")
-_EN_IRREALIS = ("hope", "hoping", "wish", "should", "please", "pls", "if", "would be nice", "could you", "can you")
-_EN_NEUTRAL = (
-    "not only", "but also", "nothing but", "no thanks", "no thank you", "not sure", "thank god", "good morning",
-    "good afternoon", "good evening", "good night", "good bye", "as soon as possible", "as well", "no matter",
-    "kind regards", "best regards", "so that", "so far", "no idea",
+_PLAIN = (
+    ("prohibitive", Kind.PROHIBITIVE),
+    ("contrast", Kind.CONTRAST),
+    ("concessive", Kind.CONCESSIVE),
+    ("irrealis", Kind.IRREALIS),
+    ("neutral", Kind.NEUTRAL),
 )
-
-_EMOJI: dict[float, tuple[str, ...]] = {
-    1.0: (
-        "👍", "😊", "🙂", "😀", "😃", "😄", "😁", "😆", "☺", "❤", "💕", "💖", "💯", "🙏", "👏", "😍", "🥰", "🌹", "💐",
-        "🎉", "👌", "✌", "😘", ":)", ":-)", ":d", ":-d", "=)", "^_^", "^^", "<3",
-    ),
-    -1.0: (
-        "👎", "😡", "😠", "🤬", "😤", "😞", "😢", "😭", "💢", "🙄", "😒", "😩", "😫", "🤮", "💩", "😔", "😟", "☹", "🙁",
-        "😓", "😰", ":(", ":-(", ":'(", "t_t", "t.t", ">:(", "-_-",
-    ),
-}
 
 # Traditional (and Hong Kong / Taiwan) spellings of the lexicon's characters → simplified: folded before
 # reading, so "態度很差" reads as "态度很差" (and 嗎 ends a question). A test checks that every entry spelt
@@ -228,38 +102,27 @@ _TRADITIONAL = """
     頻频 題题 額额 願愿 類类 騙骗 魯鲁 麼么 點点 嗎吗 飯饭
 """
 
-# fmt: on
-
 
 # ------------------------------------------------------------------------------------------- building it
+@lru_cache(maxsize=1)
+def _tables() -> dict[str, Any]:
+    """lexicon.yml as written: {"zh": {table: ...}, "en": {table: ...}, "emoji": {weight: [...]}}."""
+    with LEXICON_FILE.open(encoding="utf-8") as handle:
+        tables: dict[str, Any] = yaml.safe_load(handle)
+    return tables
+
+
 def _entries() -> Iterator[tuple[str, Term]]:
-    scored: tuple[tuple[Mapping[float, tuple[str, ...]], Kind, float], ...] = (
-        (_ZH_POSITIVE, Kind.WORD, 1.0),
-        (_EN_POSITIVE, Kind.WORD, 1.0),
-        (_ZH_NEGATIVE, Kind.WORD, -1.0),
-        (_EN_NEGATIVE, Kind.WORD, -1.0),
-        (_ZH_NEGATORS, Kind.NEGATOR, 1.0),
-        (_EN_NEGATORS, Kind.NEGATOR, 1.0),
-        (_ZH_INTENSIFIERS, Kind.INTENSIFIER, 1.0),
-        (_EN_INTENSIFIERS, Kind.INTENSIFIER, 1.0),
-        (_ZH_AFTER, Kind.AFTER, 1.0),
-        (_EN_AFTER, Kind.AFTER, 1.0),
-        (_EMOJI, Kind.EMOJI, 1.0),
-    )
-    for table, kind, sign in scored:
+    tables = _tables()
+    scored = [(tables[language][name], kind, sign) for name, kind, sign in _SCORED for language in LANGUAGES]
+    for table, kind, sign in [*scored, (tables["emoji"], Kind.EMOJI, 1.0)]:
         for weight, words in table.items():
             for word in words:
                 yield word, Term(kind, sign * weight)
-    plain: tuple[tuple[tuple[str, ...], Kind], ...] = (
-        (_ZH_PROHIBITIVE + _EN_PROHIBITIVE, Kind.PROHIBITIVE),
-        (_ZH_CONTRAST + _EN_CONTRAST, Kind.CONTRAST),
-        (_ZH_CONCESSIVE + _EN_CONCESSIVE, Kind.CONCESSIVE),
-        (_ZH_IRREALIS + _EN_IRREALIS, Kind.IRREALIS),
-        (_ZH_NEUTRAL + _EN_NEUTRAL, Kind.NEUTRAL),
-    )
-    for entries, kind in plain:
-        for word in entries:
-            yield word, Term(kind, 1.0)
+    for name, kind in _PLAIN:
+        for language in LANGUAGES:
+            for word in tables[language][name]:
+                yield word, Term(kind, 1.0)
 
 
 @lru_cache(maxsize=1)
@@ -294,21 +157,27 @@ _NOT = (
     (re.compile(r"\bwont\b"), "will not"),
 )
 _MODIFIERS = re.compile("[\ufe0f\ufe0e\u200d\U0001f3fb-\U0001f3ff]")
-_EMOTICONS = sorted((e for e in _EMOJI[1.0] + _EMOJI[-1.0] if e.isascii()), key=len, reverse=True)
-_UNIT = re.compile(
-    "|".join(
-        (r"(?<![a-z0-9])" if e[0].isalnum() else "") + re.escape(e) + (r"(?![a-z0-9])" if e[-1].isalnum() else "")
-        for e in _EMOTICONS
-    )
-    + r"|[\U0001f000-\U0001faff\u2600-\u27bf\u2b50\u2b55]"  # an emoji
-    + r"|[a-z0-9]+(?:'[a-z]+)?"  # an English word
-    + r"|[\u3400-\u4dbf\u4e00-\u9fff]"  # a Chinese character
-    + r"|[.!?。！？\n]+"  # the end of a sentence
-    + r"|[,;:、，；：~()\[\]\"“”—-]"  # a clause break
-)
 _SENTENCE_END = frozenset(".!?。！？\n")
 _CLAUSE_BREAK = frozenset(',;:、，；：~()[]"“”—-')
 _REPEATS = re.compile(r"([a-z])\1{2,}")
+
+
+@lru_cache(maxsize=1)
+def _unit() -> re.Pattern[str]:
+    """One unit of text; the lexicon's emoticons (":)", "<3") are units of their own."""
+    emoji = _tables()["emoji"]
+    emoticons = sorted((e for e in emoji[1.0] + emoji[-1.0] if e.isascii()), key=len, reverse=True)
+    return re.compile(
+        "|".join(
+            (r"(?<![a-z0-9])" if e[0].isalnum() else "") + re.escape(e) + (r"(?![a-z0-9])" if e[-1].isalnum() else "")
+            for e in emoticons
+        )
+        + r"|[\U0001f000-\U0001faff\u2600-\u27bf\u2b50\u2b55]"  # an emoji
+        + r"|[a-z0-9]+(?:'[a-z]+)?"  # an English word
+        + r"|[\u3400-\u4dbf\u4e00-\u9fff]"  # a Chinese character
+        + r"|[.!?。！？\n]+"  # the end of a sentence
+        + r"|[,;:、，；：~()\[\]\"“”—-]"  # a clause break
+    )
 
 
 def normalise(text: str) -> str:
@@ -323,7 +192,7 @@ def normalise(text: str) -> str:
 def units(text: str, squeeze: bool = True) -> Iterator[str]:
     """The units of text, normalised: words, characters, emoji; "." ends a sentence ("?" a question), ","
     a clause. Squeezed, "soooo sloooow" reads as "so slow"."""
-    for match in _UNIT.finditer(normalise(text)):
+    for match in _unit().finditer(normalise(text)):
         unit = match.group()
         if unit[0] in _SENTENCE_END:
             yield "?" if "?" in unit or "？" in unit else "."

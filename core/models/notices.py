@@ -54,7 +54,7 @@ class NoticeDelivery(CreatedAt, Base):
         ),
         Index("ix_notice_deliveries_due", "status", "due_at"),
         Index("ix_notice_deliveries_claim", "status", "tier", "next_attempt_at"),
-        # The outbox claim's order over the rows still to send (OutboxRepository.claim): a claim reads its batch
+        # The outbox claim's order over the rows still to send (QueueRepository.claim): a claim reads its batch
         # off this index instead of sorting every due row; a sent row leaves it, so it stays small.
         Index(
             "ix_notice_deliveries_queue",

@@ -21,6 +21,7 @@ from core.models import NoticeDelivery
 from core.models.enums import DeliveryChannel, Tier
 from core.notices.audiences import AudienceRepository
 from core.notices.outbox import ContactKey, ContactPoint, DeliveryDraft, Recipient, Route, Subject, routes
+from core.notices.queue_repository import QueueRepository
 from core.notices.repository import OutboxRepository
 
 log = logging.getLogger("gridtalk.notices.dispatcher")
@@ -44,7 +45,7 @@ async def after_unreached(
     contact_rows = [d for d in telegram if _of_contact(d)]
     if contact_rows:
         await audiences.mark_contacts_blocked([d.key_contact_id for d in contact_rows if d.key_contact_id], now)
-    outbox = OutboxRepository(session)
+    outbox, queue = OutboxRepository(session), QueueRepository(session)
     wanted = [d.key_contact_id for d in (*contact_rows, *failed) if d.key_contact_id and _of_contact(d)]
     if not wanted:
         return
@@ -61,7 +62,7 @@ async def after_unreached(
     # the last resort, once the routes above are stored: nothing else of this message is sent or on its way
     texts: dict[tuple[str, int, str, str, str, int], DeliveryDraft] = {}
     for d in (*contact_rows, *failed):
-        if not _of_contact(d) or d.channel == DeliveryChannel.SMS or await outbox.still_reaching(d):
+        if not _of_contact(d) or d.channel == DeliveryChannel.SMS or await queue.still_reaching(d):
             continue
         contact = contacts.get(d.key_contact_id or 0)
         if contact is not None and contact.phone and DeliveryChannel.SMS in channels:

@@ -57,9 +57,9 @@ from core.notices.channels import (
     TemporaryFailure,
 )
 from core.notices.jobs import InFlight, Job, Outcome
+from core.notices.queue_repository import QueueRepository
 from core.notices.ratelimit import Limiter, TelegramLimiter, retry_delay
 from core.notices.render import NoticeRenderer
-from core.notices.repository import OutboxRepository
 from core.notices.send_rules import (
     SETTING_OF_CHANNEL,
     ChannelPauses,
@@ -211,7 +211,7 @@ class Dispatcher:
         channels = [c for c in self.channels if not self.pauses.paused(c, now)]
         token = secrets.token_hex(16)
         async with session_scope(self.sessionmaker) as session:
-            repo = OutboxRepository(session)
+            repo = QueueRepository(session)
             claimed = await repo.claim(now, self.settings.notice_batch_size, channels, lease, token)
             if not claimed:
                 return None
@@ -264,7 +264,7 @@ class Dispatcher:
         until = self.clock.now() + timedelta(seconds=self.settings.notice_lease_seconds + extra)
         try:
             async with session_scope(self.sessionmaker) as session:
-                await OutboxRepository(session).renew(list(self._held), until)
+                await QueueRepository(session).renew(list(self._held), until)
         except Exception:  # the lease runs out then: at worst a row is sent again, as after a crash
             log.exception("cannot renew the leases of claimed deliveries")
 
@@ -362,20 +362,7 @@ class Dispatcher:
 
     async def _record(self, results: list[Outcome]) -> None:
         async with session_scope(self.sessionmaker) as session:
-            await OutboxRepository(session).record(
-                [
-                    {
-                        "b_id": o.delivery.id,
-                        "b_token": o.delivery.claim_token,
-                        "b_attempts": o.delivery.attempts if o.attempts is None else o.attempts,
-                        "b_status": o.status,
-                        "b_next": o.next_attempt_at,
-                        "b_sent": o.at if o.status == DeliveryStatus.SENT else o.delivery.sent_at,
-                        "b_error": o.error,
-                    }
-                    for o in results
-                ]
-            )
+            await QueueRepository(session).record([o.recorded() for o in results])
             blocked = [o.delivery for o in results if o.status == DeliveryStatus.BLOCKED]
             failed = [o.delivery for o in results if o.status == DeliveryStatus.FAILED]
             if blocked or failed:
@@ -401,7 +388,7 @@ class Dispatcher:
             return
         async with session_scope(self.sessionmaker) as session:
             for channel in sorted(missing):
-                waiting = await OutboxRepository(session).waiting_on([channel], self.clock.now())
+                waiting = await QueueRepository(session).waiting_on([channel], self.clock.now())
                 if waiting:
                     self._waiting_logged.add(channel)
                     hint = SETTING_OF_CHANNEL[channel]

@@ -1,7 +1,7 @@
 """Turning the planner's stages into the outbox: stage rows, and a draft per person and route.
 
 Publishing resolves each audience group once and plans every stage from it. A stage's audience is
-resolved again when it starts sending (`start_due_stages`): whoever subscribed since is added, whoever
+resolved again when it starts sending (core.notices.starting): whoever subscribed since is added, whoever
 unsubscribed or blocked the bot is dropped (their row is cancelled). Rows of a stage that has not started
 have no next_attempt_at, so the dispatcher cannot claim them early.
 
@@ -16,23 +16,20 @@ commits.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import Clock
 from core.config import Settings
 from core.models import NoticeStage, Outage
-from core.models.enums import Audience, DeliveryStatus, OutageKind, Segment, StageStatus, Tier
+from core.models.enums import Audience, OutageKind, Segment, StageStatus, Tier
 from core.notices.audiences import AudienceRepository, ContactRow, IdentityRow
 from core.notices.outbox import (
     ContactKey,
     ContactPoint,
-    DeliveryDraft,
     Recipient,
     Subject,
     available_channels,
@@ -40,6 +37,7 @@ from core.notices.outbox import (
     routes,
 )
 from core.notices.repository import OutboxRepository, StageRepository
+from core.notices.stage_rows import sync_stage
 from core.outages.facts import Scope
 from core.outages.planner import (
     AUDIENCES,
@@ -49,11 +47,9 @@ from core.outages.planner import (
     INITIAL,
     REGULAR,
     RESTORED,
-    SUPERSEDED,
     PlannedStage,
     PlannerRules,
     Recipients,
-    earlier_stages,
     fanout_starts,
     plan_fault,
     plan_publication,
@@ -62,9 +58,6 @@ from core.outages.planner import (
 )
 from core.outages.repository import OutageRepository
 
-log = logging.getLogger("gridtalk.notices")
-
-LEFT_AUDIENCE = "no longer in the audience"
 STAGE_KEY = tuple[str, str]  # (stage, audience)
 
 
@@ -211,7 +204,7 @@ class NoticePlanner:
         starts = self._starts(plan, people, now)
         for key, stage in keep.items():
             stage.due_at, stage.send_from = wanted[key].due_at, starts[key]
-            await self._sync(session, outage, stage, people[key], now)
+            await sync_stage(session, outage, stage, people[key], now, self.deadline(outage, stage.stage))
         created = await self._create(session, outage, new, revision=revision, people=people, starts=starts)
         return [*keep.values(), *created]
 
@@ -356,44 +349,6 @@ class NoticePlanner:
         )
         return {key: max(start, now) for key, start in starts.items()}  # too late to start early: start now
 
-    # ------------------------------------------------------------------------------ start a stage
-
-    async def start_due_stages(self, session: AsyncSession) -> int:
-        """Worker job: stages whose time to start sending has come get their audience resolved again and
-        their rows released to the dispatcher. Returns how many stages started."""
-        now = self.clock.now()
-        started = 0
-        outages = OutageRepository(session)
-        resolved: dict[tuple[int, Recipients], Audiences] = {}  # both groups of a stage start together: once
-        for stage in await StageRepository(session).to_start(now):
-            outage = await outages.get(stage.outage_id)
-            if outage is None or (outage.status != "published" and stage.stage not in (CANCEL, RESTORED)):
-                stage.status = StageStatus.CANCELLED
-                continue
-            kind = recipients_of(stage.stage)
-            if (outage.id, kind) not in resolved:
-                scope = await outages.scope(outage.id)
-                told = await AudienceRepository(session).told(outage.id) if kind != "all" else set()
-                resolved[(outage.id, kind)] = await self.audiences(session, scope, kind, told)
-            await self._sync(session, outage, stage, resolved[(outage.id, kind)].groups[stage.audience], now)
-            skipped = await OutboxRepository(session).skip_superseded(
-                outage.id,
-                stage.audience,
-                earlier_stages(stage.stage),
-                stage.due_at,
-                SUPERSEDED.format(stage=stage.stage),
-            )
-            if skipped:
-                log.info(
-                    "outage %s, %s: %d earlier notices superseded by %s",
-                    outage.id,
-                    stage.audience,
-                    skipped,
-                    stage.stage,
-                )
-            started += 1
-        return started
-
     async def plan_published(self, session: AsyncSession) -> int:
         """Worker job: planned outages published without a notice plan (loaded as data, like the demo's)
         and not started yet get one."""
@@ -413,56 +368,3 @@ class NoticePlanner:
         if outage.kind == OutageKind.UNPLANNED:
             return None
         return None if stage in (CANCEL, RESTORED, CHANGE) else outage.starts_at
-
-    async def _sync(
-        self, session: AsyncSession, outage: Outage, stage: NoticeStage, recipients: list[Recipient], now: datetime
-    ) -> None:
-        """Make the stage's rows match `recipients`; when its start has come, release them for sending."""
-        outbox = OutboxRepository(session)
-        release = stage.send_from <= now
-        if release:
-            stage.status = StageStatus.RESOLVED
-            stage.resolved_at = now
-        release_at = stage.send_from if release else None
-        existing = {(d.contact_key, d.channel): d for d in await outbox.stage_rows(stage)}
-        subject = Subject.outage(outage.id)
-        deadline = self.deadline(outage, stage.stage)
-        wanted: set[tuple[str, str]] = set()
-        new: list[DeliveryDraft] = []
-        updates: list[dict[str, Any]] = []
-        for person in recipients:
-            for draft in person.drafts(
-                subject,
-                stage.stage,
-                due_at=stage.due_at,
-                release_at=release_at,
-                revision=stage.revision,
-                deadline=deadline,
-            ):
-                key = (str(person.key), draft.route.channel)
-                wanted.add(key)
-                row = existing.get(key)
-                if row is None:
-                    new.append(draft)
-                elif row.status == DeliveryStatus.PENDING or (
-                    row.status == DeliveryStatus.CANCELLED and row.last_error == LEFT_AUDIENCE
-                ):
-                    fresh = draft.row(now)
-                    values = {name: fresh[name] for name in DeliveryDraft.MUTABLE}
-                    values["status"] = DeliveryStatus.PENDING
-                    values["last_error"] = None if row.status == DeliveryStatus.CANCELLED else row.last_error
-                    if any(getattr(row, name) != value for name, value in values.items()):
-                        updates.append({"id": row.id, **values})
-        gone = [
-            {"id": row.id, "status": DeliveryStatus.CANCELLED, "last_error": LEFT_AUDIENCE, "next_attempt_at": None}
-            for key, row in existing.items()
-            if key not in wanted and row.status == DeliveryStatus.PENDING
-        ]
-        await outbox.store(new, now)
-        await outbox.update_rows(updates)
-        await outbox.update_rows(gone)
-        if release_at is not None:
-            await outbox.release_stage(stage, release_at)
-        stage.recipients = len(recipients)
-        if gone:
-            log.info("stage %s of outage %s: %d no longer in the audience", stage.stage, stage.outage_id, len(gone))

@@ -1,5 +1,7 @@
-"""The SQL of the outbox: notice stages (the plan) and delivery rows (stored drafts, claimed, recorded).
-Never commits. Rows are built in one place only: core.notices.outbox.DeliveryDraft.row."""
+"""The SQL of the outbox as planned: notice stages (the plan) and delivery rows (stored from drafts,
+re-planned, released, cancelled or skipped), and the staff's list of them. Never commits. Rows are built in
+one place only: core.notices.outbox.DeliveryDraft.row; the dispatcher claims and records them through
+core.notices.queue_repository."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Dialect, Row, Table, and_, bindparam, case, func, select, text, update
+from sqlalchemy import ColumnElement, Dialect, Row, Table, bindparam, case, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import TypeEngine
@@ -32,30 +34,11 @@ from core.models.enums import (
     Tier,
 )
 from core.notices.outbox import DeliveryDraft
+from core.notices.sql import chunks, dialect_name
 
 TOLD_IN_CHAT = "told in the chat"
-# OutboxRepository.record on PostgreSQL: every result of a flush in one UPDATE, from parallel arrays.
-_RECORD_UNNEST = text(
-    """
-    UPDATE notice_deliveries AS d
-    SET status = v.status, next_attempt_at = v.next_at, sent_at = v.sent_at, last_error = v.error,
-        attempts = v.attempts, claim_token = NULL
-    FROM unnest(
-        CAST(:ids AS INTEGER[]), CAST(:tokens AS VARCHAR[]), CAST(:statuses AS VARCHAR[]),
-        CAST(:nexts AS TIMESTAMPTZ[]), CAST(:sents AS TIMESTAMPTZ[]), CAST(:errors AS TEXT[]),
-        CAST(:attempts AS INTEGER[])
-    ) AS v(id, token, status, next_at, sent_at, error, attempts)
-    WHERE d.id = v.id AND d.status = :sending AND d.claim_token = v.token
-    """
-)
-
-CLAIMABLE = (DeliveryStatus.PENDING, DeliveryStatus.SENDING)  # 'sending' whose lease ran out: its worker died
 RECORDS_PER_INSERT = 60_000  # rows written by one set-based INSERT (store_rounds on PostgreSQL)
 UNIQUE_ROUND = ["subject_kind", "subject_id", "contact_key", "stage", "channel", "revision"]
-
-
-def _dialect(session: AsyncSession) -> str:
-    return session.get_bind().dialect.name
 
 
 def in_group(audience: str) -> ColumnElement[bool]:
@@ -71,11 +54,6 @@ def _bound(kind: TypeEngine[Any], values: list[Any], dialect: Dialect) -> list[A
         return values
     bound = {value: process(value) for value in set(values)}
     return [bound[value] for value in values]
-
-
-def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 class StageRepository:
@@ -104,7 +82,7 @@ class StageRepository:
             .order_by(NoticeStage.send_from, NoticeStage.id)
             .limit(limit)
         )
-        if _dialect(self.session) == "postgresql":
+        if dialect_name(self.session) == "postgresql":
             query = query.with_for_update(skip_locked=True)
         return list(await self.session.scalars(query))
 
@@ -117,7 +95,7 @@ class StageRepository:
             .order_by(Outage.id)
             .limit(limit)
         )
-        if _dialect(self.session) == "postgresql":
+        if dialect_name(self.session) == "postgresql":
             query = query.with_for_update(skip_locked=True)
         return list(await self.session.scalars(query))
 
@@ -130,7 +108,8 @@ class DeliveryListRow:
 
 
 class OutboxRepository:
-    """Delivery rows: stored from drafts, claimed by the dispatcher, their results recorded."""
+    """Delivery rows: stored from drafts, re-planned, released when their stage starts, cancelled or
+    skipped."""
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -144,8 +123,8 @@ class OutboxRepository:
         await self._insert([d.row(now) for d in drafts])
 
     async def _insert(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        insert = postgresql.insert if _dialect(self.session) == "postgresql" else sqlite.insert
-        for chunk in _chunks(rows, 2000):
+        insert = postgresql.insert if dialect_name(self.session) == "postgresql" else sqlite.insert
+        for chunk in chunks(rows, 2000):
             statement = insert(NoticeDelivery).on_conflict_do_nothing(index_elements=UNIQUE_ROUND)
             await self.session.execute(statement, list(chunk))
 
@@ -168,7 +147,7 @@ class OutboxRepository:
         for row in rows:  # one row per person and channel (the first), as the unique round key has it
             unique.setdefault((row["contact_key"], row["channel"]), row)
         rows = list(unique.values())
-        if _dialect(self.session) != "postgresql":
+        if dialect_name(self.session) != "postgresql":
             await self._insert([{**row, **fixed} for fixed in rounds for row in rows])
             return
         table = NoticeDelivery.__table__
@@ -309,20 +288,6 @@ class OutboxRepository:
         )
         return int(getattr(result, "rowcount", 0) or 0)
 
-    async def started_stages(self, outage_ids: Collection[int], now: datetime) -> list[tuple[int, str, str, datetime]]:
-        """(outage id, stage, audience, due_at) of the stages of these outages that have started sending (not
-        cancelled)."""
-        if not outage_ids:
-            return []
-        rows = await self.session.execute(
-            select(NoticeStage.outage_id, NoticeStage.stage, NoticeStage.audience, NoticeStage.due_at).where(
-                NoticeStage.outage_id.in_(list(outage_ids)),
-                NoticeStage.status != StageStatus.CANCELLED,
-                NoticeStage.send_from <= now,
-            )
-        )
-        return [(int(o), str(s), str(a), d) for o, s, a, d in rows]
-
     async def skip_told_in_chat(self, outage_ids: Collection[int], contact_key: str) -> int:
         """A customer told of these outages in the chat: their faults' "we know" notices still waiting for
         that person are not sent (skipped)."""
@@ -341,149 +306,6 @@ class OutboxRepository:
             .execution_options(synchronize_session=False)
         )
         return int(getattr(result, "rowcount", 0) or 0)
-
-    async def fault_outages(self, outage_ids: Collection[int]) -> set[int]:
-        """Which of these outages are faults (their notices are urgent)."""
-        if not outage_ids:
-            return set()
-        rows = await self.session.scalars(
-            select(Outage.id).where(Outage.id.in_(list(outage_ids)), Outage.kind == OutageKind.UNPLANNED)
-        )
-        return set(rows)
-
-    async def renew(self, tokens: Collection[str], lease_until: datetime) -> int:
-        """Extend the lease of the rows these claims still hold ('sending')."""
-        if not tokens:
-            return 0
-        result = await self.session.execute(
-            update(NoticeDelivery)
-            .where(NoticeDelivery.claim_token.in_(list(tokens)), NoticeDelivery.status == DeliveryStatus.SENDING)
-            .values(next_attempt_at=lease_until)
-            .execution_options(synchronize_session=False)
-        )
-        return int(getattr(result, "rowcount", 0) or 0)
-
-    async def claim(
-        self, now: datetime, limit: int, channels: Collection[str], lease_until: datetime, token: str | None = None
-    ) -> list[NoticeDelivery]:
-        """Claim up to `limit` due deliveries on `channels`: 'sending' until `lease_until`, one more attempt,
-        held by the claim `token` (only that claim may record their result).
-
-        By tier (staff alerts, key accounts, everybody else), then priority, then due time. On PostgreSQL the
-        rows are picked FOR UPDATE SKIP LOCKED, so several workers claim different rows; elsewhere the guarded
-        UPDATE (status and time checked again in the statement itself) makes the claim atomic for one writer
-        at a time, as SQLite has it.
-        """
-        if not channels:
-            return []
-        due = and_(
-            NoticeDelivery.status.in_(CLAIMABLE),
-            NoticeDelivery.next_attempt_at <= now,
-            NoticeDelivery.channel.in_(list(channels)),
-        )
-        order = (NoticeDelivery.tier, NoticeDelivery.priority.desc(), NoticeDelivery.due_at, NoticeDelivery.id)
-        pick = select(NoticeDelivery.id).where(due).order_by(*order).limit(limit)
-        if _dialect(self.session) == "postgresql":
-            # Lock the rows first, then update exactly those: a LIMIT ... SKIP LOCKED subquery inside the
-            # UPDATE may be scanned again by the planner and hand back further rows each time; a MATERIALIZED
-            # CTE is evaluated once (and it is one round trip, not two).
-            picked = pick.with_for_update(skip_locked=True).cte("picked").prefix_with("MATERIALIZED")
-            target: ColumnElement[bool] = NoticeDelivery.id == picked.c.id
-        else:
-            target = NoticeDelivery.id.in_(pick.scalar_subquery())
-        claimed = await self.session.scalars(
-            update(NoticeDelivery)
-            .where(target, due)
-            .values(
-                status=DeliveryStatus.SENDING,
-                next_attempt_at=lease_until,
-                attempts=NoticeDelivery.attempts + 1,
-                claim_token=token,
-            )
-            .returning(NoticeDelivery)
-            .execution_options(synchronize_session=False)
-        )
-        rows = list(claimed)
-        rows.sort(key=lambda d: (d.tier, -d.priority, d.due_at, d.id))
-        return rows
-
-    async def record(self, results: Sequence[Mapping[str, Any]]) -> None:
-        """Record send results in one statement per shape: each mapping has b_id, b_token (the claim that
-        holds the row) and the new status, next_attempt_at, sent_at, last_error and attempts. Only rows still
-        'sending' under that very claim change: an acknowledgement that raced ahead of the record stays, a
-        row cancelled meanwhile stays cancelled, a row another worker claimed after the lease ran out is
-        that worker's."""
-        if not results:
-            return
-        if _dialect(self.session) == "postgresql":  # one statement for the lot (not one execution per row)
-            await self.session.execute(
-                _RECORD_UNNEST,
-                {
-                    "sending": DeliveryStatus.SENDING.value,
-                    "ids": [r["b_id"] for r in results],
-                    "tokens": [r["b_token"] for r in results],
-                    "statuses": [str(r["b_status"]) for r in results],
-                    "nexts": [r["b_next"] for r in results],
-                    "sents": [r["b_sent"] for r in results],
-                    "errors": [r["b_error"] for r in results],
-                    "attempts": [r["b_attempts"] for r in results],
-                },
-            )
-            return
-        table = NoticeDelivery.__table__
-        assert isinstance(table, Table)
-        statement = (
-            update(table)
-            .where(
-                table.c.id == bindparam("b_id"),
-                table.c.status == DeliveryStatus.SENDING,
-                table.c.claim_token == bindparam("b_token"),
-            )
-            .values(
-                status=bindparam("b_status"),
-                next_attempt_at=bindparam("b_next"),
-                sent_at=bindparam("b_sent"),
-                last_error=bindparam("b_error"),
-                attempts=bindparam("b_attempts"),
-                claim_token=None,
-            )
-        )
-        for chunk in _chunks(list(results), 1000):
-            await self.session.execute(statement, list(chunk))
-
-    async def still_reaching(self, row: NoticeDelivery) -> bool:
-        """Whether another route of the same message to the same person (same subject, purpose and round) is
-        sent or still on its way: then a failed route needs no last resort."""
-        alive = (DeliveryStatus.PENDING, DeliveryStatus.SENDING, DeliveryStatus.SENT)
-        found = await self.session.scalar(
-            select(NoticeDelivery.id)
-            .where(
-                NoticeDelivery.subject_kind == row.subject_kind,
-                NoticeDelivery.subject_id == row.subject_id,
-                NoticeDelivery.contact_key == row.contact_key,
-                NoticeDelivery.stage == row.stage,
-                NoticeDelivery.revision == row.revision,
-                NoticeDelivery.id != row.id,
-                NoticeDelivery.status.in_(alive),
-            )
-            .limit(1)
-        )
-        return found is not None
-
-    async def waiting_on(self, channels: Collection[str], now: datetime) -> int:
-        """Due deliveries on channels this worker cannot send on."""
-        return int(
-            await self.session.scalar(
-                select(func.count())
-                .select_from(NoticeDelivery)
-                .where(
-                    NoticeDelivery.status == DeliveryStatus.PENDING,
-                    NoticeDelivery.next_attempt_at <= now,
-                    NoticeDelivery.channel.in_(list(channels)),
-                )
-            )
-            or 0
-        )
 
     # ------------------------------------------------------------------------------ the staff API
 

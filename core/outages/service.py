@@ -4,7 +4,8 @@ completed (a restoration notice). Faults (unplanned): a draft naming when the po
 expected back, published ("we know" to everyone in the scope at once), the estimate moved (each estimate kept,
 with who and when; an update to those told when it moves by more than notice_estimate_change_minutes),
 restored on all or some feeders (a restoration notice with "still no power at my place"), fault tickets
-linked to it. Every action is written to the audit log (through AuditService, with
+linked to it. What only faults have (their times, estimates, partial restore, tickets) is in
+core.outages.faults. Every action is written to the audit log (through AuditService, with
 the address the request came from when the caller knows it: `client`).
 
 Built once per process (OutageService(clock, settings, planner, audit)); each call takes the caller's session
@@ -23,19 +24,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.clock import Clock
 from core.config import Settings
 from core.errors import Conflict, InvalidInput, NotFound
-from core.faults.repository import FaultTicketRepository
-from core.models import NoticeStage, Outage, OutageAccount, OutageArea, OutageEstimate, OutageFeeder
+from core.models import Outage, OutageAccount, OutageArea, OutageEstimate, OutageFeeder
 from core.models.enums import OutageKind, OutageStatus
 from core.notices.planning import Audiences, NoticePlanner
+from core.outages.bookkeeping import describe, jsonable, rescope, stage_list
 from core.outages.facts import Scope
+from core.outages.faults import FaultOutages, check_fault_times, record_estimate
 from core.outages.repository import OutageRepository
 from core.staff.audit import AuditAction, AuditService
 
 MAX_REASON = 2000
 MAX_CONTACT = 200
-
-
-FUTURE_START_GRACE = timedelta(minutes=5)  # a fault has started: its start may be only this far ahead (clocks)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +79,7 @@ class OutageService:
         self.settings = settings
         self.planner = planner
         self.audit = audit or AuditService(clock)
+        self.faults = FaultOutages(clock, planner, self.audit)
 
     async def create(
         self, session: AsyncSession, data: OutageInput, *, actor_id: int | None, client: str | None = None
@@ -93,7 +93,7 @@ class OutageService:
         if starts_at is None:
             raise InvalidInput("say when the outage starts", field="starts_at")
         if fault:
-            ends_at = _check_fault_times(starts_at, data.estimated_restoration_at, now)
+            ends_at = check_fault_times(starts_at, data.estimated_restoration_at, now)
         elif data.ends_at is None:
             raise InvalidInput("say when the outage ends", field="ends_at")
         elif data.estimated_restoration_at is not None:
@@ -124,9 +124,9 @@ class OutageService:
         )
         await session.flush()
         if fault:
-            self._estimate(session, outage, actor_id, now)
+            record_estimate(session, outage, actor_id, now)
         self._audit(
-            session, now, actor_id, AuditAction.OUTAGE_CREATE, outage.id, _describe(outage, data.accounts), client
+            session, now, actor_id, AuditAction.OUTAGE_CREATE, outage.id, describe(outage, data.accounts), client
         )
         return outage
 
@@ -154,7 +154,7 @@ class OutageService:
         outage.updated_at = now
         stages = await self.planner.publish(session, outage, audiences)
         self._audit(
-            session, now, actor_id, AuditAction.OUTAGE_PUBLISH, outage.id, {"stages": _stage_list(stages)}, client
+            session, now, actor_id, AuditAction.OUTAGE_PUBLISH, outage.id, {"stages": stage_list(stages)}, client
         )
         return outage
 
@@ -184,7 +184,7 @@ class OutageService:
                 raise InvalidInput("a fault outage has an estimate, not an end", field="ends_at")
             ends_at = changes.estimated_restoration_at or outage.ends_at
             if start_changed or ends_at != outage.ends_at:
-                _check_fault_times(starts_at, ends_at, now)
+                check_fault_times(starts_at, ends_at, now)
         else:
             if changes.estimated_restoration_at is not None:
                 raise InvalidInput("a planned outage has an end, not an estimate", field="estimated_restoration_at")
@@ -216,7 +216,7 @@ class OutageService:
         for name, new in fields.items():
             old = getattr(outage, name)
             if old != new:
-                changed[name] = {"from": _jsonable(old), "to": _jsonable(new)}
+                changed[name] = {"from": jsonable(old), "to": jsonable(new)}
                 setattr(outage, name, new)
         if scope != old_scope:
             changed["scope"] = {
@@ -227,23 +227,23 @@ class OutageService:
                     "accounts": list(accounts),
                 },
             }
-            _rescope(outage, old_scope, scope)
+            rescope(outage, old_scope, scope)
         if not changed:
             return outage
         outage.updated_at = now
         await session.flush()
         detail: dict[str, Any] = {"changes": changed}
         if fault and ends_at != old_estimate:
-            self._estimate(session, outage, actor_id, now)
+            record_estimate(session, outage, actor_id, now)
         if outage.status == OutageStatus.PUBLISHED and fault:
             moved = abs(ends_at - old_estimate) > timedelta(minutes=self.settings.notice_estimate_change_minutes)
             stages = await self.planner.fault_update(
                 session, outage, estimate_moved=moved, scope_changed=scope != old_scope
             )
-            detail["stages"] = _stage_list(stages)
+            detail["stages"] = stage_list(stages)
         elif outage.status == OutageStatus.PUBLISHED:
             stages = await self.planner.reschedule(session, outage, start_changed=start_changed)
-            detail["stages"] = _stage_list(stages)
+            detail["stages"] = stage_list(stages)
         self._audit(session, now, actor_id, AuditAction.OUTAGE_UPDATE, outage.id, detail, client)
         return outage
 
@@ -261,7 +261,7 @@ class OutageService:
         outage.updated_at = now
         stages = await self.planner.cancel(session, outage) if was_published else []
         self._audit(
-            session, now, actor_id, AuditAction.OUTAGE_CANCEL, outage.id, {"stages": _stage_list(stages)}, client
+            session, now, actor_id, AuditAction.OUTAGE_CANCEL, outage.id, {"stages": stage_list(stages)}, client
         )
         return outage
 
@@ -295,7 +295,9 @@ class OutageService:
             if unknown:
                 raise InvalidInput(f"not a feeder of this outage: {', '.join(unknown)}", field="feeders")
             if set(restored) != set(scope.feeder_codes) or scope.area_codes or scope.account_ids:
-                return await self._restore_part(session, outage, scope, restored, actor_id=actor_id, client=client)
+                return await self.faults.restore_part(
+                    session, outage, scope, restored, actor_id=actor_id, client=client
+                )
         outage.status = OutageStatus.COMPLETED
         outage.completed_at = now
         outage.updated_at = now
@@ -303,28 +305,8 @@ class OutageService:
             outage.ends_at = now
         stages = await self.planner.restore(session, outage)
         self._audit(
-            session, now, actor_id, AuditAction.OUTAGE_COMPLETE, outage.id, {"stages": _stage_list(stages)}, client
+            session, now, actor_id, AuditAction.OUTAGE_COMPLETE, outage.id, {"stages": stage_list(stages)}, client
         )
-        return outage
-
-    async def _restore_part(
-        self,
-        session: AsyncSession,
-        outage: Outage,
-        scope: Scope,
-        restored: tuple[str, ...],
-        *,
-        actor_id: int | None,
-        client: str | None,
-    ) -> Outage:
-        now = self.clock.now()
-        left = Scope.of(scope.area_codes, tuple(c for c in scope.feeder_codes if c not in restored), scope.account_ids)
-        _rescope(outage, scope, left)
-        outage.updated_at = now
-        await session.flush()
-        stages = await self.planner.restore_part(session, outage, Scope.of((), restored, ()))
-        detail = {"restored_feeders": list(restored), "stages": _stage_list(stages)}
-        self._audit(session, now, actor_id, AuditAction.OUTAGE_COMPLETE, outage.id, detail, client)
         return outage
 
     async def link_tickets(
@@ -339,33 +321,12 @@ class OutageService:
         """Fault tickets that are part of this outage (a customer's report of it). Refused when a ticket does
         not exist; linking again changes nothing. Returns the ids linked."""
         outage = await get_outage(session, outage_id)
-        repo = FaultTicketRepository(session)
-        tickets = []
-        for ticket_id in dict.fromkeys(ticket_ids):
-            ticket = await repo.get(ticket_id)
-            if ticket is None:
-                raise InvalidInput(f"no ticket {ticket_id}", field="ticket_ids")
-            tickets.append(ticket)
-        for ticket in tickets:
-            ticket.outage_id = outage.id
-        await session.flush()
-        linked = [t.id for t in tickets]
-        self._audit(
-            session, self.clock.now(), actor_id, AuditAction.OUTAGE_LINK_TICKETS, outage.id, {"tickets": linked}, client
-        )
-        return linked
+        return await self.faults.link_tickets(session, outage, ticket_ids, actor_id=actor_id, client=client)
 
     async def estimates(self, session: AsyncSession, outage_id: int) -> list[tuple[OutageEstimate, str | None]]:
         """Every estimate of a fault outage's restoration, oldest first, with who set it (a username)."""
         await get_outage(session, outage_id)
         return await OutageRepository(session).estimates(outage_id)
-
-    def _estimate(self, session: AsyncSession, outage: Outage, actor_id: int | None, at: datetime) -> None:
-        session.add(
-            OutageEstimate(
-                outage_id=outage.id, estimated_restoration_at=outage.ends_at, changed_by_id=actor_id, changed_at=at
-            )
-        )
 
     def _audit(
         self,
@@ -404,26 +365,6 @@ def _check_times(starts_at: datetime, ends_at: datetime, now: datetime, *, start
         raise InvalidInput("the start is in the past", field="starts_at")
 
 
-def _check_fault_times(starts_at: datetime, estimate: datetime | None, now: datetime) -> datetime:
-    """A fault's start (it has started) and its estimate (ahead of the start and of now); the estimate back."""
-    if estimate is None:
-        raise InvalidInput(
-            "say when power is expected back (estimated_restoration_at)", field="estimated_restoration_at"
-        )
-    for name, value in (("starts_at", starts_at), ("estimated_restoration_at", estimate)):
-        if value.tzinfo is None:
-            raise InvalidInput("a time needs its UTC offset (ISO 8601, e.g. 2026-12-10T08:00:00+08:00)", field=name)
-    if starts_at > now + FUTURE_START_GRACE:
-        raise InvalidInput("a fault outage has already started: its start cannot be ahead", field="starts_at")
-    if estimate <= starts_at:
-        raise InvalidInput("the estimate must be after the start", field="estimated_restoration_at")
-    if estimate <= now:
-        raise InvalidInput(
-            "the estimate has passed: give a time ahead, or restore the outage", field="estimated_restoration_at"
-        )
-    return estimate
-
-
 def _check_texts(reason: str, contact: str) -> tuple[str, str]:
     reason, contact = reason.strip(), contact.strip()
     if not reason:
@@ -453,37 +394,3 @@ async def _check_scope(
     if unknown_accounts:
         raise InvalidInput(f"unknown account {', '.join(unknown_accounts)}", field="accounts")
     return Scope.of(areas, feeders, tuple(ids.values()))
-
-
-def _rescope(outage: Outage, old: Scope, new: Scope) -> None:
-    """Keep the scope rows that stay (same primary keys), drop the others, add the new ones."""
-    outage.areas = [a for a in outage.areas if a.area_code in new.area_codes] + [
-        OutageArea(area_code=code) for code in new.area_codes if code not in old.area_codes
-    ]
-    outage.feeders = [f for f in outage.feeders if f.feeder_code in new.feeder_codes] + [
-        OutageFeeder(feeder_code=code) for code in new.feeder_codes if code not in old.feeder_codes
-    ]
-    outage.accounts = [a for a in outage.accounts if a.account_id in new.account_ids] + [
-        OutageAccount(account_id=ident) for ident in new.account_ids if ident not in old.account_ids
-    ]
-
-
-def _describe(outage: Outage, accounts: tuple[str, ...]) -> dict[str, Any]:
-    return {
-        "starts_at": _jsonable(outage.starts_at),
-        "ends_at": _jsonable(outage.ends_at),
-        "areas": [a.area_code for a in outage.areas],
-        "feeders": [f.feeder_code for f in outage.feeders],
-        "accounts": list(accounts),
-    }
-
-
-def _stage_list(stages: list[NoticeStage]) -> list[dict[str, Any]]:
-    return [
-        {"stage": s.stage, "audience": s.audience, "due_at": _jsonable(s.due_at), "recipients": s.recipients}
-        for s in stages
-    ]
-
-
-def _jsonable(value: object) -> object:
-    return value.isoformat() if isinstance(value, datetime) else value

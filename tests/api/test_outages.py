@@ -349,7 +349,7 @@ async def test_a_stage_too_large_for_the_rate_starts_early_and_says_so_from_prev
         assert clock.now() < due
         fast = settings.model_copy(update={"notice_rate_limit": 1000.0})  # the test need not wait 20 s a message
         async with session_scope(sessionmaker) as session:
-            await core_services(clock, fast).planner.start_due_stages(session)
+            await core_services(clock, fast).stage_starter.start_due_stages(session)
         renderer = NoticeRenderer(Renderer(fast.timezone))
         dispatcher = Dispatcher(sessionmaker, clock, fast, build_channels(fast), renderer)
         try:

@@ -1,5 +1,5 @@
 """The satisfaction survey in the chat: its star buttons, the comment after a low score, the aspect a key account
-is asked about, and the survey that follows a thanks or a goodbye (core.feedback.surveys has the rules).
+is asked about, and the survey that follows a thanks or a goodbye (core.feedback.survey_rules has the rules).
 
     survey:<id>:<score>              a star pressed (1-5): recorded once; a late press is thanked, not counted
     survey:<id>:aspect:<a>           a key account's answer: supply, service or complaint (after a low score)
@@ -22,7 +22,8 @@ from core.dialogue.context import Replies, Turn
 from core.dialogue.intents import ACCOUNT_INTENTS, FAQ_INTENTS, HELP, INFORM
 from core.dialogue.skills.base import CONFIDENT, Skill, SkillKit
 from core.faults.hazards import hazards_in
-from core.feedback.surveys import ASPECT, Outcome, answers_a_question
+from core.feedback.survey_rules import ASPECT, answers_a_question
+from core.feedback.surveys import Outcome
 from core.models.enums import SurveyTrigger
 from core.security import parse_id
 

@@ -21,10 +21,10 @@ from core.models import Identity, KeyAccountContact, NoticeDelivery
 from core.models.enums import Tier
 from core.notices.channels import NoticeChannel, RetryAfter
 from core.notices.dispatcher import Dispatcher
-from core.notices.planning import LEFT_AUDIENCE
+from core.notices.queue_repository import QueueRepository
 from core.notices.ratelimit import TelegramLimiter
 from core.notices.render import NoticeRenderer, RenderedNotice
-from core.notices.repository import OutboxRepository
+from core.notices.stage_rows import LEFT_AUDIENCE
 from core.outages import service
 from core.templating import Renderer
 from gridtalk.worker import build_channels
@@ -275,7 +275,7 @@ async def test_403_marks_the_identity_blocked_and_it_is_not_told_again(
 
     clock.set(start - timedelta(days=7))
     async with session_scope(sessionmaker) as session:
-        await core_services(clock, settings).planner.start_due_stages(session)
+        await core_services(clock, settings).stage_starter.start_due_stages(session)
     [later] = [d for d in await rows(sessionmaker, outage_id, stage="7d") if d.identity_id == blocked.id]
     assert (later.status, later.last_error) == ("cancelled", LEFT_AUDIENCE)
 
@@ -312,7 +312,7 @@ async def test_403_from_a_key_account_contact_sends_the_notice_by_email_instead(
 
     clock.set(start - timedelta(days=7))  # the next stage goes to them by email from the start
     async with session_scope(sessionmaker) as session:
-        await core_services(clock, settings).planner.start_due_stages(session)
+        await core_services(clock, settings).stage_starter.start_due_stages(session)
     later = {
         d.channel: d.status for d in await rows(sessionmaker, outage_id, stage="7d") if d.key_contact_id == contact.id
     }
@@ -435,7 +435,7 @@ async def test_a_crashed_workers_claim_is_taken_over_when_its_lease_ends(
     settings = channel_settings(database_url, api, None, notice_lease_seconds=60)
     outage_id = await publish(sessionmaker, clock, settings, draft(clock.now() + timedelta(days=3)))
     async with session_scope(sessionmaker) as session:  # a worker claims a batch, then dies
-        claimed = await OutboxRepository(session).claim(
+        claimed = await QueueRepository(session).claim(
             clock.now(), 5, ["telegram"], clock.now() + timedelta(seconds=60)
         )
     assert len(claimed) == 5
@@ -505,25 +505,25 @@ async def test_claims_exclude_each_other(
     lease = clock.now() + timedelta(minutes=5)
     if engine.dialect.name == "postgresql":
         async with sessionmaker() as first, sessionmaker() as second:
-            mine = await OutboxRepository(first).claim(clock.now(), 20, ["telegram"], lease)  # not committed
-            theirs = await asyncio.wait_for(OutboxRepository(second).claim(clock.now(), 20, ["telegram"], lease), 5)
+            mine = await QueueRepository(first).claim(clock.now(), 20, ["telegram"], lease)  # not committed
+            theirs = await asyncio.wait_for(QueueRepository(second).claim(clock.now(), 20, ["telegram"], lease), 5)
             assert len(mine) == len(theirs) == 20
             mine_ids, priorities = {d.id for d in mine}, [d.priority for d in mine]
             assert not mine_ids & {d.id for d in theirs}
             await second.commit()
             await first.rollback()
         async with session_scope(sessionmaker) as session:  # the rolled-back claim is free again
-            again = await OutboxRepository(session).claim(clock.now(), 20, ["telegram"], lease)
+            again = await QueueRepository(session).claim(clock.now(), 20, ["telegram"], lease)
         assert {d.id for d in again} == mine_ids
     else:
         async with session_scope(sessionmaker) as session:
-            mine = await OutboxRepository(session).claim(clock.now(), 20, ["telegram"], lease)
+            mine = await QueueRepository(session).claim(clock.now(), 20, ["telegram"], lease)
         async with session_scope(sessionmaker) as session:
-            theirs = await OutboxRepository(session).claim(clock.now(), 1000, ["telegram"], lease)
+            theirs = await QueueRepository(session).claim(clock.now(), 1000, ["telegram"], lease)
         assert len(mine) == 20 and len(theirs) > 20
         assert not {d.id for d in mine} & {d.id for d in theirs}
         async with session_scope(sessionmaker) as session:
-            assert await OutboxRepository(session).claim(clock.now(), 1000, ["telegram"], lease) == []
+            assert await QueueRepository(session).claim(clock.now(), 1000, ["telegram"], lease) == []
         priorities = [d.priority for d in mine]
     assert priorities == sorted(priorities, reverse=True) and priorities[0] > 0  # key accounts first
 
@@ -552,7 +552,7 @@ async def test_a_worker_back_ten_minutes_before_the_outage_sends_only_the_final_
     outage_id = await publish(sessionmaker, clock, settings, draft(start))
     clock.set(start - timedelta(days=15))
     async with session_scope(sessionmaker) as session:
-        await core_services(clock, settings).planner.start_due_stages(session)
+        await core_services(clock, settings).stage_starter.start_due_stages(session)
     api.fail_next("sendMessage", 500, times=1000)  # the 15-day notices fail and wait for a retry...
     dispatcher = make_dispatcher(settings)
     await dispatcher.run_once()
@@ -562,7 +562,7 @@ async def test_a_worker_back_ten_minutes_before_the_outage_sends_only_the_final_
 
     clock.set(start - timedelta(minutes=10))  # ...and the worker is down until 10 minutes before the outage
     async with session_scope(sessionmaker) as session:
-        await core_services(clock, settings).planner.start_due_stages(session)
+        await core_services(clock, settings).stage_starter.start_due_stages(session)
     await dispatcher.run_once()
     by_stage = Counter((d.stage, d.status) for d in await rows(sessionmaker, outage_id))
     assert {stage for stage, status in by_stage if status == "sent"} == {"30m"}
@@ -702,18 +702,18 @@ async def test_only_the_claim_that_holds_a_row_records_its_result(
         }
 
     async with session_scope(sessionmaker) as session:  # a slow worker's claim; its lease runs out
-        [row] = await OutboxRepository(session).claim(clock.now(), 1, ["telegram"], clock.now(), "a" * 32)
+        [row] = await QueueRepository(session).claim(clock.now(), 1, ["telegram"], clock.now(), "a" * 32)
     clock.advance(timedelta(seconds=1))
     async with session_scope(sessionmaker) as session:  # another worker claims the row again
-        [again] = await OutboxRepository(session).claim(clock.now(), 1, ["telegram"], clock.now(), "b" * 32)
+        [again] = await QueueRepository(session).claim(clock.now(), 1, ["telegram"], clock.now(), "b" * 32)
     assert again.id == row.id and again.claim_token == "b" * 32
     async with session_scope(sessionmaker) as session:  # the slow worker's result comes in: not its row any more
-        await OutboxRepository(session).record([result("a" * 32, "failed")])
+        await QueueRepository(session).record([result("a" * 32, "failed")])
     async with sessionmaker() as session:
         stored = await session.get(NoticeDelivery, row.id)
         assert stored is not None and (stored.status, stored.claim_token) == ("sending", "b" * 32)
     async with session_scope(sessionmaker) as session:
-        await OutboxRepository(session).record([result("b" * 32, "sent")])
+        await QueueRepository(session).record([result("b" * 32, "sent")])
     async with sessionmaker() as session:
         stored = await session.get(NoticeDelivery, row.id)
         assert stored is not None and (stored.status, stored.claim_token) == ("sent", None)

@@ -13,9 +13,10 @@ from core.clock import FrozenClock
 from core.db import session_scope
 from core.errors import Conflict, InvalidInput
 from core.models import Identity, IdentityAccount, NoticeDelivery, UtilityAccount
-from core.notices.planning import LEFT_AUDIENCE
+from core.notices.queue_repository import QueueRepository
 from core.notices.render import plain_text
 from core.notices.repository import OutboxRepository
+from core.notices.stage_rows import LEFT_AUDIENCE
 from core.outages import service
 from tests.support.notices import (
     TOKEN,
@@ -45,7 +46,7 @@ async def publish(sessionmaker, clock, settings, data: service.OutageInput) -> i
 
 async def start_stages(sessionmaker, clock, settings) -> int:  # type: ignore[no-untyped-def]
     async with session_scope(sessionmaker) as session:
-        return await core_services(clock, settings).planner.start_due_stages(session)
+        return await core_services(clock, settings).stage_starter.start_due_stages(session)
 
 
 async def mark_sent(sessionmaker, outage_id: int, stage: str) -> None:  # type: ignore[no-untyped-def]
@@ -395,11 +396,11 @@ async def test_cancelling_an_outage_cancels_the_notices_being_sent_too(
     outage_id = await publish(sessionmaker, clock, settings, draft(clock.now() + timedelta(days=3)))
     lease = clock.now() + timedelta(minutes=5)
     async with session_scope(sessionmaker) as session:
-        claimed = await OutboxRepository(session).claim(clock.now(), 5, ["telegram"], lease, "a" * 32)
+        claimed = await QueueRepository(session).claim(clock.now(), 5, ["telegram"], lease, "a" * 32)
     async with session_scope(sessionmaker) as session:
         await core_services(clock, settings).outages.cancel(session, outage_id, actor_id=None)
     async with session_scope(sessionmaker) as session:  # the dispatcher's result comes in after the cancel
-        await OutboxRepository(session).record(
+        await QueueRepository(session).record(
             [
                 {
                     "b_id": d.id,
