@@ -28,16 +28,10 @@ lint: install
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy core api bot gridtalk
 
+# bench/all.py runs them: one Rasa server for nlu, chat, storm and scale-out; the fan-out's 30/s run beside the scale
+# and KPI data fills; each step's time in reports/bench/all.json.
 bench: model  ## every benchmark; PostgreSQL (GRIDTALK_BENCH_DATABASE_URL or the local default) and Redis on 127.0.0.1
-	.venv/bin/python bench/nlu.py
-	.venv/bin/python bench/chat.py
-	.venv/bin/python bench/storm.py
-	.venv/bin/python bench/fanout.py
-	.venv/bin/python bench/scale.py
-	.venv/bin/python bench/memory.py
-	.venv/bin/python bench/scaleout.py
-	.venv/bin/python bench/sizing.py
-	.venv/bin/python bench/kpi.py
+	.venv/bin/python bench/all.py
 
 clean:
 	rm -rf var reports .pytest_cache .mypy_cache .ruff_cache

@@ -1,5 +1,6 @@
-"""What the benchmarks share: percentiles, the scratch PostgreSQL databases they make and drop, a recorder of the
-statements an engine runs and the scans of their plans, a simulated clock."""
+"""What the benchmarks share: percentiles, the scratch PostgreSQL databases they make and drop (and the fill times
+a kept one carries for a later --reuse), a recorder of the statements an engine runs and the scans of their plans,
+a simulated clock."""
 
 from __future__ import annotations
 
@@ -69,6 +70,44 @@ async def admin(url: str, *statements: str) -> None:
             conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
             for statement in statements:
                 await conn.execute(text(statement))
+    finally:
+        await engine.dispose()
+
+
+FILL_TABLE = "bench_fill_seconds"  # in a kept scratch database: how long its fill took, step by step
+FILL_CARRIED = (
+    "carried from the earlier run that filled the kept database (make bench: a --fill-only run beside the other "
+    "fill and the fan-out's 30/s run, so not a time of its own on a quiet machine)"
+)
+
+
+async def record_fill(url: str, seconds: dict[str, float]) -> None:
+    """Keep a fill's `seconds` (step → seconds) in the scratch database at `url`, for a --reuse to report."""
+    engine = make_engine(url)
+    try:
+        async with engine.begin() as conn:
+            columns = "position int PRIMARY KEY, step text NOT NULL, seconds float NOT NULL"
+            await conn.execute(text(f"CREATE TABLE {FILL_TABLE} ({columns})"))
+            await conn.execute(
+                text(f"INSERT INTO {FILL_TABLE} VALUES (:position, :step, :seconds)"),
+                [{"position": i, "step": k, "seconds": v} for i, (k, v) in enumerate(seconds.items())],
+            )
+    finally:
+        await engine.dispose()
+
+
+async def recorded_fill(url: str) -> dict[str, float]:
+    """The fill's seconds record_fill kept in the database at `url`; {} when none (no such database, or its fill
+    did not run to its end): a --reuse reuses only a database with a record."""
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as conn:
+            if not await conn.scalar(text(f"SELECT to_regclass('{FILL_TABLE}') IS NOT NULL")):
+                return {}
+            rows = await conn.execute(text(f"SELECT step, seconds FROM {FILL_TABLE} ORDER BY position"))
+            return {step: float(seconds) for step, seconds in rows}
+    except Exception:  # no such database
+        return {}
     finally:
         await engine.dispose()
 

@@ -23,8 +23,10 @@ delivery sent twice, none lost.
 Run: `.venv/bin/python bench/fanout.py` (20 000 deliveries a run, 5 000 at 30/s: about 4 minutes) or
 `--quick` (2 000 and 300: under a minute), with GRIDTALK_BENCH_DATABASE_URL (default
 postgresql+asyncpg://postgres@127.0.0.1:5432/bench_fanout) naming a scratch PostgreSQL database on this machine:
-it is created if missing and its schema is dropped and rebuilt. `--only uncapped-1,capped-30` picks runs.
-The table is printed and the figures written to reports/bench/fanout.json.
+it is created if missing and its schema is dropped and rebuilt. `--only uncapped-1,capped-30` picks runs;
+`--merge` keeps the other runs of the reports/bench/fanout.json already written (a run made again replaces its
+own), so runs made by separate invocations end up in one report. One fan-out process at a time: they share the
+scratch database. The table is printed and the figures written to reports/bench/fanout.json.
 """
 
 from __future__ import annotations
@@ -326,9 +328,17 @@ def table(runs: list[dict[str, Any]]) -> str:
 
 
 RUNS = ("uncapped-1", "bare-aiogram", "capped-1000", "capped-30", "uncapped-2")
+OUT = ROOT / "reports" / "bench" / "fanout.json"
 
 
-async def main(rows: int, rows_30: int, url: str, only: set[str]) -> int:
+def merged(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """--merge: these runs, and the runs of the report already written that were not made again (by name)."""
+    made = {r["name"] for r in runs}
+    earlier = json.loads(OUT.read_text())["runs"] if OUT.exists() else []
+    return [r for r in earlier if r["name"] not in made] + runs
+
+
+async def main(rows: int, rows_30: int, url: str, only: set[str], merge: bool) -> int:
     host = make_url(url).host or ""
     if host not in {"127.0.0.1", "localhost", "::1"}:
         print(f"refusing {host!r}: the benchmark drops the schema of a scratch database on this machine only")
@@ -352,6 +362,9 @@ async def main(rows: int, rows_30: int, url: str, only: set[str]) -> int:
             elif name == "uncapped-2":
                 runs.append(await run(name, url, rows, api, renderer, workers=2, rate=None))
             print(f"  {name}: {runs[-1]['per_second']}/s", flush=True)
+    ok = all(r["ok"] for r in runs)
+    if merge:
+        runs = merged(runs)
     order = {name: i for i, name in enumerate(("bare-aiogram", *RUNS))}
     runs.sort(key=lambda r: order[r["name"]])
     print(table(runs))
@@ -364,11 +377,10 @@ async def main(rows: int, rows_30: int, url: str, only: set[str]) -> int:
         "concurrency": CONCURRENCY,
         "runs": runs,
     }
-    out = ROOT / "reports" / "bench" / "fanout.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    print(f"written to {out.relative_to(ROOT)}")
-    return 0 if all(r["ok"] for r in runs) else 1
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    print(f"written to {OUT.relative_to(ROOT)}")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
@@ -377,6 +389,7 @@ if __name__ == "__main__":
     parser.add_argument("--rows-30", type=int, default=None, help="deliveries of the run at the enforced 30/s cap")
     parser.add_argument("--quick", action="store_true", help="2 000 deliveries a run, 300 at 30/s")
     parser.add_argument("--only", default=",".join(RUNS), help="runs to make, comma-separated")
+    parser.add_argument("--merge", action="store_true", help="keep the other runs of the fanout.json already written")
     args = parser.parse_args()
     rows = args.rows or (2_000 if args.quick else 20_000)
     rows_30 = args.rows_30 or (300 if args.quick else 5_000)
@@ -386,4 +399,5 @@ if __name__ == "__main__":
     if unknown := only - set(RUNS):
         parser.error(f"unknown runs: {', '.join(sorted(unknown))}")
     url = os.environ.get("GRIDTALK_BENCH_DATABASE_URL", DEFAULT_URL)
-    sys.exit(run_service(main(rows, rows_30, url, only)))  # on the event loop `gridtalk worker` runs on (uvloop)
+    # on the event loop `gridtalk worker` runs on (uvloop)
+    sys.exit(run_service(main(rows, rows_30, url, only, args.merge)))

@@ -15,7 +15,10 @@ buffers) and --runs warm ones (p50 / max), each query's own time, and each query
 summary (the scans: which table, which index). The database is dropped at the end.
 
 Run: `.venv/bin/python bench/kpi.py [--conversations 1000000] [--runs 5]` (`make bench` runs it). Figures are
-printed and written to reports/bench/kpi.json.
+printed and written to reports/bench/kpi.json. `--keep` keeps the database; `--fill-only` makes and fills it,
+keeps it and stops (no report); `--reuse` times the dashboard on a kept one of as many conversations whose fill
+ran to its end (no fill; the report carries the fill's times, which the kept database holds; otherwise it is
+filled anew).
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from sqlalchemy import text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncEngine  # noqa: E402
 
-from bench.common import Recorder, admin, scans  # noqa: E402
+from bench.common import FILL_CARRIED, Recorder, admin, record_fill, recorded_fill, refuses_remote, scans  # noqa: E402
 from core.clock import FrozenClock  # noqa: E402
 from core.config import Settings  # noqa: E402
 from core.db import make_engine, make_sessionmaker  # noqa: E402
@@ -216,6 +219,32 @@ async def fill(url: str, conversations: int) -> dict[str, float]:
     return took
 
 
+async def reusable(url: str, conversations: int) -> bool:
+    """--reuse: the scratch database is there with as many conversations (the dashboard only reads it)."""
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as conn:
+            return int(await conn.scalar(text("SELECT count(*) FROM conversations")) or 0) == conversations
+    except Exception:  # no such database yet
+        return False
+    finally:
+        await engine.dispose()
+
+
+async def filled(url: str, name: str, conversations: int) -> tuple[dict[str, float], float]:
+    """The scratch database made anew, migrated and filled; the seconds of each part and of the whole (also kept
+    in the database, for a later --reuse)."""
+    await admin(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"')
+    scratch = bench_url(url)
+    await upgrade_async(scratch)
+    print(f"filling {name} with {conversations} conversations ...", flush=True)
+    began = time.perf_counter()
+    took = await fill(scratch, conversations)
+    fill_seconds = round(time.perf_counter() - began, 1)
+    await record_fill(scratch, {**took, "total": fill_seconds})
+    return took, fill_seconds
+
+
 async def counts(url: str) -> dict[str, int]:
     engine = make_engine(url)
     tables = ("conversations", "messages", "escalations", "surveys", "notice_deliveries", "identities")
@@ -321,22 +350,25 @@ def print_case(result: dict[str, Any]) -> None:
         )
 
 
-async def main(url: str, conversations: int, runs: int, keep: bool) -> int:
-    host = make_url(url).host or ""
-    if host not in {"127.0.0.1", "localhost", "::1"}:
-        print(f"refusing {host!r}: the benchmark makes and drops a scratch database on this machine only")
+async def main(url: str, args: argparse.Namespace) -> int:
+    conversations, runs = args.conversations, args.runs
+    if refuses_remote(url):
         return 2
     scratch = bench_url(url)
     name = make_url(scratch).database
-    await admin(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"')
+    recorded = await recorded_fill(scratch) if args.reuse else {}  # only a fill that ran to its end is recorded
+    reused = bool(recorded) and await reusable(scratch, conversations)
     try:
-        await upgrade_async(scratch)
-        print(f"filling {name} with {conversations} conversations ...", flush=True)
-        began = time.perf_counter()
-        took = await fill(scratch, conversations)
-        fill_seconds = round(time.perf_counter() - began, 1)
+        if reused:
+            took = recorded
+            fill_seconds = took.pop("total", 0.0)
+            print(f"reusing {name} ({conversations} conversations): its fill took {fill_seconds} s", flush=True)
+        else:
+            took, fill_seconds = await filled(url, name, conversations)
         rows = await counts(scratch)
         print(f"  {'total':<24}{fill_seconds:>7.1f} s  " + ", ".join(f"{t} {n}" for t, n in rows.items()))
+        if args.fill_only:
+            return 0
         manager = Scope.of("account_manager", 1)  # the first of the MANAGERS: 20 key accounts
         year = default_start(NOW, Settings(database_url=scratch, env="test").tz, weeks=53)  # the longest period
         cases = [
@@ -351,7 +383,7 @@ async def main(url: str, conversations: int, runs: int, keep: bool) -> int:
             print_case(result)
             results.append(result)
     finally:
-        if keep:
+        if args.keep or args.fill_only:
             print(f'kept {name} (drop it with: DROP DATABASE "{name}")')
         else:
             await admin(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -363,6 +395,7 @@ async def main(url: str, conversations: int, runs: int, keep: bool) -> int:
         "now": NOW.isoformat(),
         "rows": rows,
         "fill_seconds": {**took, "total": fill_seconds},
+        **({"fill_note": FILL_CARRIED} if reused else {}),
         "warm_runs": runs,
         "slow_ms": SLOW_MS,
         "cases": results,
@@ -382,10 +415,12 @@ if __name__ == "__main__":
     parser.add_argument("--conversations", type=int, default=1_000_000, help="conversations to make (1000-5000000)")
     parser.add_argument("--runs", type=int, default=5, help="warm runs per case (1-50)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database (to look at it with psql)")
+    parser.add_argument("--reuse", action="store_true", help="reuse a kept database of as many conversations")
+    parser.add_argument("--fill-only", action="store_true", help="make and fill the database, keep it, no report")
     args = parser.parse_args()
     if not 1000 <= args.conversations <= 5_000_000:
         parser.error("--conversations must be between 1000 and 5000000")
     if not 1 <= args.runs <= 50:
         parser.error("--runs must be between 1 and 50")
     url = os.environ.get("GRIDTALK_BENCH_DATABASE_URL", DEFAULT_URL)
-    sys.exit(asyncio.run(main(url, args.conversations, args.runs, args.keep)))
+    sys.exit(asyncio.run(main(url, args)))

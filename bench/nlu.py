@@ -2,7 +2,9 @@
 bare HTTP and through gridtalk's client (normalisation, threshold, breaker).
 
 Run: `make bench` (or `.venv/bin/python bench/nlu.py [--requests 400]`). Figures are printed and written to
-reports/bench/nlu.json. Everything targets 127.0.0.1 and stops by itself.
+reports/bench/nlu.json. Everything targets 127.0.0.1 and stops by itself. `make bench` (bench/all.py) starts
+the server with `start`, measures with `report` and then keeps the server for the chat, storm and scale-out
+benches.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import json
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -24,6 +27,7 @@ from bench.common import measure  # noqa: E402
 from nlu.client import RasaNluClient  # noqa: E402
 from nlu.project import RasaServer, current_model, free_port  # noqa: E402
 
+OUT = ROOT / "reports" / "bench" / "nlu.json"
 UTTERANCES = [
     "我家上个月电费多少",
     "为什么这个月电费这么高",
@@ -62,6 +66,55 @@ async def bench(url: str, requests: int) -> list[dict[str, object]]:
     return rows
 
 
+@dataclass(frozen=True)
+class Started:
+    """A Rasa server once ready, with the figures of its start."""
+
+    server: RasaServer
+    model: Path
+    load_s: float  # wait_ready's own time: the model loaded and a first parse answered
+    start_to_ready_s: float  # from the process's start to ready
+    rss_mb: float | None  # Rasa's resident memory (its children included) once ready
+
+
+def start(model: Path) -> Started:
+    """A Rasa server of `model` on a free loopback port, timed from its start until it is ready; the caller stops
+    it (`.server.stop()`). bench/all.py starts it this way and shares it with the benches after this one."""
+    server = RasaServer(model, free_port(), ROOT / ".venv-rasa")
+    started = time.monotonic()
+    server.start()
+    try:
+        load_s = server.wait_ready(progress=lambda line: print(line, file=sys.stderr))
+        return Started(server, model, load_s, time.monotonic() - started, _rss_mb(server))
+    except BaseException:
+        server.stop()
+        raise
+
+
+def report(rasa: Started, requests: int) -> dict[str, object]:
+    """The parses measured against a started server; printed and written to reports/bench/nlu.json."""
+    rows = asyncio.run(bench(rasa.server.url, requests))
+    result = {
+        "model": rasa.model.name,
+        "model_mb": round(rasa.model.stat().st_size / 2**20, 1),
+        "load_s": round(rasa.load_s, 1),
+        "start_to_ready_s": round(rasa.start_to_ready_s, 1),
+        "rasa_rss_mb": rasa.rss_mb,
+        "runs": rows,
+    }
+    print(
+        f"model {result['model']} ({result['model_mb']} MB); Rasa ready after {result['load_s']} s "
+        f"(incl. warm-up parse), RSS {rasa.rss_mb} MB"
+    )
+    print(f"{'path':<8}{'conc':>5}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}")
+    for row in rows:
+        print(f"{row['path']:<8}{row['concurrency']:>5}{row['p50_ms']:>9}{row['p99_ms']:>9}{row['throughput_rps']:>9}")
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(result, indent=2))
+    print(f"written to {OUT.relative_to(ROOT)}")
+    return result
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=400, help="parses per measurement")
@@ -70,34 +123,11 @@ def main() -> int:
     if model is None:
         print("no model trained from the current nlu/: run `make model`", file=sys.stderr)
         return 2
-    server = RasaServer(model, free_port(), ROOT / ".venv-rasa")
-    started = time.monotonic()
-    server.start()
+    rasa = start(model)
     try:
-        load_s = server.wait_ready(progress=lambda line: print(line, file=sys.stderr))
-        rss_mb = _rss_mb(server)
-        rows = asyncio.run(bench(server.url, args.requests))
+        report(rasa, args.requests)
     finally:
-        server.stop()
-    result = {
-        "model": model.name,
-        "model_mb": round(model.stat().st_size / 2**20, 1),
-        "load_s": round(load_s, 1),
-        "start_to_ready_s": round(time.monotonic() - started, 1),
-        "rasa_rss_mb": rss_mb,
-        "runs": rows,
-    }
-    print(
-        f"model {result['model']} ({result['model_mb']} MB); Rasa ready after {result['load_s']} s "
-        f"(incl. warm-up parse), RSS {rss_mb} MB"
-    )
-    print(f"{'path':<8}{'conc':>5}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}")
-    for row in rows:
-        print(f"{row['path']:<8}{row['concurrency']:>5}{row['p50_ms']:>9}{row['p99_ms']:>9}{row['throughput_rps']:>9}")
-    out = ROOT / "reports" / "bench" / "nlu.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
-    print(f"written to {out.relative_to(ROOT)}")
+        rasa.server.stop()
     return 0
 
 

@@ -31,7 +31,9 @@ Then, with the real services built as a process builds them (CoreServices.build,
 
 Run: `.venv/bin/python bench/scale.py` (full size, ~5 minutes here, 2.5 of them making the data), `--quick`
 (100 000 accounts, 10 000 recipients, < 1 minute) while developing; `--keep` keeps the database and `--reuse`
-runs again on a kept one (its outages and notices emptied, no fill); `--publish-only` stops after the publish;
+runs again on a kept one of as many accounts whose fill ran to its end (its outages and notices emptied, no fill;
+the report carries the fill's times, which the kept database holds; otherwise it is filled anew); `--fill-only`
+makes and fills the database, keeps it and stops (no report); `--publish-only` stops after the publish;
 `--profile` prints cProfile of the publish, the stage start and one audience resolution (BENCH_SORT=tottime to
 sort by own time). Prints a table (what, size, figure, goal, met?) and writes reports/bench/scale.json.
 """
@@ -61,7 +63,17 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from bench.common import Recorder, SimulatedTime, admin, refuses_remote, scans, scratch_url  # noqa: E402
+from bench.common import (  # noqa: E402
+    FILL_CARRIED,
+    Recorder,
+    SimulatedTime,
+    admin,
+    record_fill,
+    recorded_fill,
+    refuses_remote,
+    scans,
+    scratch_url,
+)
 from core.billing.service import BillingService  # noqa: E402
 from core.clock import FrozenClock  # noqa: E402
 from core.config import Settings  # noqa: E402
@@ -566,14 +578,19 @@ async def main(args: argparse.Namespace) -> int:
         return 2
     scratch = scratch_url(url, DATABASE)
     total = time.perf_counter()
-    reused = args.reuse and await reusable(scratch, args.accounts)
+    recorded = await recorded_fill(scratch) if args.reuse else {}  # only a fill that ran to its end is recorded
+    reused = bool(recorded) and await reusable(scratch, args.accounts)
     if not reused:
         await admin(url, f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)', f'CREATE DATABASE "{DATABASE}"')
     try:
-        took: dict[str, float] = {}
-        fill_s = 0.0
         if reused:
-            print(f"reusing {DATABASE} ({args.accounts} accounts): its outages and notices emptied", flush=True)
+            took = recorded
+            fill_s = took.pop("total", 0.0)
+            print(
+                f"reusing {DATABASE} ({args.accounts} accounts): its outages and notices emptied; its fill took "
+                f"{fill_s} s",
+                flush=True,
+            )
         else:
             await upgrade_async(scratch)
             print(f"filling {DATABASE}: {args.accounts} accounts, {args.bill_months} bills each ...", flush=True)
@@ -581,6 +598,9 @@ async def main(args: argparse.Namespace) -> int:
             took = await fill(scratch, args.accounts, args.bill_months)
             fill_s = round(time.perf_counter() - began, 1)
             print(f"  {'total':<24}{fill_s:>7.1f} s (data generation: not a figure of the product)", flush=True)
+            await record_fill(scratch, {**took, "total": fill_s})
+        if args.fill_only:
+            return 0
 
         print("publishing the outage ...", flush=True)
         published = await publish(scratch, args.profile)
@@ -617,7 +637,7 @@ async def main(args: argparse.Namespace) -> int:
         for q in lookup["queries"]:
             print(f"    {q['execution_ms']:>7} ms  {'; '.join(q['scans'])}  — {q['query'][:90]}")
     finally:
-        if args.keep:
+        if args.keep or args.fill_only:
             print(f'kept {DATABASE} (drop it with: DROP DATABASE "{DATABASE}")')
         else:
             await admin(url, f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
@@ -687,6 +707,7 @@ async def main(args: argparse.Namespace) -> int:
         "accounts": args.accounts,
         "bill_months": args.bill_months,
         "fill_seconds": {**took, "total": fill_s},
+        **({"fill_note": FILL_CARRIED} if reused else {}),
         "publish": published,
         "final_stage": final,
         "audiences": audience,
@@ -713,6 +734,7 @@ if __name__ == "__main__":
     parser.add_argument("--keep", action="store_true", help="keep the scratch database (to look at it with psql)")
     parser.add_argument("--publish-only", action="store_true", help="stop after the publish (no report written)")
     parser.add_argument("--reuse", action="store_true", help="reuse a kept database of the same size (no fill)")
+    parser.add_argument("--fill-only", action="store_true", help="make and fill the database, keep it, no report")
     args = parser.parse_args()
     args.accounts = args.accounts or (100_000 if args.quick else 1_000_000)
     args.bill_months = args.bill_months or (3 if args.quick else 6)

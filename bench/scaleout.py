@@ -17,8 +17,9 @@ Writes reports/bench/scaleout.json.
 Goals: every delivery sent exactly once; both workers take part; no 1-second window above the cap; no chat errors.
 
 Run: `.venv/bin/python bench/scaleout.py` (3 000 subscribers at 200/s, a real Rasa: ≈ 2 min) or `--quick` (400
-at 100/s, a fake NLU server: < 1 min). Needs PostgreSQL and Redis on 127.0.0.1 (GRIDTALK_BENCH_POSTGRES,
-GRIDTALK_BENCH_REDIS to point elsewhere). Everything binds to 127.0.0.1 and stops by itself.
+at 100/s, a fake NLU server: < 1 min); `--rasa-url` uses a running Rasa instead of starting one (or the fake).
+Needs PostgreSQL and Redis on 127.0.0.1 (GRIDTALK_BENCH_POSTGRES, GRIDTALK_BENCH_REDIS to point elsewhere).
+Everything binds to 127.0.0.1 and stops by itself.
 """
 
 from __future__ import annotations
@@ -325,7 +326,9 @@ def max_in_one_second(times: list[float]) -> int:
 async def run(args: argparse.Namespace, background: Background) -> dict[str, Any]:
     n, cap = args.subscribers, args.rate
     rasa_server: RasaServer | None = None
-    if args.quick:
+    if args.rasa_url:
+        rasa_url = args.rasa_url
+    elif args.quick:
         port = free_port()
         await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(fake_rasa(port), background.loop))
         rasa_url = f"http://127.0.0.1:{port}"
@@ -493,6 +496,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=6, help="web chat customers at once")
     parser.add_argument("--batch", type=int, default=None, help="GRIDTALK_NOTICE_BATCH_SIZE (default 500, quick 50)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database afterwards")
+    parser.add_argument("--rasa-url", help="a running Rasa server to use instead of starting one (or the fake)")
     args = parser.parse_args()
     args.subscribers = args.subscribers or (400 if args.quick else 3000)
     args.rate = args.rate or (100.0 if args.quick else 200.0)
