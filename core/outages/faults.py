@@ -55,6 +55,9 @@ def record_estimate(session: AsyncSession, outage: Outage, actor_id: int | None,
 
 
 class FaultOutages:
+    """What only a fault outage goes through after it is published: power back on some of its feeders, fault
+    tickets linked to it. Built by OutageService, which loads the outage; never commits."""
+
     def __init__(self, clock: Clock, planner: NoticePlanner, audit: AuditService) -> None:
         self.clock = clock
         self.planner = planner
