@@ -28,6 +28,9 @@ Then, with the real services built as a process builds them (CoreServices.build,
    queries: IdentityRepository.for_turn, BillingService in the turn's memo) —
    for --lookups random customers, p50 / p99 (goal p99 ≤ 5 ms at 1 000 000 accounts), and EXPLAIN (ANALYZE)
    of each of its queries (each must be an Index Scan, not a Seq Scan).
+5. the districts and feeders an outage question matches a message against, at PLACES_FEEDERS feeders (topped up
+   inside a transaction that is rolled back): read from the database by a fresh process's OutageQueries, then
+   kept (core.outages.places_cache), p50 of each.
 
 Run: `.venv/bin/python bench/scale.py` (full size, ~5 minutes here, 2.5 of them making the data), `--quick`
 (100 000 accounts, 10 000 recipients, < 1 minute) while developing; `--keep` keeps the database and `--reuse`
@@ -85,6 +88,8 @@ from core.models.enums import DeliveryChannel, DeliveryStatus, OutageKind  # noq
 from core.notices.queue_repository import QueueRepository  # noqa: E402
 from core.notices.ratelimit import TelegramLimiter  # noqa: E402
 from core.outages.facts import Scope  # noqa: E402
+from core.outages.places_cache import TTL_SECONDS  # noqa: E402
+from core.outages.queries import OutageQueries  # noqa: E402
 from core.outages.service import OutageInput  # noqa: E402
 from core.services import CoreServices  # noqa: E402
 
@@ -97,6 +102,7 @@ KEY_ACCOUNTS, KEY_SPACING = 200, 4999
 RATE = 30.0  # Telegram's cap without paid broadcast
 
 GOAL_PUBLISH_S, GOAL_AUDIENCE_S, GOAL_LOOKUP_P99_MS = 5.0, 10.0, 5.0
+PLACES_FEEDERS = 20_000  # a 10-million-customer utility's 10 kV feeders, about 500 customers each (docs/SCALE.md)
 
 FILL = (
     (
@@ -567,6 +573,42 @@ async def bill_lookups(url: str, accounts: int, lookups: int) -> dict[str, Any]:
     }
 
 
+# ------------------------------------------------------------------------------------------------ places
+async def places(url: str, feeders: int, runs: int = 10) -> dict[str, Any]:
+    """What an outage question reads to match the place a message names: every district and feeder, here
+    `feeders` of them (the fill's own topped up inside a transaction that is rolled back). Read from the
+    database (a process's first question, then once a TTL) and kept (every other question), p50 of `runs`."""
+    engine = make_engine(url)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            have = int(await session.scalar(text("SELECT count(*) FROM feeders")) or 0)
+            await session.execute(
+                text(
+                    "INSERT INTO feeders (code, area_code, name, lines) SELECT 'X' || g, 'A0', '压测线' || g, "
+                    "'10kV 压测线' || g || '（压测路开闭所—压测街环网柜）' FROM generate_series(1, :n) g"
+                ),
+                {"n": max(feeders - have, 0)},
+            )
+            read, kept = [], []
+            for _ in range(runs):
+                queries = OutageQueries()  # a new process's: nothing kept yet
+                began = time.perf_counter()
+                _, found = await queries.places(session)
+                read.append(time.perf_counter() - began)
+                began = time.perf_counter()
+                await queries.places(session)
+                kept.append(time.perf_counter() - began)
+            await session.rollback()
+    finally:
+        await engine.dispose()
+    return {
+        "feeders": len(found),
+        "read_ms": round(1000 * statistics.median(read), 1),
+        "kept_ms": round(1000 * statistics.median(kept), 3),
+        "ttl_seconds": TTL_SECONDS,
+    }
+
+
 # ---------------------------------------------------------------------------------------------------- main
 def row(what: str, size: str, figure: str, goal: str, met: bool | None) -> list[str]:
     return [what, size, figure, goal, "—" if met is None else ("yes" if met else "NO")]
@@ -636,6 +678,9 @@ async def main(args: argparse.Namespace) -> int:
         print(f"  p50 {lookup['p50_ms']} ms, p99 {lookup['p99_ms']} ms", flush=True)
         for q in lookup["queries"]:
             print(f"    {q['execution_ms']:>7} ms  {'; '.join(q['scans'])}  — {q['query'][:90]}")
+        print(f"districts and feeders at {PLACES_FEEDERS} feeders ...", flush=True)
+        place = await places(scratch, PLACES_FEEDERS)
+        print(f"  read {place['read_ms']} ms, kept {place['kept_ms']} ms", flush=True)
     finally:
         if args.keep or args.fill_only:
             print(f'kept {DATABASE} (drop it with: DROP DATABASE "{DATABASE}")')
@@ -693,6 +738,13 @@ async def main(args: argparse.Namespace) -> int:
             "0",
             not seq,
         ),
+        row(
+            "an outage question's districts and feeders",
+            f"{place['feeders']} feeders",
+            f"read {place['read_ms']} ms at most once in {place['ttl_seconds']:.0f} s, else {place['kept_ms']} ms",
+            "",
+            None,
+        ),
     ]
     widths = [max(len(r[i]) for r in [["what", "size", "figure", "goal", "met?"], *table]) for i in range(5)]
     print()
@@ -712,6 +764,7 @@ async def main(args: argparse.Namespace) -> int:
         "final_stage": final,
         "audiences": audience,
         "bill_lookup": lookup,
+        "places": place,
         "table": [dict(zip(["what", "size", "figure", "goal", "met"], r, strict=True)) for r in table],
         "total_seconds": round(time.perf_counter() - total, 1),
     }

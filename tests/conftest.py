@@ -25,6 +25,7 @@ from core.config import Settings
 from core.db import make_engine, make_sessionmaker
 from core.db.migrate import upgrade
 from core.models import Base
+from core.outages.places_cache import places_changed
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 BACKEND = os.environ.get("GRIDTALK_TEST_DB", "sqlite")
@@ -136,6 +137,7 @@ async def empty_tables(engine: AsyncEngine) -> None:
             await conn.execute(text(f"DELETE FROM {name}"))
         if engine.dialect.name == "postgresql":
             await conn.execute(text("SELECT setval(c.oid::regclass, 1, false) FROM pg_class c WHERE c.relkind = 'S'"))
+    places_changed()  # the districts and feeders this process keeps are gone with the rows
 
 
 @pytest.fixture

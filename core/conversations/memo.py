@@ -1,9 +1,10 @@
 """What one turn reads more than once, read once: a memo kept in the session's `info` while a turn lasts.
 
 The conversation service opens it around a turn (`turn_memo`); repositories and read services that a turn
-asks the same question several times (the bound accounts, the outages going on now at the account, the
-districts and feeders) keep their answer in it, and forget it when they write what it depends on. Outside a
-turn (`memo_of` is None) nothing is kept: every call reads the database, as before.
+asks the same question several times (the bound accounts, the outages going on now at the account) keep their
+answer in it, and forget it when they write what it depends on. Outside a turn (`memo_of` is None) nothing is
+kept: every call reads the database, as before. (The districts and feeders are kept longer, by the process:
+core.outages.places_cache.)
 """
 
 from __future__ import annotations

@@ -11,15 +11,19 @@ from core.errors import NotFound
 from core.models import UtilityAccount
 from core.outages.facts import AreaFacts, FeederFacts, OutageFacts
 from core.outages.places import Place, place_by_key, place_in
+from core.outages.places_cache import PlacesCache
 from core.outages.repository import OutageRepository
 
-CURRENT, PLACES = "outages_current", "places"  # the turn memo's kinds (core.conversations.memo)
+CURRENT = "outages_current"  # the turn memo's kind (core.conversations.memo)
 
 
 class OutageQueries:
     """Read-only; built once per process, a session per call. During a turn (core.conversations.memo) the
-    outages going on now at an account and the districts and feeders are read once: a turn asks twice (the
-    outage told first, then the answer) and writes no outage."""
+    outages going on now at an account are read once: a turn asks twice (the outage told first, then the
+    answer) and writes no outage. The districts and feeders are kept in the process (core.outages.places_cache)."""
+
+    def __init__(self, places: PlacesCache | None = None) -> None:
+        self._places = places if places is not None else PlacesCache()
 
     async def facts(self, session: AsyncSession, outage_id: int) -> OutageFacts:
         repo = OutageRepository(session)
@@ -36,9 +40,7 @@ class OutageQueries:
             return list(memo[key])
         repo = OutageRepository(session)
         outages = await repo.current(now, account)
-        # in a turn the districts and feeders are read once (the place a message names needs them too)
-        places = await self.places(session) if memo is not None and outages else None
-        found = await repo.facts(outages, places)
+        found = await repo.facts(outages, await self.places(session) if outages else None)
         if memo is not None:
             memo[key] = found
         return list(found)
@@ -67,14 +69,8 @@ class OutageQueries:
         return place_in(text, areas, feeders)
 
     async def places(self, session: AsyncSession) -> tuple[list[AreaFacts], list[FeederFacts]]:
-        """Every district and feeder (the public page's map)."""
-        memo = memo_of(session)
-        if memo is not None and (PLACES,) in memo:
-            areas, feeders = memo[PLACES,]
-            return list(areas), list(feeders)
-        areas, feeders = await OutageRepository(session).places()
-        if memo is not None:
-            memo[PLACES,] = (areas, feeders)
+        """Every district and feeder (the public page's map), as the process keeps them."""
+        areas, feeders = await self._places.get(session, OutageRepository(session).places)
         return list(areas), list(feeders)
 
     async def place_by_key(self, session: AsyncSession, key: str) -> Place | None:

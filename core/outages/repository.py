@@ -40,6 +40,11 @@ from core.models.enums import OutageKind, OutageStatus
 from core.outages.facts import AreaFacts, FeederFacts, OutageFacts, Scope
 
 
+def _knows(places: tuple[list[AreaFacts], list[FeederFacts]], areas: set[str], feeders: set[str]) -> bool:
+    """Whether `places` holds every one of these district and feeder codes."""
+    return areas <= {a.code for a in places[0]} and feeders <= {f.code for f in places[1]}
+
+
 def _touches() -> ColumnElement[bool]:
     """An outage touches an account through its area, its feeder or the account itself (the account's values
     are bound parameters: `_at(account)`)."""
@@ -160,12 +165,13 @@ class OutageRepository(RepositoryBase[Outage]):
 
     async def places(self) -> tuple[list[AreaFacts], list[FeederFacts]]:
         """Every district and feeder, to find the place a customer names (core.outages.places)."""
-        rows = await self.session.scalars(select(Area).order_by(Area.code))
-        areas = [AreaFacts(a.code, a.name, a.name_en) for a in rows]
-        feeders = [
-            FeederFacts(f.code, f.name, f.lines, f.area_code)
-            for f in await self.session.scalars(select(Feeder).order_by(Feeder.code))
-        ]
+        # plain rows, not ORM objects: a utility has tens of thousands of feeders
+        area_rows = await self.session.execute(select(Area.code, Area.name, Area.name_en).order_by(Area.code))
+        areas = [AreaFacts(code, name, name_en) for code, name, name_en in area_rows]
+        feeder_rows = await self.session.execute(
+            select(Feeder.code, Feeder.name, Feeder.lines, Feeder.area_code).order_by(Feeder.code)
+        )
+        feeders = [FeederFacts(code, name, lines, area_code) for code, name, lines, area_code in feeder_rows]
         return areas, feeders
 
     async def facts(
@@ -173,7 +179,8 @@ class OutageRepository(RepositoryBase[Outage]):
     ) -> list[OutageFacts]:
         """The facts of each outage (core.outages.facts: which areas and feeders it names), in one go: one
         query for what the outages name, and one each for the areas and feeders concerned — none when
-        `places` (every district and feeder, as `places()` reads them) is given."""
+        `places` (every district and feeder, as `places()` reads them, maybe kept from earlier) is given and
+        knows every one the outages name."""
         if not outages:
             return []
         ids = [o.id for o in outages]
@@ -202,6 +209,8 @@ class OutageRepository(RepositoryBase[Outage]):
         all_areas = {code for codes in named_areas.values() for code in codes}
         all_feeders = {code for codes in named_feeders.values() for code in codes}
         all_feeders |= {feeder for places_ in account_places.values() for _, feeder in places_}
+        if places is not None and not _knows(places, all_areas, all_feeders):
+            places = None  # places read before these were imported (by another process): read them here
         feeders: dict[str, Feeder | FeederFacts]
         if places is None:
             feeders = {
