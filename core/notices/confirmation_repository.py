@@ -10,8 +10,45 @@ from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from core.models import Escalation, FaultTicket, KeyAccountContact, NoticeDelivery, Outage
+from core.models import Escalation, FaultTicket, KeyAccountContact, NoticeDelivery, NoticeStage, Outage
 from core.models.enums import DeliveryChannel, DeliveryStatus, EscalationState, OutageStatus, Stage, Tier
+
+
+def confirmation_owed() -> ColumnElement[bool]:
+    """A notice_deliveries row (NoticeDelivery, as the query names it) that is a key account's final confirmation
+    still owed: sent, of a published outage (the query joins Outage), in the latest round of the final notice
+    (a reschedule that plans the final notice again makes an earlier round moot: the new one will ask), and no
+    contact of the account confirmed this round or a later one. The one rule of the chase and of the console's
+    overview."""
+    acked = aliased(NoticeDelivery)
+    confirmed = (
+        select(acked.id)
+        .where(
+            acked.outage_id == NoticeDelivery.outage_id,
+            acked.account_id == NoticeDelivery.account_id,
+            acked.stage == Stage.FINAL,
+            acked.revision >= NoticeDelivery.revision,
+            acked.status == DeliveryStatus.ACKED,
+        )
+        .exists()
+    )
+    superseded = (
+        select(NoticeStage.id)
+        .where(
+            NoticeStage.outage_id == NoticeDelivery.outage_id,
+            NoticeStage.stage == Stage.FINAL,
+            NoticeStage.revision > NoticeDelivery.revision,
+        )
+        .exists()
+    )
+    return and_(
+        NoticeDelivery.tier == Tier.KEY_ACCOUNT,
+        NoticeDelivery.stage == Stage.FINAL,
+        NoticeDelivery.status == DeliveryStatus.SENT,
+        Outage.status == OutageStatus.PUBLISHED,
+        ~confirmed,
+        ~superseded,
+    )
 
 
 class ConfirmationRepository:
@@ -105,31 +142,15 @@ class ConfirmationRepository:
         )
 
     async def unconfirmed(self, sent_before: datetime) -> list[NoticeDelivery]:
-        """Key-account final confirmations sent before `sent_before`, still unanswered and not chased yet,
-        of published outages; an account that confirmed on any of its rows is not unconfirmed."""
-        acked = aliased(NoticeDelivery)
-        confirmed = (
-            select(acked.id)
-            .where(
-                acked.outage_id == NoticeDelivery.outage_id,
-                acked.account_id == NoticeDelivery.account_id,
-                acked.stage == NoticeDelivery.stage,
-                acked.revision == NoticeDelivery.revision,
-                acked.status == DeliveryStatus.ACKED,
-            )
-            .exists()
-        )
+        """Key-account final confirmations sent before `sent_before`, still owed (confirmation_owed) and not
+        chased yet."""
         rows = await self.session.scalars(
             select(NoticeDelivery)
             .join(Outage, Outage.id == NoticeDelivery.outage_id)
             .where(
-                NoticeDelivery.tier == Tier.KEY_ACCOUNT,
-                NoticeDelivery.stage == Stage.FINAL,
-                NoticeDelivery.status == DeliveryStatus.SENT,
+                confirmation_owed(),
                 NoticeDelivery.sent_at <= sent_before,
                 NoticeDelivery.unconfirmed_alerted_at.is_(None),
-                Outage.status == OutageStatus.PUBLISHED,
-                ~confirmed,
             )
             .order_by(NoticeDelivery.outage_id, NoticeDelivery.account_id, NoticeDelivery.id)
         )

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, and_, func, not_, or_, select
-from sqlalchemy.orm import aliased
 
 from core.db.repository import RepositoryBase
 from core.models import (
@@ -31,7 +30,8 @@ from core.models import (
     OutageReport,
     UtilityAccount,
 )
-from core.models.enums import DeliveryStatus, OutageKind, OutageStatus, Stage, Tier
+from core.models.enums import OutageKind, OutageStatus, Tier
+from core.notices.confirmation_repository import confirmation_owed
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,19 +114,7 @@ class OverviewRepository(RepositoryBase[Outage]):
 
     async def unconfirmed(self, ids: Collection[int]) -> list[tuple[int, int, str, int, bool]]:
         """(outage, key account, its name, its manager, manager alerted) of published outages whose final
-        confirmation went out to the key account and none of its contacts answered (in that round or later)."""
-        acked = aliased(NoticeDelivery)
-        confirmed = (
-            select(acked.id)
-            .where(
-                acked.outage_id == NoticeDelivery.outage_id,
-                acked.account_id == NoticeDelivery.account_id,
-                acked.stage == Stage.FINAL,
-                acked.revision >= NoticeDelivery.revision,
-                acked.status == DeliveryStatus.ACKED,
-            )
-            .exists()
-        )
+        confirmation is owed by the key account (core.notices.confirmation_repository.confirmation_owed)."""
         rows = await self.session.execute(
             select(
                 NoticeDelivery.outage_id,
@@ -141,11 +129,7 @@ class OverviewRepository(RepositoryBase[Outage]):
             .join(KeyAccountProfile, KeyAccountProfile.account_id == UtilityAccount.id)
             .where(
                 NoticeDelivery.outage_id.in_(list(ids)),
-                NoticeDelivery.tier == Tier.KEY_ACCOUNT,
-                NoticeDelivery.stage == Stage.FINAL,
-                NoticeDelivery.status == DeliveryStatus.SENT,
-                Outage.status == OutageStatus.PUBLISHED,
-                ~confirmed,
+                confirmation_owed(),
             )
             .group_by(
                 NoticeDelivery.outage_id, NoticeDelivery.account_id, Customer.name, KeyAccountProfile.account_manager_id

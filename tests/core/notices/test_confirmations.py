@@ -16,6 +16,8 @@ from core.models import Escalation, Identity, NoticeDelivery
 from core.models.enums import Tier
 from core.notices.dispatcher import Dispatcher
 from core.notices.render import NoticeRenderer
+from core.outages.overview_repository import OverviewRepository
+from core.outages.service import OutageChanges
 from core.templating import Renderer
 from gridtalk.worker import build_channels
 from tests.fakes.telegram_api import FakeTelegramApi
@@ -213,6 +215,49 @@ async def test_one_contact_confirming_confirms_the_key_account(
     clock.advance(timedelta(minutes=30))
     async with session_scope(sessionmaker) as session:
         assert await confirmations(clock, settings_for(database_url)).chase_unconfirmed(session) == 0
+    assert await rows(sessionmaker, outage_id, stage="alert") == []
+
+
+async def owed(sessionmaker, outage_id: int) -> list[tuple[int, str]]:  # type: ignore[no-untyped-def]
+    """The console overview's key accounts whose final confirmation is owed: (outage, name)."""
+    async with sessionmaker() as session:
+        return [(o, name) for o, _, name, _, _ in await OverviewRepository(session).unconfirmed([outage_id])]
+
+
+async def test_a_rescheduled_final_notice_is_owed_once_in_its_latest_round(
+    outage_id: int, sessionmaker, clock: FrozenClock, database_url: str
+) -> None:
+    """Moved after its final confirmation went out: the earlier round is moot (the new one will ask), the
+    console and the chase agree on it, and a confirmation of the new round settles the account."""
+    settings = settings_for(database_url)
+    assert await owed(sessionmaker, outage_id) == [(outage_id, "城西自来水厂")]
+    clock.advance(timedelta(minutes=2))
+    start = clock.now() + timedelta(hours=2)
+    async with session_scope(sessionmaker) as session:
+        changes = OutageChanges(starts_at=start, ends_at=start + timedelta(hours=6))
+        await core_services(clock, settings).outages.update(session, outage_id, changes, actor_id=None)
+    assert await owed(sessionmaker, outage_id) == []
+    clock.advance(timedelta(minutes=10))
+    async with session_scope(sessionmaker) as session:
+        assert await confirmations(clock, settings).chase_unconfirmed(session) == 0  # the moved round
+    assert await rows(sessionmaker, outage_id, stage="alert") == []
+
+    async with session_scope(sessionmaker) as session:  # the new round's final notice goes out
+        await session.execute(
+            update(NoticeDelivery)
+            .where(NoticeDelivery.outage_id == outage_id, NoticeDelivery.stage == "30m", NoticeDelivery.revision == 1)
+            .values(status="sent", sent_at=clock.now(), attempts=1)
+        )
+    assert await owed(sessionmaker, outage_id) == [(outage_id, "城西自来水厂")]
+    [new] = [
+        d for d in await rows(sessionmaker, outage_id, stage="30m") if d.telegram_chat_id == CONTACT_B and d.revision
+    ]
+    async with session_scope(sessionmaker) as session:
+        await confirmations(clock).acknowledge(session, new.id, chat_id=CONTACT_B)
+    assert await owed(sessionmaker, outage_id) == []
+    clock.advance(timedelta(minutes=30))
+    async with session_scope(sessionmaker) as session:
+        assert await confirmations(clock, settings).chase_unconfirmed(session) == 0
     assert await rows(sessionmaker, outage_id, stage="alert") == []
 
 
