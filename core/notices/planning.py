@@ -36,6 +36,7 @@ from core.notices.outbox import (
     ids_of,
     routes,
 )
+from core.notices.ratelimit import sustained_rate
 from core.notices.repository import OutboxRepository, StageRepository
 from core.notices.stage_rows import sync_stage
 from core.outages.facts import Scope
@@ -343,7 +344,7 @@ class NoticePlanner:
         starts = fanout_starts(
             plan,
             counts,
-            self.settings.notice_rate_limit,
+            sustained_rate(self.settings.notice_rate_limit),  # what the dispatcher's limiter keeps up
             timedelta(minutes=self.settings.notice_fanout_margin_minutes),
             self.rules,
         )

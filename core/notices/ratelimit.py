@@ -31,6 +31,21 @@ MAX_WINDOW = 10_000  # rates above this many a second (a limiter opened wide) ke
 CHATS_KEPT = 10_000  # chats whose interval is remembered before the ones long over are forgotten
 
 
+def margin_at(rate: float, least: float = WINDOW_MARGIN, sends: float = MARGIN_SENDS) -> float:
+    """The margin added to the one-second window at `rate`: `least` seconds, or the time of `sends` sends."""
+    return max(least, sends / rate)
+
+
+def sustained_rate(rate: float) -> float:
+    """The sends a second the limiter keeps up over a long fan-out at `rate`: at most the whole number of sends in
+    a second in any window of 1 s + the margin (30/s → 27.3/s), or `rate` itself when it keeps no window. What
+    the planner sizes a stage's lead with, so that the last send of a big final notice is not late."""
+    per_window = math.floor(rate + 1e-9)
+    if not 1 <= per_window <= MAX_WINDOW:
+        return rate
+    return min(rate, per_window / (1.0 + margin_at(rate)))
+
+
 def gcra_reserve(now: float, tat: float, interval: float) -> tuple[float, float]:
     """Reserve the next send on a line that allows one send per `interval` (generic cell rate algorithm
     without burst). `tat` is the line's theoretical arrival time: the earliest the next send may go.
@@ -100,7 +115,7 @@ class TelegramLimiter:
             raise ValueError("the window's margin must not be negative")
         self.interval = 1.0 / rate
         self.chat_interval = chat_interval
-        margin = max(window_margin, margin_sends * self.interval)
+        margin = margin_at(rate, window_margin, margin_sends)
         self.window = 1.0 + margin  # the slots reserved: at most `rate` in any window this long
         # the sends as they really went: at most `rate` in any window this long. Half the margin: a send late by
         # less than that (the usual wake-up delay) holds up nobody, so small delays never add up to a lower rate

@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable, Hashable
 
 from redis.asyncio import Redis
 
-from core.notices.ratelimit import MARGIN_SENDS, MAX_WINDOW, WINDOW_MARGIN
+from core.notices.ratelimit import MARGIN_SENDS, MAX_WINDOW, WINDOW_MARGIN, margin_at
 
 # Shared by both scripts: whether one more send may go `now` (the window of sends that went), and recording it.
 # KEYS[4]: the sends that went (a list of Redis times, oldest first), KEYS[3]: the chat.
@@ -153,7 +153,7 @@ class SharedTelegramLimiter:
         self.redis = redis
         self.interval = 1.0 / rate
         self.chat_interval = chat_interval
-        margin = max(window_margin, margin_sends * self.interval)
+        margin = margin_at(rate, window_margin, margin_sends)
         self.window = 1.0 + margin  # the slots reserved: at most `rate` in any window this long
         self.sent_window = 1.0 + margin / 2  # the sends as they went: at most `rate` in any window this long
         per_window = math.floor(rate + 1e-9)

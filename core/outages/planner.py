@@ -214,7 +214,8 @@ def _aware(*values: datetime) -> None:
 
 def fanout_lead(recipients: int, rate: float, margin: timedelta) -> timedelta:
     """How long before its due time a stage must start so that `recipients` messages, sent at `rate`
-    per second, are all out by then: recipients ÷ rate, plus a margin for retries and slow sends."""
+    per second (what the limiter keeps up: core.notices.ratelimit.sustained_rate), are all out by then: recipients
+    ÷ rate, plus a margin for retries and slow sends."""
     if rate <= 0:
         raise ValueError("rate must be positive")
     return timedelta(seconds=ceil(max(recipients, 0) / rate)) + margin

@@ -309,16 +309,23 @@ async def test_quiet_hours_move_residential_advance_notices_only(
     assert plan[("30m", "residential")].due_at == plan[("30m", "key_account")].due_at == start - timedelta(minutes=30)
 
 
+@pytest.mark.parametrize(
+    ("rate", "kept_up"),
+    [
+        (0.05, 0.05),  # below one a second the limiter keeps no window: the rate itself
+        (2.0, 0.8),  # 2 sends in any 2.5 s (1 s + three sends' time): what the limiter really sends
+    ],
+)
 async def test_a_stage_starts_early_enough_for_its_audience_at_the_rate(
-    world: None, sessionmaker, clock: FrozenClock, database_url: str
+    world: None, sessionmaker, clock: FrozenClock, database_url: str, rate: float, kept_up: float
 ) -> None:
-    settings = notice_settings(database_url, notice_rate_limit=0.05, notice_fanout_margin_minutes=5)
+    settings = notice_settings(database_url, notice_rate_limit=rate, notice_fanout_margin_minutes=5)
     start = clock.now() + timedelta(days=16)
     outage_id = await publish(sessionmaker, clock, settings, draft(start))
     plan = {(s.stage, s.audience): s for s in await stages(sessionmaker, outage_id)}
     everyone = len(await rows(sessionmaker, outage_id, stage="30m"))
     final_key, final_res = plan[("30m", "key_account")], plan[("30m", "residential")]
-    expected = final_key.due_at - timedelta(seconds=ceil(everyone / 0.05)) - timedelta(minutes=5)
+    expected = final_key.due_at - timedelta(seconds=ceil(everyone / kept_up)) - timedelta(minutes=5)
     assert final_key.send_from == final_res.send_from == expected  # together, key accounts first in the claim
 
 

@@ -7,10 +7,11 @@ import heapq
 import itertools
 from collections.abc import Awaitable
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.notices.ratelimit import TelegramLimiter, gcra_reserve, paused_until, retry_delay
+from core.notices.ratelimit import TelegramLimiter, gcra_reserve, paused_until, retry_delay, sustained_rate
 
 
 class VirtualTime:
@@ -207,3 +208,28 @@ def test_the_window_costs_its_margin_of_the_rate() -> None:
     assert TelegramLimiter(1000, 1.0).window == 1.01
     assert abs(TelegramLimiter(30, 1.0).window - (1 + 3 / 30)) < 1e-9
     assert TelegramLimiter(30, 1.0, window_margin=0.0, margin_sends=0.0).window == 1.0
+
+
+@pytest.mark.parametrize("rate", [30.0, 100.0])
+def test_the_sustained_rate_is_what_a_long_fan_out_keeps_up(rate: float) -> None:
+    """sustained_rate, which the planner sizes a stage's lead with, is what the limiter really sends over a
+    long fan-out (30/s → 27.3/s), not the nominal rate; without a window (below one a second) it is the rate."""
+
+    async def scenario() -> list[float]:
+        vt = VirtualTime()
+        limiter = TelegramLimiter(rate, 0.0, monotonic=vt.monotonic, sleep=vt.sleep)
+        sent: list[float] = []
+
+        async def send(chat: int) -> None:
+            await limiter.acquire(chat)
+            sent.append(vt.now)
+
+        await vt.run(*(send(chat) for chat in range(int(rate) * 60)))
+        return sorted(sent)
+
+    sent = asyncio.run(scenario())
+    kept_up = (len(sent) - 1) / (sent[-1] - sent[0])
+    assert abs(kept_up - sustained_rate(rate)) / sustained_rate(rate) < 0.01
+    assert sustained_rate(rate) < rate
+    assert abs(sustained_rate(30) - 30 / 1.1) < 1e-9 and abs(sustained_rate(1000) - 1000 / 1.01) < 1e-9
+    assert sustained_rate(0.05) == 0.05
