@@ -11,7 +11,8 @@ only when the utility's topology is imported (or the demo data loaded), so a pro
   latest TTL_SECONDS after the places were read: a newly imported street is matched a minute later at worst,
   while an outage's own scope (feeder codes) never depends on this cache.
 
-One cache per database (the engine's URL), so the same service object serves any session it is given.
+One cache per database (the engine's URL), so the same service object serves any session it is given. The time
+limit runs on the process's monotonic clock: it is about real elapsed time, not the domain clock.
 """
 
 from __future__ import annotations
