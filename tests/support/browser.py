@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+from playwright.async_api import Browser, BrowserContext, Page, ViewportSize, async_playwright, expect
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,6 +42,7 @@ MISSING_CHROMIUM = (
 SCREENSHOTS = ROOT / "reports" / "screenshots"
 TIMEOUT_MS = 15_000  # the longest any page action or expectation waits
 STAFF_PASSWORD = "gridtalk-demo"  # every demo staff user's
+PHONE: ViewportSize = {"width": 390, "height": 844}  # a phone's width, where nothing may overflow (fits)
 # Anything laid out past the right edge of the viewport (what a phone would cut off or scroll sideways to).
 OVERFLOW = """() => {
   const width = document.documentElement.clientWidth;

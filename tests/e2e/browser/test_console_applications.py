@@ -11,7 +11,6 @@ width, where nothing may overflow."""
 from __future__ import annotations
 
 import re
-from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.async_api import Page, expect
@@ -22,12 +21,10 @@ from core.db import session_scope
 from core.models import Application, Bill
 from core.security import mask_account
 from tests.support.applications import DATA_CENTRE, WATERWORKS, demo_key_account
-from tests.support.browser import LiveApi, fits, screenshot, sign_in
+from tests.support.browser import PHONE, LiveApi, fits, screenshot, sign_in
+from tests.support.notices import SHANGHAI
 
 pytestmark = pytest.mark.rasa  # the api process is started with the real Rasa server
-
-SHANGHAI = ZoneInfo("Asia/Shanghai")  # the demo utility's timezone (the settings' default)
-PHONE = {"width": 390, "height": 844}
 
 
 async def test_a_supervisor_records_an_application_moves_it_and_reads_its_history(

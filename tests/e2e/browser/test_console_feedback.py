@@ -50,12 +50,11 @@ from core.models.enums import (
     SurveyTrigger,
     Tier,
 )
-from tests.support.browser import LiveApi, fits, screenshot, sign_in
+from tests.support.browser import PHONE, LiveApi, fits, screenshot, sign_in
 
 pytestmark = pytest.mark.rasa  # the api process is started with the real Rasa server
 
 DESKTOP: ViewportSize = {"width": 1280, "height": 900}
-PHONE: ViewportSize = {"width": 390, "height": 844}
 WEEKS = 8
 STAGES = ((Stage.FIRST, timedelta(days=15)), (Stage.SECOND, timedelta(days=7)), (Stage.FINAL, timedelta(minutes=30)))
 COMMENTS = (  # (score, comment, sentiment)

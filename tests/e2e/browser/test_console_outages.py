@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.async_api import Page, expect
@@ -17,12 +16,10 @@ from sqlalchemy import select
 
 from core.clock import SystemClock
 from core.models import NoticeDelivery, Outage
-from tests.support.browser import LiveApi, fits, screenshot, sign_in
+from tests.support.browser import PHONE, LiveApi, fits, screenshot, sign_in
+from tests.support.notices import SHANGHAI
 
 pytestmark = pytest.mark.rasa  # the api process is started with the real Rasa server
-
-SHANGHAI = ZoneInfo("Asia/Shanghai")  # the demo utility's timezone (the settings' default)
-PHONE = {"width": 390, "height": 844}
 
 
 async def test_a_supervisor_sees_the_faults_enters_one_previews_it_in_both_languages_and_publishes_it(

@@ -11,11 +11,9 @@ import pytest
 from playwright.async_api import Page, expect
 
 from core.clock import SystemClock
-from tests.support.browser import LiveApi, screenshot
+from tests.support.browser import PHONE, LiveApi, screenshot
 
 pytestmark = pytest.mark.rasa  # the api process is started with the real Rasa server
-
-PHONE = {"width": 390, "height": 844}
 
 
 @pytest.mark.parametrize(
