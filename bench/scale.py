@@ -593,16 +593,16 @@ async def places(url: str, feeders: int, runs: int = 10) -> dict[str, Any]:
             for _ in range(runs):
                 queries = OutageQueries()  # a new process's: nothing kept yet
                 began = time.perf_counter()
-                _, found = await queries.places(session)
+                found = await queries.kept_places(session)
                 read.append(time.perf_counter() - began)
                 began = time.perf_counter()
-                await queries.places(session)
+                await queries.kept_places(session)
                 kept.append(time.perf_counter() - began)
             await session.rollback()
     finally:
         await engine.dispose()
     return {
-        "feeders": len(found),
+        "feeders": len(found.feeders),
         "read_ms": round(1000 * statistics.median(read), 1),
         "kept_ms": round(1000 * statistics.median(kept), 3),
         "ttl_seconds": TTL_SECONDS,

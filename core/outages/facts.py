@@ -9,6 +9,7 @@ restoration (its end is an estimate until it is restored).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -53,6 +54,36 @@ class FeederFacts:
     name: str
     lines: str
     area_code: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Places:
+    """Every district and feeder, in code order, and looked up by code (the feeders also by district): read
+    once and kept (core.outages.places_cache), so an outage's facts take what they name without a scan."""
+
+    areas: tuple[AreaFacts, ...]
+    feeders: tuple[FeederFacts, ...]
+    area: dict[str, AreaFacts]
+    feeder: dict[str, FeederFacts]
+    in_area: dict[str, tuple[FeederFacts, ...]]
+
+    @classmethod
+    def of(cls, areas: Iterable[AreaFacts], feeders: Iterable[FeederFacts]) -> Places:
+        areas, feeders = tuple(areas), tuple(feeders)
+        in_area: dict[str, list[FeederFacts]] = {}
+        for f in feeders:
+            in_area.setdefault(f.area_code, []).append(f)
+        return cls(
+            areas,
+            feeders,
+            {a.code: a for a in areas},
+            {f.code: f for f in feeders},
+            {code: tuple(found) for code, found in in_area.items()},
+        )
+
+    def knows(self, areas: Iterable[str], feeders: Iterable[str]) -> bool:
+        """Whether every one of these district and feeder codes is here."""
+        return all(code in self.area for code in areas) and all(code in self.feeder for code in feeders)
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,10 +28,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapper, Session, object_session
 
 from core.models import Area, Feeder
-from core.outages.facts import AreaFacts, FeederFacts
+from core.outages.facts import Places
 
 TTL_SECONDS = 60.0  # how stale another process's topology import may be seen
-Places = tuple[list[AreaFacts], list[FeederFacts]]
 _WROTE = "gridtalk.places_written"
 
 _generation = 0  # changes whenever this process wrote an area or a feeder

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.conversations.memo import memo_of
 from core.errors import NotFound
 from core.models import UtilityAccount
-from core.outages.facts import AreaFacts, FeederFacts, OutageFacts
+from core.outages.facts import AreaFacts, FeederFacts, OutageFacts, Places
 from core.outages.places import Place, place_by_key, place_in
 from core.outages.places_cache import PlacesCache
 from core.outages.repository import OutageRepository
@@ -40,7 +40,7 @@ class OutageQueries:
             return list(memo[key])
         repo = OutageRepository(session)
         outages = await repo.current(now, account)
-        found = await repo.facts(outages, await self.places(session) if outages else None)
+        found = await repo.facts(outages, await self.kept_places(session) if outages else None)
         if memo is not None:
             memo[key] = found
         return list(found)
@@ -65,18 +65,22 @@ class OutageQueries:
 
     async def place(self, session: AsyncSession, text: str) -> Place | None:
         """The district (or feeder, by a street on its lines) a message names, if any."""
-        areas, feeders = await self.places(session)
-        return place_in(text, areas, feeders)
+        kept = await self.kept_places(session)
+        return place_in(text, kept.areas, kept.feeders)
 
     async def places(self, session: AsyncSession) -> tuple[list[AreaFacts], list[FeederFacts]]:
-        """Every district and feeder (the public page's map), as the process keeps them."""
-        areas, feeders = await self._places.get(session, OutageRepository(session).places)
-        return list(areas), list(feeders)
+        """Every district and feeder (the public page's map)."""
+        kept = await self.kept_places(session)
+        return list(kept.areas), list(kept.feeders)
+
+    async def kept_places(self, session: AsyncSession) -> Places:
+        """Every district and feeder, as the process keeps them (not to be changed)."""
+        return await self._places.get(session, OutageRepository(session).places)
 
     async def place_by_key(self, session: AsyncSession, key: str) -> Place | None:
         """A place remembered by its key (Place.key)."""
-        areas, feeders = await self.places(session)
-        return place_by_key(key, areas, feeders)
+        kept = await self.kept_places(session)
+        return place_by_key(key, kept.areas, kept.feeders)
 
     async def at_place(
         self, session: AsyncSession, now: datetime, place: Place

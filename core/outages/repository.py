@@ -37,12 +37,7 @@ from core.models import (
     UtilityAccount,
 )
 from core.models.enums import OutageKind, OutageStatus
-from core.outages.facts import AreaFacts, FeederFacts, OutageFacts, Scope
-
-
-def _knows(places: tuple[list[AreaFacts], list[FeederFacts]], areas: set[str], feeders: set[str]) -> bool:
-    """Whether `places` holds every one of these district and feeder codes."""
-    return areas <= {a.code for a in places[0]} and feeders <= {f.code for f in places[1]}
+from core.outages.facts import AreaFacts, FeederFacts, OutageFacts, Places, Scope
 
 
 def _touches() -> ColumnElement[bool]:
@@ -163,7 +158,7 @@ class OutageRepository(RepositoryBase[Outage]):
 
     # ------------------------------------------------------------------------------------ the facts
 
-    async def places(self) -> tuple[list[AreaFacts], list[FeederFacts]]:
+    async def places(self) -> Places:
         """Every district and feeder, to find the place a customer names (core.outages.places)."""
         # plain rows, not ORM objects: a utility has tens of thousands of feeders
         area_rows = await self.session.execute(select(Area.code, Area.name, Area.name_en).order_by(Area.code))
@@ -172,11 +167,9 @@ class OutageRepository(RepositoryBase[Outage]):
             select(Feeder.code, Feeder.name, Feeder.lines, Feeder.area_code).order_by(Feeder.code)
         )
         feeders = [FeederFacts(code, name, lines, area_code) for code, name, lines, area_code in feeder_rows]
-        return areas, feeders
+        return Places.of(areas, feeders)
 
-    async def facts(
-        self, outages: Sequence[Outage], places: tuple[list[AreaFacts], list[FeederFacts]] | None = None
-    ) -> list[OutageFacts]:
+    async def facts(self, outages: Sequence[Outage], places: Places | None = None) -> list[OutageFacts]:
         """The facts of each outage (core.outages.facts: which areas and feeders it names), in one go: one
         query for what the outages name, and one each for the areas and feeders concerned — none when
         `places` (every district and feeder, as `places()` reads them, maybe kept from earlier) is given and
@@ -209,7 +202,8 @@ class OutageRepository(RepositoryBase[Outage]):
         all_areas = {code for codes in named_areas.values() for code in codes}
         all_feeders = {code for codes in named_feeders.values() for code in codes}
         all_feeders |= {feeder for places_ in account_places.values() for _, feeder in places_}
-        if places is not None and not _knows(places, all_areas, all_feeders):
+        account_areas = {area for places_ in account_places.values() for area, _ in places_}
+        if places is not None and not places.knows(all_areas | account_areas, all_feeders):
             places = None  # places read before these were imported (by another process): read them here
         feeders: dict[str, Feeder | FeederFacts]
         if places is None:
@@ -220,14 +214,15 @@ class OutageRepository(RepositoryBase[Outage]):
                 )
             }
         else:
-            feeders = {f.code: f for f in places[1] if f.code in all_feeders or f.area_code in all_areas}
+            feeders = {code: places.feeder[code] for code in all_feeders}
+            feeders |= {f.code: f for code in all_areas for f in places.in_area.get(code, ())}
         all_areas |= {f.area_code for f in feeders.values()}
-        all_areas |= {area for places_ in account_places.values() for area, _ in places_}
+        all_areas |= account_areas
         areas: dict[str, Area | AreaFacts]
         if places is None:
             areas = {a.code: a for a in await self.session.scalars(select(Area).where(Area.code.in_(all_areas)))}
         else:
-            areas = {a.code: a for a in places[0] if a.code in all_areas}
+            areas = {code: places.area[code] for code in all_areas if code in places.area}
 
         found = []
         for outage in outages:

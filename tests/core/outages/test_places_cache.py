@@ -149,8 +149,8 @@ async def test_an_outage_naming_a_feeder_the_kept_places_lack_is_told_in_full(
         )
         session.add(outage)
     async with sessionmaker() as session:
-        kept = await queries.places(session)
-        assert [f.code for f in kept[1]] == ["XH-F01"]  # still the kept places
+        kept = await queries.kept_places(session)
+        assert [f.code for f in kept.feeders] == ["XH-F01"]  # still the kept places
         (facts,) = await OutageRepository(session).facts([outage], kept)
     assert [f.code for f in facts.feeders] == ["XH-F02"]
     assert [(a.code, a.name) for a in facts.areas] == [("XH", "西湖区")]
