@@ -83,6 +83,9 @@ def _written(_mapper: Mapper[Any], _connection: Connection, target: Any) -> None
 
 
 @event.listens_for(Session, "after_commit")
-def _committed(session: Session) -> None:
+@event.listens_for(Session, "after_rollback")
+def _ended(session: Session) -> None:
     if session.info.pop(_WROTE, False):
-        places_changed()  # a read between the flush and the commit kept the old places: forget them too
+        # committed: a read between the flush and the commit kept the old places; rolled back: a read inside the
+        # transaction kept places that never were. Either way, forget them.
+        places_changed()

@@ -117,6 +117,18 @@ async def test_a_read_between_a_flush_and_its_commit_is_not_kept(
     assert await codes(sessionmaker, queries) == (["XH"], ["XH-F01", "XH-F02"])
 
 
+async def test_places_read_inside_a_write_that_is_rolled_back_are_not_kept(
+    places: None, sessionmaker: async_sessionmaker[AsyncSession], queries: OutageQueries
+) -> None:
+    async with sessionmaker() as writer:
+        writer.add(Feeder(code="XH-F02", area_code="XH", name="古荡线", lines="天目山路"))
+        await writer.flush()
+        _, feeders = await queries.places(writer)  # its own transaction sees its write
+        assert [f.code for f in feeders] == ["XH-F01", "XH-F02"]
+        await writer.rollback()
+    assert await codes(sessionmaker, queries) == (["XH"], ["XH-F01"])
+
+
 async def test_another_process_write_is_seen_after_the_time_limit(
     places: None,
     engine: AsyncEngine,
