@@ -124,14 +124,18 @@ async def test_a_misbehaving_bot_api_delivers_everything_deliverable_at_the_pace
                 d.telegram_chat_id: d
                 for d in await session.scalars(
                     select(NoticeDelivery).where(
-                        NoticeDelivery.outage_id == outage_id, NoticeDelivery.channel == "telegram"
+                        NoticeDelivery.outage_id == outage_id,
+                        NoticeDelivery.stage == "initial",  # the final notice's rows wait, pending, for T-30m
+                        NoticeDelivery.channel == "telegram",
                     )
                 )
             }
             emails = list(
                 await session.scalars(
                     select(NoticeDelivery).where(
-                        NoticeDelivery.outage_id == outage_id, NoticeDelivery.channel == "email"
+                        NoticeDelivery.outage_id == outage_id,
+                        NoticeDelivery.stage == "initial",
+                        NoticeDelivery.channel == "email",
                     )
                 )
             )
