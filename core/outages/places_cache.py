@@ -13,10 +13,16 @@ only when the utility's topology is imported (or the demo data loaded), so a pro
 
 One cache per database (the engine's URL), so the same service object serves any session it is given. The time
 limit runs on the process's monotonic clock: it is about real elapsed time, not the domain clock.
+
+When the kept places run out (the time limit, a write), the questions that arrive together do not all read them
+again: the first reads, on its own session, and the others wait for what it reads (one read, not one per
+question, at the minute's turn under a storm). Should that read fail or be cancelled, each waiting question reads
+for itself.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -50,23 +56,62 @@ class _Entry:
     read_at: float
 
 
+@dataclass(frozen=True, slots=True)
+class _Reading:
+    """A read of the places under way, which later questions wait for."""
+
+    future: asyncio.Future[Places]
+    generation: int
+
+
 class PlacesCache:
     def __init__(self, ttl: float = TTL_SECONDS, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.ttl = ttl
         self.monotonic = monotonic
         self._entries: dict[str, _Entry] = {}
+        self._readings: dict[str, _Reading] = {}
 
     async def get(self, session: AsyncSession, load: Callable[[], Awaitable[Places]]) -> Places:
-        """The places of the session's database: kept ones while fresh, else `load()`ed and kept."""
+        """The places of the session's database: kept ones while fresh; else the ones a read under way brings;
+        else `load()`ed and kept."""
         key = session.get_bind().engine.url.render_as_string(hide_password=True)
-        now = self.monotonic()
-        entry = self._entries.get(key)
-        if entry is not None and entry.generation == _generation and now - entry.read_at < self.ttl:
-            return entry.places
+        while True:
+            now = self.monotonic()
+            entry = self._entries.get(key)
+            if entry is not None and entry.generation == _generation and now - entry.read_at < self.ttl:
+                return entry.places
+            reading = self._readings.get(key)
+            if reading is None or reading.generation != _generation or reading.future.get_loop() is not _loop():
+                return await self._read(key, now, load)
+            try:
+                return await asyncio.shield(reading.future)  # this question's cancellation leaves the read alone
+            except Exception:
+                continue  # that read failed or was cancelled: read (or wait) again
+
+    async def _read(self, key: str, now: float, load: Callable[[], Awaitable[Places]]) -> Places:
         generation = _generation  # as it was before the read: a write during the read makes it stale at once
-        places = await load()
+        reading = _Reading(_loop().create_future(), generation)
+        self._readings[key] = reading
+        try:
+            places = await load()
+        except BaseException as exc:
+            reading.future.set_exception(_ReadFailed(str(exc) or type(exc).__name__))
+            reading.future.exception()  # nobody may be waiting: not an unretrieved exception
+            raise
+        finally:
+            if self._readings.get(key) is reading:
+                del self._readings[key]
+        reading.future.set_result(places)
         self._entries[key] = _Entry(places, generation, now)
         return places
+
+
+class _ReadFailed(Exception):
+    """The read another question was making for the places failed or was cancelled."""
+
+
+def _loop() -> asyncio.AbstractEventLoop:
+    return asyncio.get_running_loop()
 
 
 @event.listens_for(Area, "after_insert")

@@ -4,6 +4,7 @@ names a place they lack."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from core.db import session_scope
 from core.models import Area, Feeder, Outage, OutageFeeder
 from core.models.enums import OutageKind, OutageStatus
+from core.outages.facts import Places
 from core.outages.places_cache import TTL_SECONDS, PlacesCache
 from core.outages.queries import OutageQueries
 from core.outages.repository import OutageRepository
@@ -166,3 +168,73 @@ async def test_an_outage_naming_a_feeder_the_kept_places_lack_is_told_in_full(
         (facts,) = await OutageRepository(session).facts([outage], kept)
     assert [f.code for f in facts.feeders] == ["XH-F02"]
     assert [(a.code, a.name) for a in facts.areas] == [("XH", "西湖区")]
+
+
+class SlowLoad:
+    """A read of the places that takes until the test lets it finish, counting how often it is made."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.release = asyncio.Event()
+        self.fail_first = False
+
+    async def __call__(self) -> Places:
+        self.calls += 1
+        await self.release.wait()
+        if self.fail_first and self.calls == 1:
+            raise ConnectionError("the database went away")
+        return Places.of([], [])
+
+
+async def test_questions_arriving_together_wait_for_one_read(
+    sessionmaker: async_sessionmaker[AsyncSession], ticking: Ticking
+) -> None:
+    cache, load = PlacesCache(monotonic=ticking), SlowLoad()
+    async with sessionmaker() as session:
+        questions = [asyncio.create_task(cache.get(session, load)) for _ in range(20)]
+        await asyncio.sleep(0.01)
+        load.release.set()
+        got = await asyncio.gather(*questions)
+        assert load.calls == 1 and all(places is got[0] for places in got)
+        ticking.now += TTL_SECONDS
+        load.release.clear()
+        again = [asyncio.create_task(cache.get(session, load)) for _ in range(5)]
+        await asyncio.sleep(0.01)
+        load.release.set()
+        await asyncio.gather(*again)
+        assert load.calls == 2  # the time limit ran out: one more read, for all five
+
+
+async def test_a_failed_read_leaves_the_waiting_questions_to_read_for_themselves(
+    sessionmaker: async_sessionmaker[AsyncSession], ticking: Ticking
+) -> None:
+    cache, load = PlacesCache(monotonic=ticking), SlowLoad()
+    load.fail_first = True
+    async with sessionmaker() as session:
+        first = asyncio.create_task(cache.get(session, load))
+        await asyncio.sleep(0.01)
+        waiting = [asyncio.create_task(cache.get(session, load)) for _ in range(3)]
+        await asyncio.sleep(0.01)
+        load.release.set()
+        with pytest.raises(ConnectionError):
+            await first
+        assert all(isinstance(p, Places) for p in await asyncio.gather(*waiting))
+    assert load.calls == 2  # the failed read, then one of the waiting questions' (the others waited for it)
+
+
+async def test_a_cancelled_read_leaves_the_waiting_questions_to_read_for_themselves(
+    sessionmaker: async_sessionmaker[AsyncSession], ticking: Ticking
+) -> None:
+    cache, load = PlacesCache(monotonic=ticking), SlowLoad()
+    async with sessionmaker() as session:
+        first = asyncio.create_task(cache.get(session, load))
+        await asyncio.sleep(0.01)
+        waiting = asyncio.create_task(cache.get(session, load))
+        await asyncio.sleep(0.01)
+        first.cancel()  # the customer who asked first went away
+        await asyncio.sleep(0.01)
+        load.release.set()
+        assert isinstance(await waiting, Places)
+        with pytest.raises(asyncio.CancelledError):
+            await first
+    assert load.calls == 2
