@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.handlers import make_router
 from bot.middlewares import DbSessionMiddleware, IdentityMiddleware, PrivateUpdatesOnly
 from bot.throttling import MemoryThrottleCounter, RedisThrottleCounter, ThrottleCounter, ThrottlingMiddleware
+from bot.turn import TurnMiddleware
 from core.clock import Clock, SystemClock
 from core.config import Settings
 from core.customers.service import IdentityService
@@ -87,6 +88,7 @@ def make_dispatcher(
     )
     dispatcher.update.outer_middleware(DbSessionMiddleware(sessionmaker))
     dispatcher.update.outer_middleware(IdentityMiddleware(identities))
+    dispatcher.update.outer_middleware(TurnMiddleware())
     dispatcher.include_router(make_router())
 
     async def _close_counter() -> None:

@@ -1,7 +1,8 @@
 """Telegram handlers: each turns an update into one Incoming, makes one service call, sends the replies.
 
-The replies (and the new FSM state) are not sent from inside the update's transaction: they are queued on
-`after_commit` (bot/middlewares.py) and go out once the transcript, tickets and escalations are committed.
+The replies (and the new FSM state) are not sent from inside the update's transaction: `turn` (bot/turn.py) queues
+them on the update's after-commit queue (bot/middlewares.py), and they go out once the transcript, tickets and
+escalations are committed.
 
 Private chats only: answers are about a customer's own account and must not be shown in a group. The update
 kinds answered are messages (text; a photo, fetched through the Bot API, or a location: taken with a fault
@@ -19,111 +20,44 @@ from aiogram import Bot, F, Router
 from aiogram.enums import ChatMemberStatus, ChatType
 from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command, CommandObject, CommandStart
-from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, ChatMemberUpdated, ErrorEvent, Message, PhotoSize
 from aiohttp import ClientError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.keyboards import keyboard
-from bot.middlewares import AfterCommit
-from bot.state import FsmStateStore
+from bot.turn import Turn
 from core.config import Settings
 from core.customers.service import IdentityService, language_from_code
-from core.dialogue.service import ConversationService, Incoming
+from core.dialogue.service import Incoming
 from core.errors import InvalidInput
 from core.faults.attachments import MAX_PHOTO_BYTES, Location, Photo
-from core.models import Identity
 from core.templating import Renderer
 
 log = logging.getLogger("gridtalk.bot")
 
 
-async def answer(
-    bot: Bot,
-    chat_id: int,
-    incoming: Incoming,
-    session: AsyncSession,
-    identity: Identity,
-    state: FSMContext,
-    conversations: ConversationService,
-    after_commit: AfterCommit,
-) -> None:
-    """One turn: the dialogue writes in the update's transaction; the replies, then the new FSM state, are
-    queued to go out after it commits (a reply Telegram refuses is logged and does not undo the turn)."""
-    store = FsmStateStore(state)
-    result = await conversations.handle(session, identity, incoming, store)
-    total = len(result.replies)
-    for number, reply in enumerate(result.replies, 1):
-        after_commit.add(
-            f"sendMessage to chat {chat_id} (reply {number} of {total})",
-            partial(bot.send_message, chat_id, reply.text, reply_markup=keyboard(reply.buttons)),
-        )
-    for what, action in result.after_commit:  # e.g. an SMS with a binding code: also only once committed
-        after_commit.add(what, action)
-    after_commit.add(f"saving the FSM state of chat {chat_id}", store.write)
-
-
 def payload_command(payload: str) -> Callable[..., Awaitable[None]]:
     """A command that stands for a button: /start, /help, /menu and /language."""
 
-    async def handler(
-        message: Message,
-        bot: Bot,
-        session: AsyncSession,
-        identity: Identity,
-        state: FSMContext,
-        conversations: ConversationService,
-        after_commit: AfterCommit,
-    ) -> None:
-        await answer(
-            bot, message.chat.id, Incoming(payload=payload), session, identity, state, conversations, after_commit
-        )
+    async def handler(message: Message, turn: Turn) -> None:
+        await turn.answer(message.chat.id, Incoming(payload=payload))
 
     handler.__name__ = f"command_{payload}"
     return handler
 
 
-async def bind(
-    message: Message,
-    command: CommandObject,
-    bot: Bot,
-    session: AsyncSession,
-    identity: Identity,
-    state: FSMContext,
-    conversations: ConversationService,
-    after_commit: AfterCommit,
-) -> None:
+async def bind(message: Message, command: CommandObject, turn: Turn) -> None:
     digits = "".join(ch for ch in (command.args or "") if ch.isdigit())
-    payload = f"bind:{digits}" if len(digits) == 10 else "bind"
-    await answer(bot, message.chat.id, Incoming(payload=payload), session, identity, state, conversations, after_commit)
+    await turn.answer(message.chat.id, Incoming(payload=f"bind:{digits}" if len(digits) == 10 else "bind"))
 
 
-async def button(
-    callback: CallbackQuery,
-    bot: Bot,
-    session: AsyncSession,
-    identity: Identity,
-    state: FSMContext,
-    conversations: ConversationService,
-    after_commit: AfterCommit,
-) -> None:
-    after_commit.add(f"answerCallbackQuery {callback.id}", partial(bot.answer_callback_query, callback.id))
+async def button(callback: CallbackQuery, turn: Turn) -> None:
+    turn.after_commit.add(f"answerCallbackQuery {callback.id}", partial(turn.bot.answer_callback_query, callback.id))
     chat_id = callback.message.chat.id if callback.message is not None else callback.from_user.id
-    await answer(bot, chat_id, Incoming(payload=callback.data), session, identity, state, conversations, after_commit)
+    await turn.answer(chat_id, Incoming(payload=callback.data))
 
 
-async def text(
-    message: Message,
-    bot: Bot,
-    session: AsyncSession,
-    identity: Identity,
-    state: FSMContext,
-    conversations: ConversationService,
-    after_commit: AfterCommit,
-) -> None:
-    await answer(
-        bot, message.chat.id, Incoming(text=message.text), session, identity, state, conversations, after_commit
-    )
+async def text(message: Message, turn: Turn) -> None:
+    await turn.answer(message.chat.id, Incoming(text=message.text))
 
 
 async def fetch_photo(bot: Bot, sizes: Sequence[PhotoSize]) -> Photo:
@@ -146,50 +80,21 @@ async def fetch_photo(bot: Bot, sizes: Sequence[PhotoSize]) -> Photo:
         return Photo(None, file_id=size.file_id)
 
 
-async def photo(
-    message: Message,
-    bot: Bot,
-    session: AsyncSession,
-    identity: Identity,
-    state: FSMContext,
-    conversations: ConversationService,
-    after_commit: AfterCommit,
-) -> None:
+async def photo(message: Message, turn: Turn) -> None:
     """A photo (and its caption): fetched, then handed to the dialogue (a fault report takes it)."""
-    attachment = await fetch_photo(bot, message.photo or [])
-    incoming = Incoming(text=message.caption, attachment=attachment)
-    await answer(bot, message.chat.id, incoming, session, identity, state, conversations, after_commit)
+    attachment = await fetch_photo(turn.bot, message.photo or [])
+    await turn.answer(message.chat.id, Incoming(text=message.caption, attachment=attachment))
 
 
-async def location(
-    message: Message,
-    bot: Bot,
-    session: AsyncSession,
-    identity: Identity,
-    state: FSMContext,
-    conversations: ConversationService,
-    after_commit: AfterCommit,
-) -> None:
+async def location(message: Message, turn: Turn) -> None:
     """A shared location (or a venue's): handed to the dialogue (a fault report takes it, also as the place)."""
     assert message.location is not None  # the filter F.location
     attachment = Location(message.location.latitude, message.location.longitude)
-    await answer(
-        bot, message.chat.id, Incoming(attachment=attachment), session, identity, state, conversations, after_commit
-    )
+    await turn.answer(message.chat.id, Incoming(attachment=attachment))
 
 
-async def anything_else(
-    message: Message,
-    bot: Bot,
-    session: AsyncSession,
-    identity: Identity,
-    state: FSMContext,
-    conversations: ConversationService,
-    after_commit: AfterCommit,
-) -> None:
-    await answer(
-        bot, message.chat.id, Incoming(payload="unsupported"), session, identity, state, conversations, after_commit
-    )
+async def anything_else(message: Message, turn: Turn) -> None:
+    await turn.answer(message.chat.id, Incoming(payload="unsupported"))
 
 
 async def chat_member(update: ChatMemberUpdated, session: AsyncSession, identities: IdentityService) -> None:
