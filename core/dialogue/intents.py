@@ -29,6 +29,8 @@ BILL_EMAIL = "bill_email"
 # Bill-due and arrears reminders turned on / off (core.dialogue.skills.bill_reminders); not outage notices.
 SUBSCRIBE_BILL_REMINDERS = "subscribe_bill_reminders"
 UNSUBSCRIBE_BILL_REMINDERS = "unsubscribe_bill_reminders"
+# The service the guides ask for beyond bills and outages: never what went wrong, nor where (a form's answer).
+KEY_ACCOUNT_SERVICE = frozenset({APPLICATION_STATUS, BILL_EMAIL, SUBSCRIBE_BILL_REMINDERS, UNSUBSCRIBE_BILL_REMINDERS})
 HELP = "help"  # what the bot can do
 INFORM = "inform"  # a follow-up giving only a period ("and august?"): the last question again
 

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 
 from core.dialogue import keywords
 from core.dialogue.context import Replies, Turn
-from core.dialogue.intents import ACCOUNT_INTENTS, FAQ_INTENTS
+from core.dialogue.intents import ACCOUNT_INTENTS, FAQ_INTENTS, KEY_ACCOUNT_SERVICE
 from core.dialogue.skills.base import CONFIDENT, Skill, SkillKit
 from core.faults.attachments import MAX_PER_TICKET, Attachment, Location, dump_pending, load_pending
 from core.faults.hazards import hazards_in, is_generic_request, mentions_home, reports_power_loss
@@ -29,7 +29,16 @@ from core.security import parse_id
 LEAVES_FAULT_FORM = (
     ACCOUNT_INTENTS
     | FAQ_INTENTS
-    | {"payment_methods", "bind_account", "human_handoff", "complaint", "subscribe_notices", "unsubscribe_notices"}
+    | KEY_ACCOUNT_SERVICE
+    | {
+        "tariff_query",
+        "payment_methods",
+        "bind_account",
+        "human_handoff",
+        "complaint",
+        "subscribe_notices",
+        "unsubscribe_notices",
+    }
 )
 PENDING = "attachments"  # the form's slot keeping the photos and locations sent before the ticket opens
 

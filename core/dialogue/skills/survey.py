@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from core.dialogue import keywords
 from core.dialogue.context import Replies, Turn
-from core.dialogue.intents import ACCOUNT_INTENTS, FAQ_INTENTS, HELP, INFORM
+from core.dialogue.intents import ACCOUNT_INTENTS, FAQ_INTENTS, HELP, INFORM, KEY_ACCOUNT_SERVICE
 from core.dialogue.skills.base import CONFIDENT, Skill, SkillKit
 from core.faults.hazards import hazards_in
 from core.feedback.survey_rules import ASPECT, answers_a_question
@@ -34,6 +34,7 @@ SLOT = "survey"
 NEW_QUESTIONS = (
     ACCOUNT_INTENTS
     | FAQ_INTENTS
+    | KEY_ACCOUNT_SERVICE
     | {
         "tariff_query",
         "payment_methods",

@@ -871,3 +871,27 @@ async def test_a_customer_inside_an_outage_hears_of_it_first_once(
     result = await third.send("门口电线掉地上了")
     assert "安全第一" in result.replies[0].text  # a hazard: the safety instruction before the outage
     assert any(reply.text.startswith("先告诉您") for reply in result.replies[1:])
+
+
+@pytest.mark.parametrize(
+    ("question", "intent"),
+    [
+        ("我的报装申请到哪一步了", "application_status"),
+        ("把电费明细发到我邮箱", "bill_email"),
+        ("交费前提醒我一下", "subscribe_bill_reminders"),
+        ("峰谷电价怎么算", "tariff_query"),
+    ],
+)
+async def test_a_service_question_inside_the_fault_report_is_answered_not_taken_as_what_happened(
+    sessionmaker: Maker, clock: FrozenClock, settings: Settings, demo: None, question: str, intent: str
+) -> None:
+    nlu = demo_nlu(**{"我要报修": "report_fault", question: intent})
+    chat, _ = await bound_chat(sessionmaker, clock, settings, nlu)
+    assert "发生了什么" in await chat.text("我要报修")
+    text = await chat.text(question)
+    assert "故障在哪里" not in text and "继续报修" in text  # answered, and the report offered again
+    assert "故障在哪里" in await chat.text("整栋楼都没电了")
+    await chat.text("文三路158号文华苑5幢")
+    await chat.text("没有")
+    [ticket] = await tickets(sessionmaker)
+    assert ticket.description == "整栋楼都没电了"

@@ -33,6 +33,8 @@ NLU = {
     "谢谢": "thanks",
     "你好": "greet",
     "我家电费多少": "bill_amount",
+    "我的报装申请到哪一步了": "application_status",
+    "电费明细发我邮箱": "bill_email",
     COMMENT: "complaint",  # a comment may read as a complaint: it must not reopen the resolved conversation
 }
 
@@ -119,12 +121,13 @@ async def test_a_thanks_right_after_an_answer_brings_the_survey_after_the_reply(
     assert (row.trigger, row.intent, row.score, row.language) == (SurveyTrigger.THANKED, "faq_ev_charger", 5, "en")
 
 
-async def test_a_new_question_instead_of_the_comment_is_answered(api: Api, sessionmaker: Maker) -> None:
+@pytest.mark.parametrize("question", ["我家电费多少", "我的报装申请到哪一步了", "电费明细发我邮箱"])
+async def test_a_new_question_instead_of_the_comment_is_answered(api: Api, sessionmaker: Maker, question: str) -> None:
     customer = await api.customer()
     await customer.say("充电桩怎么装")
     *_, survey = await customer.send("谢谢")
     assert "哪里做得不好" in await customer.say(payload=star_payloads(survey)[-1])  # one star
-    answer = await customer.say("我家电费多少")
+    answer = await customer.say(question)
     assert "绑定" in answer and "意见" not in answer  # the question is answered; it is no comment
     async with sessionmaker() as session:
         [feedback] = list(await session.scalars(select(Feedback)))
