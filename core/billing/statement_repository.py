@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from core.models import Bill, Customer, KeyAccountProfile, NoticeDelivery, UtilityAccount
-from core.models.enums import BillNotice, Segment, SubjectKind
+from core.models.enums import BillNotice, DeliveryStatus, Segment, SubjectKind
 
 CHUNK = 1000  # (account id, period) pairs per query
 
@@ -24,6 +24,25 @@ class StatementBill:
     account: UtilityAccount
     customer_name: str
     segment: Segment
+
+
+@dataclass(frozen=True, slots=True)
+class Mailed:
+    """A bill's statement to one person so far: the rounds queued (statement revisions; the latest correction),
+    whether one went out, and whether one still waits (it will carry the bill's figures as they are then)."""
+
+    statements: frozenset[int] = frozenset()
+    corrections: int = 0
+    sent: bool = False
+    waiting: bool = False
+
+    def add(self, stage: str, revision: int, status: str) -> Mailed:
+        return Mailed(
+            self.statements | {revision} if stage == BillNotice.STATEMENT else self.statements,
+            max(self.corrections, revision) if stage == BillNotice.CORRECTION else self.corrections,
+            self.sent or status == DeliveryStatus.SENT,
+            self.waiting or status in (DeliveryStatus.PENDING, DeliveryStatus.SENDING),
+        )
 
 
 class StatementRepository:
@@ -67,15 +86,24 @@ class StatementRepository:
         )
         return {bill.id: StatementBill(bill, account, name, Segment(segment)) for bill, account, name, segment in rows}
 
-    async def statements_queued(self, bill_ids: Collection[int]) -> set[tuple[int, str, int]]:
-        """The statements already in the outbox for these bills: (bill id, contact key, revision)."""
-        if not bill_ids:
-            return set()
-        rows = await self.session.execute(
-            select(NoticeDelivery.subject_id, NoticeDelivery.contact_key, NoticeDelivery.revision).where(
-                NoticeDelivery.subject_kind == SubjectKind.BILL,
-                NoticeDelivery.stage == BillNotice.STATEMENT,
-                NoticeDelivery.subject_id.in_(sorted(set(bill_ids))),
+    async def mailed(self, bill_ids: Collection[int]) -> dict[tuple[int, str], Mailed]:
+        """What the outbox holds of these bills' statements and corrections, by (bill id, contact key)."""
+        found: dict[tuple[int, str], Mailed] = {}
+        ordered = sorted(set(bill_ids))
+        for start in range(0, len(ordered), CHUNK):
+            rows = await self.session.execute(
+                select(
+                    NoticeDelivery.subject_id,
+                    NoticeDelivery.contact_key,
+                    NoticeDelivery.stage,
+                    NoticeDelivery.revision,
+                    NoticeDelivery.status,
+                ).where(
+                    NoticeDelivery.subject_kind == SubjectKind.BILL,
+                    NoticeDelivery.stage.in_((BillNotice.STATEMENT, BillNotice.CORRECTION)),
+                    NoticeDelivery.subject_id.in_(ordered[start : start + CHUNK]),
+                )
             )
-        )
-        return {(bill_id, key, revision) for bill_id, key, revision in rows}
+            for bill_id, key, stage, revision, status in rows:
+                found[(bill_id, key)] = found.get((bill_id, key), Mailed()).add(stage, revision, status)
+        return found

@@ -1,17 +1,20 @@
 """A month's bill statement by email: the bill, its breakdown and why it changed, with its figures as CSV.
 
 Who: every contact with an email address of a key account whose bill was loaded (a bills import created or
-changed it, or the demo data's latest month), once per bill × contact — a bill imported again with other
-figures is not mailed twice; and a customer who asks for it in the chat ("把账单发我邮箱"), at the email
-address they verified in the web chat, their bound account's latest bill (a request repeated within the same
-minute is one email). How: one outbox row per person, subject the bill, purpose `statement`, channel email
-only, tier of key accounts (or of everybody else for a residential customer asking); no deadline, sent at
-once: the quiet hours hold back only residential outage notices (core.notices.send_rules), and an email wakes
-nobody. What: rendered when it is sent (StatementNotices, registered in core.notices.subjects) in the person's
-language from templates/notices/bill_statement*: the account, the period, the amount and due date, the chat's
-own breakdown (dialogue/bill_explain: lines, tiers, peak/valley, the change from the previous bill and why,
-computed by core.billing.service.BillingService.explain), who to call (the account manager and their 24-hour
-phone, else the service hotline), and the figures as a CSV attachment.
+changed it, or the demo data's latest month), once per bill × contact; a bill imported again with other figures
+after its statement went out is mailed again as a correction (purpose `correction`, its own round each time:
+"corrected" in the subject and at the top), while a statement still waiting to go needs none (it is rendered
+when it is sent, from the figures as they are then); and a customer who asks for it in the chat
+("把账单发我邮箱"), at the email address they verified in the web chat, their bound account's
+latest bill (a request repeated within the same minute is one email). How: one outbox row per person, subject
+the bill, purpose `statement`, channel email only, tier of key accounts (or of everybody else for a residential
+customer asking); no deadline, sent at once: the quiet hours hold back only residential outage notices
+(core.notices.send_rules), and an email wakes nobody.
+What: rendered when it is sent (StatementNotices, registered in core.notices.subjects) in the person's language
+from templates/notices/bill_statement*: the account, the period, the amount and due date, the chat's own
+breakdown (dialogue/bill_explain: lines, tiers, peak/valley, the change from the previous bill and why, computed
+by core.billing.service.BillingService.explain), who to call (the account manager and their 24-hour phone, else
+the service hotline), and the figures as a CSV attachment.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.billing.repository import BillRepository
 from core.billing.service import BillingService
-from core.billing.statement_repository import StatementBill, StatementRepository
+from core.billing.statement_repository import Mailed, StatementBill, StatementRepository
 from core.clock import Clock
 from core.config import Settings
 from core.models import Identity, NoticeDelivery, UtilityAccount
@@ -66,13 +69,17 @@ class BillStatements:
         self.clock = clock
         self.planner = planner
 
-    async def queue(self, session: AsyncSession, bills: Collection[tuple[int, str]]) -> int:
+    async def queue(
+        self, session: AsyncSession, bills: Collection[tuple[int, str]], *, corrected: Collection[tuple[int, str]] = ()
+    ) -> int:
         """Queue the statements of the key accounts' bills among `bills` (account id, period) for their
-        contacts with an email address; how many were new (one already queued is not queued again)."""
+        contacts with an email address; how many were new (one already queued is not queued again). The bills
+        also in `corrected` had their figures changed: whoever was mailed their statement gets a correction."""
         repo = StatementRepository(session)
         key_bills = await repo.key_account_bills(bills)
         if not key_bills:
             return 0
+        changed = set(await repo.key_account_bills(corrected)) if corrected else set()
         contacts = await AudienceRepository(session).key_contacts(Scope(account_ids=tuple(set(key_bills.values()))))
         people = [
             (contact.account_id, self.planner.key_contact(contact).rerouted((Route(DeliveryChannel.EMAIL, email),)))
@@ -80,16 +87,23 @@ class BillStatements:
             if (email := contact.email)
         ]
         now = self.clock.now()
-        drafts = [
-            draft
-            for bill_id, account_id in sorted(key_bills.items())
-            for owner, person in people
-            if owner == account_id
-            for draft in person.drafts(
-                Subject(SubjectKind.BILL, bill_id), BillNotice.STATEMENT, due_at=now, release_at=now
-            )
-        ]
-        return await self._store(session, drafts)
+        mailed = await repo.mailed(key_bills)
+        drafts: list[DeliveryDraft] = []
+        for bill_id, account_id in sorted(key_bills.items()):
+            for owner, person in people:
+                if owner != account_id:
+                    continue
+                before = mailed.get((bill_id, str(person.key)), Mailed())
+                if not before.statements:
+                    purpose, revision = BillNotice.STATEMENT, 0
+                elif bill_id in changed and before.sent and not before.waiting:
+                    purpose, revision = BillNotice.CORRECTION, before.corrections + 1
+                else:
+                    continue  # queued already, and not changed since (or still to go, with the new figures)
+                subject = Subject(SubjectKind.BILL, bill_id)
+                drafts += person.drafts(subject, purpose, due_at=now, release_at=now, revision=revision)
+        await OutboxRepository(session).store(drafts, now)
+        return len(drafts)
 
     async def queue_latest(self, session: AsyncSession) -> int:
         """Queue every key account's latest statement (the demo data's month) to its contacts."""
@@ -115,16 +129,11 @@ class BillStatements:
         now = self.clock.now()
         minute = int(now.timestamp() // 60)  # the round: a request repeated within a minute is one email
         subject = Subject(SubjectKind.BILL, latest[0].id)
-        await self._store(
-            session, list(person.drafts(subject, BillNotice.STATEMENT, due_at=now, release_at=now, revision=minute))
-        )
+        before = await StatementRepository(session).mailed([subject.id])
+        if minute not in before.get((subject.id, str(person.key)), Mailed()).statements:
+            drafts = person.drafts(subject, BillNotice.STATEMENT, due_at=now, release_at=now, revision=minute)
+            await OutboxRepository(session).store(list(drafts), now)
         return Requested(sent_to=mask_email(identity.email), period=latest[0].period)
-
-    async def _store(self, session: AsyncSession, drafts: Sequence[DeliveryDraft]) -> int:
-        queued = await StatementRepository(session).statements_queued({d.subject.id for d in drafts})
-        new = [d for d in drafts if (d.subject.id, str(d.recipient.key), d.revision) not in queued]
-        await OutboxRepository(session).store(new, self.clock.now())
-        return len(new)
 
 
 class StatementNotices:
@@ -143,6 +152,7 @@ class StatementNotices:
         def render(row: NoticeDelivery) -> RenderedNotice:
             statement = found[row.subject_id]
             context = self.context(statement, managers.get(statement.account.id))
+            context["corrected"] = row.stage == BillNotice.CORRECTION
             return self.render(row.language, context, explained[row.subject_id])
 
         return render
@@ -157,6 +167,7 @@ class StatementNotices:
             "due_date": bill.due_date.isoformat(),
             "paid": bill.paid_at is not None,
             "attached": True,
+            "corrected": False,
             "manager": (
                 {"name": manager.manager_name, "phone": manager.manager_phone}
                 if manager is not None and manager.manager_phone

@@ -116,7 +116,8 @@ class BillImporter(Importer[BillRow]):
     def _compare(
         plan: BillPlan, account: UtilityAccount, bill: Bill | None, row: BillRow, breakdown: BillBreakdown
     ) -> None:
-        values = {**_bill_values(row, breakdown), **row.dates}
+        figures = _bill_values(row, breakdown)  # what the statement shows; not when it was issued or paid
+        values = {**figures, **row.dates}
         lines = [
             {
                 "position": position,
@@ -143,7 +144,8 @@ class BillImporter(Importer[BillRow]):
         plan.tallies["bills"].count(new=False, changed=changed)
         if changed:
             plan.updates.append((bill, values))
-            plan.refs.append(ref)
+            corrected = relined or differs(bill, figures)  # a payment recorded is no correction
+            plan.refs.append(BillRef(account.id, account.account_number, row.period, corrected=corrected))
         if relined:
             plan.relined.append((bill, lines))
 

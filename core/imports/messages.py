@@ -80,7 +80,10 @@ MORE_ERRORS = "... and {more} more (--errors-csv PATH writes them all)"
 ERRORS_HEADER = ("line", "column", "message")
 
 
-STATEMENTS_QUEUED = "  statements queued: {count} (to key-account contacts, by email)"
+STATEMENTS_QUEUED = (
+    "  statements queued: {count} (to key-account contacts, by email; a corrected one where the figures of a"
+    " statement already mailed changed)"
+)
 
 
 def report_lines(report: ImportReport) -> list[str]:

@@ -51,6 +51,7 @@ class BillRef:
     account_id: int
     account_number: str
     period: str  # YYYY-MM
+    corrected: bool = False  # the bill was there before and its figures changed (not a new bill)
 
 
 @dataclass(slots=True)

@@ -83,7 +83,8 @@ class DataImports:
                 self._audit(session, report, actor, client)
                 if self.statements is not None and report.changed_bills:
                     refs = [(bill.account_id, bill.period) for bill in report.changed_bills]
-                    report.statements = await self.statements.queue(session, refs)
+                    corrected = [(bill.account_id, bill.period) for bill in report.changed_bills if bill.corrected]
+                    report.statements = await self.statements.queue(session, refs, corrected=corrected)
         report.errors = sorted(problems.errors, key=lambda e: e.line)
         _log(report)
         return report

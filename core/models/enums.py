@@ -252,6 +252,7 @@ class BillNotice(StrEnum):
     """Why an outbox message about a bill is sent (the purpose of a row whose subject is one)."""
 
     STATEMENT = "statement"  # the month's statement, by email to a key account's contacts (or on request)
+    CORRECTION = "correction"  # the statement again: an import changed the bill's figures after it was mailed
     DUE = "due"  # the bill falls due in a few days (customers who opted in)
     ARREARS = "arrears"  # the due date has passed and the bill is unpaid (customers who opted in)
 

@@ -31,7 +31,7 @@ class NoticeDelivery(CreatedAt, Base):
     The row is about a subject (subject_kind, subject_id): an outage (its id is also in outage_id), a
     message of a conversation (a staff reply to a Telegram customer), an escalation (an alert to staff), an
     application (its stage changed: stage 'progress', revision the id of the application event told), a bill
-    (stage 'statement', 'due' or 'arrears').
+    (stage 'statement', 'correction', 'due' or 'arrears').
     contact_key names the person (e.g. "identity:12" or "contact:7") so that the row is unique per subject
     × contact × stage × channel, whichever address it goes to. revision tells apart the rounds of a stage
     that can be told more than once (a second reschedule sends a second change notice). tier orders the

@@ -188,4 +188,9 @@ def bill_renderers(renderer: NoticeRenderer, settings: Settings) -> dict[str, Su
     """A bill's outbox rows by purpose (BillNotice)."""
     reminders = BillReminderNotices(renderer.renderer, settings)
     statements = StatementNotices(renderer.renderer, settings)
-    return {BillNotice.DUE: reminders, BillNotice.ARREARS: reminders, BillNotice.STATEMENT: statements}
+    return {
+        BillNotice.DUE: reminders,
+        BillNotice.ARREARS: reminders,
+        BillNotice.STATEMENT: statements,
+        BillNotice.CORRECTION: statements,
+    }

@@ -25,12 +25,14 @@ def bills_csv(account_number: str, period: str, *, peak: int = 820_000, valley: 
     return f"{header}\n{account_number},{period},{peak},{valley},{due.isoformat()}\n".encode()
 
 
-async def statement_rows(sessionmaker: async_sessionmaker[AsyncSession]) -> list[NoticeDelivery]:
-    """Every statement in the outbox, in the order they were queued."""
+async def statement_rows(
+    sessionmaker: async_sessionmaker[AsyncSession], purpose: BillNotice = BillNotice.STATEMENT
+) -> list[NoticeDelivery]:
+    """Every statement (or correction) in the outbox, in the order they were queued."""
     async with sessionmaker() as session:
         rows = await session.scalars(
             select(NoticeDelivery)
-            .where(NoticeDelivery.subject_kind == SubjectKind.BILL, NoticeDelivery.stage == BillNotice.STATEMENT)
+            .where(NoticeDelivery.subject_kind == SubjectKind.BILL, NoticeDelivery.stage == purpose)
             .order_by(NoticeDelivery.id)
         )
         return list(rows)

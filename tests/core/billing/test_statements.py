@@ -1,6 +1,7 @@
 """Bill statements by email on the demo data, on both databases: queued once per bill × key-account contact
 (channel email, tier of key accounts) after a bills import and by the demo load, not for residential bills nor on
-a dry run; a chat request to a verified address; rendered in each contact's language with the chat's breakdown,
+a dry run; mailed again as a correction when an import changes a bill whose statement went out; a chat request to
+a verified address; rendered in each contact's language with the chat's breakdown,
 the manager's 24-hour phone and the figures as CSV; the email carries the CSV, and the mail catcher lists it."""
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.billing.statement_repository import StatementRepository
@@ -22,7 +23,7 @@ from core.db import session_scope
 from core.demo import load_demo
 from core.imports import ImportKind
 from core.models import Identity, KeyAccountContact, NoticeDelivery, UtilityAccount
-from core.models.enums import DeliveryChannel, Tier
+from core.models.enums import BillNotice, DeliveryChannel, DeliveryStatus, SubjectKind, Tier
 from core.notices.email import EmailChannel
 from core.notices.mailcatcher import read_mail
 from core.notices.render import RenderedNotice
@@ -86,10 +87,50 @@ async def test_a_bills_import_queues_one_statement_per_key_account_contact_once(
         (DeliveryChannel.EMAIL, Tier.KEY_ACCOUNT, factory.account_id)
     }
     assert {r.key_contact_id for r in rows} == {c.id for c in contacts}
-    # the same file again changes nothing; other figures change the bill, but it is not mailed twice
+    # the same file again changes nothing; other figures change the bill, but the statements, still waiting to
+    # go, will carry them: nothing more is queued
     assert await import_bills(core, sessionmaker, data) == 0
     assert await import_bills(core, sessionmaker, bills_csv(factory.number, period, peak=830_000)) == 0
     assert len(await statement_rows(sessionmaker)) == 2
+
+
+async def sent(sessionmaker: Maker) -> None:
+    """Every statement in the outbox went out (as the worker would have it)."""
+    async with session_scope(sessionmaker) as session:
+        await session.execute(
+            update(NoticeDelivery)
+            .where(NoticeDelivery.subject_kind == SubjectKind.BILL)
+            .values(status=DeliveryStatus.SENT, sent_at=NoticeDelivery.due_at)
+        )
+
+
+async def test_a_bill_corrected_after_its_statement_went_out_is_mailed_again_as_a_correction(
+    sessionmaker: Maker, core: CoreServices, settings: Settings, demo: None
+) -> None:
+    factory = await demo_key_account(sessionmaker, FACTORY)
+    contacts = await contacts_of(sessionmaker, factory.account_id)
+    period = await next_month(sessionmaker, factory)
+    assert await import_bills(core, sessionmaker, bills_csv(factory.number, period)) == 2
+    await sent(sessionmaker)
+    assert await import_bills(core, sessionmaker, bills_csv(factory.number, period)) == 0  # the same figures
+    assert await import_bills(core, sessionmaker, bills_csv(factory.number, period, peak=830_000)) == 2
+    assert await import_bills(core, sessionmaker, bills_csv(factory.number, period, peak=830_000)) == 0
+    corrections = await statement_rows(sessionmaker, BillNotice.CORRECTION)
+    assert sorted(r.address for r in corrections) == sorted(c.email for c in contacts if c.email)
+    assert {r.revision for r in corrections} == {1}
+    await sent(sessionmaker)
+    assert await import_bills(core, sessionmaker, bills_csv(factory.number, period, peak=840_000)) == 2
+    assert sorted(r.revision for r in await statement_rows(sessionmaker, BillNotice.CORRECTION)) == [1, 1, 2, 2]
+    assert len(await statement_rows(sessionmaker)) == 2  # the first statements stay as they were
+
+    bill = (await bills_of(sessionmaker, factory.account_id))[0]
+    texts = await render(settings, sessionmaker, await statement_rows(sessionmaker, BillNotice.CORRECTION))
+    zh, en = texts["huang.zhiqiang@example.com"], texts["david.miller@example.com"]
+    assert zh.subject.startswith("【电费账单·更正】") and money(bill.amount) in zh.subject
+    assert "已更正" in zh.plain and f"应缴金额 {money(bill.amount)}" in zh.plain
+    assert en.subject.startswith("Corrected: Electricity bill for ") and "have been corrected" in en.plain
+    first = await render(settings, sessionmaker, await statement_rows(sessionmaker))
+    assert "更正" not in first["huang.zhiqiang@example.com"].subject
 
 
 async def test_a_contact_without_an_email_gets_none(sessionmaker: Maker, core: CoreServices, demo: None) -> None:
