@@ -31,10 +31,20 @@ def _sqlite_foreign_keys(on: bool) -> None:
 
 def _purposes(allowed: tuple[str, ...]) -> None:
     name = op.f("ck_notice_deliveries_stage")
+    condition = f"stage IN ({', '.join(repr(v) for v in allowed)})"
+    if op.get_bind().dialect.name == "postgresql":
+        # The outbox may hold millions of rows: the new CHECK is added NOT VALID (no scan under the table's
+        # exclusive lock, which would hold up every send meanwhile), then validated after a commit, which scans
+        # without blocking reads or writes.
+        op.drop_constraint(name, "notice_deliveries", type_="check")
+        op.execute(f"ALTER TABLE notice_deliveries ADD CONSTRAINT {name} CHECK ({condition}) NOT VALID")
+        with op.get_context().autocommit_block():
+            op.execute(f"ALTER TABLE notice_deliveries VALIDATE CONSTRAINT {name}")
+        return
     with op.batch_alter_table("notice_deliveries", schema=None) as batch_op:
         batch_op.drop_constraint(name, type_="check")
     with op.batch_alter_table("notice_deliveries", schema=None) as batch_op:
-        batch_op.create_check_constraint(name, f"stage IN ({', '.join(repr(v) for v in allowed)})")
+        batch_op.create_check_constraint(name, condition)
 
 
 def upgrade() -> None:
