@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, false, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -111,36 +112,17 @@ class AudienceRepository:
         """Identities subscribed to notices, bound to an account in `scope` (or named in `identity_ids`), that
         a notice can reach — Telegram ones not blocked, web chat ones with a verified email: one row each,
         with the first such account."""
-        in_scope = accounts_in(scope)
-        if identity_ids:
-            in_scope = or_(in_scope, Identity.id.in_(list(identity_ids)))
-        by_telegram = and_(
-            Identity.channel == ChatChannel.TELEGRAM,
-            Identity.blocked_at.is_(None),
-            Identity.telegram_chat_id.is_not(None),
-        )
-        by_email = and_(
-            Identity.channel == ChatChannel.WEB, Identity.email.is_not(None), Identity.email_verified_at.is_not(None)
-        )
         rows = await self.session.execute(
-            select(
+            _subscribed(
+                scope,
+                identity_ids,
                 Identity.id,
                 UtilityAccount.id,
                 Customer.segment,
                 Identity.telegram_chat_id,
                 Identity.language,
                 Identity.email,
-            )
-            .join(IdentityAccount, IdentityAccount.identity_id == Identity.id)
-            .join(UtilityAccount, UtilityAccount.id == IdentityAccount.account_id)
-            .join(Customer, Customer.id == UtilityAccount.customer_id)
-            .where(
-                in_scope,
-                IdentityAccount.is_current.is_(True),
-                Identity.subscribed_notices.is_(True),
-                or_(by_telegram, by_email),
-            )
-            .order_by(Identity.id, UtilityAccount.id)
+            ).order_by(Identity.id, UtilityAccount.id)
         )
         # One query, no GROUP BY and no second look-up of segments: the rows come in identity order, each
         # identity's first account first (its customer's segment with it), and that first row is kept.
@@ -151,6 +133,16 @@ class AudienceRepository:
                 found.append(IdentityRow(ident, account_id, segment, chat, language, email if not chat else None))
                 last = ident
         return found
+
+    async def any_subscriber(self, scope: Scope, but_chats: Collection[int] = ()) -> bool:
+        """Whether `subscribed_identities(scope)` would find anyone but these Telegram chats (one row looked
+        for, not all of them)."""
+        query = _subscribed(scope, (), Identity.id)
+        if but_chats:
+            query = query.where(
+                or_(Identity.telegram_chat_id.is_(None), Identity.telegram_chat_id.not_in(sorted(set(but_chats))))
+            )
+        return await self.session.scalar(query.limit(1)) is not None
 
     async def told(self, outage_id: int) -> set[str]:
         """Contact keys of every customer who has been (or is being) given a notice of this outage."""
@@ -210,3 +202,31 @@ class AudienceRepository:
                 .values(telegram_blocked_at=at)
                 .execution_options(synchronize_session=False)
             )
+
+
+def _subscribed(scope: Scope, identity_ids: Collection[int], *columns: Any) -> Select[Any]:
+    """The reachable subscribed identities bound to an account in `scope` (or named), a row per bound account."""
+    in_scope = accounts_in(scope)
+    if identity_ids:
+        in_scope = or_(in_scope, Identity.id.in_(list(identity_ids)))
+    by_telegram = and_(
+        Identity.channel == ChatChannel.TELEGRAM,
+        Identity.blocked_at.is_(None),
+        Identity.telegram_chat_id.is_not(None),
+    )
+    by_email = and_(
+        Identity.channel == ChatChannel.WEB, Identity.email.is_not(None), Identity.email_verified_at.is_not(None)
+    )
+    return (
+        select(*columns)
+        .select_from(Identity)
+        .join(IdentityAccount, IdentityAccount.identity_id == Identity.id)
+        .join(UtilityAccount, UtilityAccount.id == IdentityAccount.account_id)
+        .join(Customer, Customer.id == UtilityAccount.customer_id)
+        .where(
+            in_scope,
+            IdentityAccount.is_current.is_(True),
+            Identity.subscribed_notices.is_(True),
+            or_(by_telegram, by_email),
+        )
+    )

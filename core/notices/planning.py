@@ -106,6 +106,16 @@ class NoticePlanner:
             identity_id=identity.id,
         )
 
+    async def has_audience(self, session: AsyncSession, scope: Scope) -> bool:
+        """Whether `audiences(session, scope)` would hold anyone, without resolving them all: the scope's key
+        contacts (few) are looked at one by one, the subscribers (up to a whole city) only for one row."""
+        repo = AudienceRepository(session)
+        contacts = await repo.key_contacts(scope)
+        if any(self.key_contact(c).routes for c in contacts):
+            return True
+        # a subscriber who is also one of these contacts (the same chat) is told as the contact, or not at all
+        return await repo.any_subscriber(scope, [c.telegram_chat_id for c in contacts if c.telegram_chat_id])
+
     async def audiences(
         self, session: AsyncSession, scope: Scope, who: Recipients = "all", told: set[str] | None = None
     ) -> Audiences:

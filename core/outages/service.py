@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -104,8 +104,9 @@ class OutageService:
         reason, contact = _check_texts(data.reason, data.contact or self.settings.service_hotline)
         repo = OutageRepository(session)
         scope = await _check_scope(repo, data.areas, data.feeders, data.accounts)
-        if not fault:  # a fault is recorded even when nobody subscribed: the bot and the public page tell it
-            await self._audience(session, scope)
+        # a fault is recorded even when nobody subscribed: the bot and the public page tell it
+        if not fault and not await self.planner.has_audience(session, scope):
+            _nobody_to_tell(scope)
         outage = repo.add(
             Outage(
                 kind=OutageKind(data.kind),
@@ -205,8 +206,8 @@ class OutageService:
             changes.feeders if changes.feeders is not None else old_scope.feeder_codes,
             accounts,
         )
-        if scope != old_scope and not fault:
-            await self._audience(session, scope)
+        if scope != old_scope and not fault and not await self.planner.has_audience(session, scope):
+            _nobody_to_tell(scope)
 
         old_estimate = outage.ends_at
         changed: dict[str, Any] = {}
@@ -344,15 +345,19 @@ class OutageService:
         """Everyone the scope's notices would reach; refused when that is nobody."""
         audiences = await self.planner.audiences(session, scope)
         if audiences.count() == 0:
-            field_name = "areas" if scope.area_codes else "feeders" if scope.feeder_codes else "accounts"
-            raise InvalidInput(
-                "empty audience: no key-account contact and no subscribed customer to notify in this scope",
-                field=field_name,
-            )
+            _nobody_to_tell(scope)
         return audiences
 
 
 # ------------------------------------------------------------------------------------------ checks
+
+
+def _nobody_to_tell(scope: Scope) -> NoReturn:
+    """Refused: the scope's notices would reach nobody (create and update ask without resolving them all)."""
+    field_name = "areas" if scope.area_codes else "feeders" if scope.feeder_codes else "accounts"
+    raise InvalidInput(
+        "empty audience: no key-account contact and no subscribed customer to notify in this scope", field=field_name
+    )
 
 
 def _check_times(starts_at: datetime, ends_at: datetime, now: datetime, *, start_changed: bool) -> None:
