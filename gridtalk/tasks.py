@@ -84,6 +84,7 @@ async def parse_lines(settings: Settings, stdin: IO[str], stdout: IO[str], progr
     import asyncio
 
     from nlu.client import RasaNluClient
+    from nlu.normalize import as_typed
     from nlu.project import NluError, RasaServer, current_model, free_port, latest_model
 
     server: RasaServer | None = None
@@ -114,11 +115,11 @@ async def parse_lines(settings: Settings, stdin: IO[str], stdout: IO[str], progr
                 max_chars=settings.nlu_max_chars,
             )
         for line in stdin:
-            text = line.rstrip("\n")
+            text = line.rstrip("\r\n")
             if not text.strip():
                 continue
             result = await client.parse(text)
-            stdout.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
+            stdout.write(json.dumps(as_typed(result.to_dict(), text), ensure_ascii=False) + "\n")
             stdout.flush()
     finally:
         await client.aclose()
