@@ -3,8 +3,10 @@ move forward (advance) or back (reopen, with a note), and when the current stage
 
 Time limits are in working days (Monday to Friday, less GRIDTALK_APPLICATION_HOLIDAYS) in the utility's
 timezone, as the utility's own service rules count them: a stage begun at 10:00 on a working day with a limit
-of N days is due at 10:00 on the N-th working day after; a stage begun on a day off counts as begun at the same
-time on the next working day. A limit of 0 means no time limit. The last stage (connected) has none: the work is
+of N days is due at 10:00 on the N-th working day after; a stage begun on a day off counts as begun when the next
+working day starts (00:00), so it is due at 00:00 on the N-th working day after that — never before one begun
+later (at the same time on the next working day, a stage begun late on Saturday would be due after one begun
+early on Sunday). A limit of 0 means no time limit. The last stage (connected) has none: the work is
 done.
 """
 
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -91,8 +93,8 @@ def add_working_days(start: datetime, days: int, tz: ZoneInfo, holidays: frozens
 
     local = start.astimezone(tz)
     day, at = local.date(), local.time()
-    while not working(day):  # begun on a day off: as if at the same time on the next working day
-        day += timedelta(days=1)
+    while not working(day):  # begun on a day off: as if when the next working day starts
+        day, at = day + timedelta(days=1), time(0)
     counted = 0
     while counted < days:
         day += timedelta(days=1)

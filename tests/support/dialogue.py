@@ -10,12 +10,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.clock import Clock
 from core.db import session_scope
-from core.demo import load_demo
 from core.dialogue import Incoming, KeyValueStateStore, MemoryStateBackend, TurnResult
 from core.dialogue.service import ConversationService
 from core.models import Bill, Identity, IdentityAccount, UtilityAccount
 from core.templating import money
 from tests.fakes.nlu import FakeNlu
+from tests.support.demo_snapshot import load_demo_rows
 
 # The phrases of the first conversations the bot was built for, and what the NLU model says they are.
 PHRASES = {
@@ -51,8 +51,7 @@ class DemoAccount:
 
 
 async def load_demo_data(sessionmaker: async_sessionmaker[AsyncSession], clock: Clock) -> None:
-    async with session_scope(sessionmaker) as session:
-        await load_demo(session, clock.now())
+    await load_demo_rows(sessionmaker, clock.now())
 
 
 async def demo_account(

@@ -20,7 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.config import Settings
 from core.db import session_scope
-from core.demo import load_demo
 from core.models import (
     FaultTicket,
     FeederAlert,
@@ -41,6 +40,7 @@ from core.models import (
 from core.outages import service
 from nlu.project import free_port
 from tests.fakes.telegram_api import FakeTelegramApi
+from tests.support.demo_snapshot import load_demo_rows
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 TOKEN = "123456:TEST-token"
@@ -52,8 +52,7 @@ WANG_CHAT = 730_000_004
 async def load_demo_world(sessionmaker: async_sessionmaker[AsyncSession], now: datetime) -> None:
     """The demo data set, without its outages (each test makes the outages it needs): their tickets stay,
     no longer part of an outage."""
-    async with session_scope(sessionmaker) as session:
-        await load_demo(session, now)
+    await load_demo_rows(sessionmaker, now)
     async with session_scope(sessionmaker) as session:
         await session.execute(update(FaultTicket).values(outage_id=None))
         await session.execute(update(FeederAlert).values(outage_id=None))

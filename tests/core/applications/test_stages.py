@@ -3,7 +3,7 @@ the stages a kind skips, and the due time of the current stage in working days."
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -176,8 +176,8 @@ def test_due_is_that_many_working_days_later_on_a_working_day(
     assert due > start and due - start >= timedelta(days=days)
     assert _working(ends, holidays)
     counted = sum(_working(begun + timedelta(d), holidays) for d in range(1, (ends - begun).days + 1))
-    assert local(due).time() == local(start).time()  # the same time of day
-    # begun on a day off: as if on the next working day (which the count above includes)
+    # the same time of day; begun on a day off: as if when the next working day starts (the count includes it)
+    assert local(due).time() == (local(start).time() if _working(begun, holidays) else time(0))
     assert counted == (days if _working(begun, holidays) else days + 1)
 
 
@@ -193,7 +193,9 @@ def test_a_friday_stage_is_due_after_the_weekend_and_a_weekend_one_from_monday()
     friday = datetime(2026, 12, 4, 15, 30, tzinfo=TZ)
     assert local(add_working_days(friday, 1, TZ)) == datetime(2026, 12, 7, 15, 30, tzinfo=TZ)
     saturday = datetime(2026, 12, 5, 9, 0, tzinfo=TZ)
-    assert local(add_working_days(saturday, 1, TZ)) == datetime(2026, 12, 8, 9, 0, tzinfo=TZ)  # as if begun Monday
+    assert local(add_working_days(saturday, 1, TZ)) == datetime(2026, 12, 8, 0, 0, tzinfo=TZ)  # as if begun Monday 0:00
+    late_saturday, early_sunday = datetime(2026, 1, 3, 21, 58, tzinfo=TZ), datetime(2026, 1, 4, 0, 0, tzinfo=TZ)
+    assert add_working_days(late_saturday, 1, TZ) == add_working_days(early_sunday, 1, TZ)  # found by hypothesis
 
 
 def test_overdue() -> None:
