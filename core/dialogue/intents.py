@@ -26,6 +26,8 @@ ACCOUNT_INTENTS = frozenset({"bill_amount", "bill_explain", "usage_query"})
 APPLICATION_STATUS = "application_status"
 # The latest bill's statement to the customer's verified email (core.dialogue.skills.bill_email); bind first.
 BILL_EMAIL = "bill_email"
+# The FAQ topics on how to apply (业扩): a question naming one's own application and where it stands is the status.
+APPLYING = frozenset({"faq_new_connection", "faq_capacity_change", "faq_ev_charger", "faq_rooftop_solar"})
 # Bill-due and arrears reminders turned on / off (core.dialogue.skills.bill_reminders); not outage notices.
 SUBSCRIBE_BILL_REMINDERS = "subscribe_bill_reminders"
 UNSUBSCRIBE_BILL_REMINDERS = "unsubscribe_bill_reminders"

@@ -12,6 +12,14 @@ import re
 from core.dialogue.intents import FALLBACK
 from core.faults.hazards import hazards_in
 
+# Where one's own application stands (增容申请到哪一步了, where is my solar application), not how to apply.
+_OWN_APPLICATION = (
+    r"(?:申请|申請|报装|報裝|业扩|業擴|增容|减容|減容|充电桩|充電樁|光伏|并网|併網)"
+    r".{0,12}(?:进度|進度|到哪|哪一步|哪个阶段|哪個階段|办好|辦好|批下来|批下來|批了|怎么样了|怎麼樣了)"
+    r"|\b(?:status|progress|stage)\b.{0,30}\b(?:application|request)\b"
+    r"|\b(?:application|request)\b.{0,30}\b(?:status|progress|stage)\b"
+    r"|\bwhere(?:'s| is| are)\b.{0,30}\b(?:my|our)\b.{0,30}\b(?:application|request)\b"
+)
 _RULES: tuple[tuple[str, str], ...] = (
     ("complaint", r"投诉|投訴|\bcomplain"),
     ("human_handoff", r"转人工|轉人工|人工|真人|客服|\bhuman\b|\bagent\b|\b(?:real )?person\b|\boperator\b"),
@@ -35,13 +43,7 @@ _RULES: tuple[tuple[str, str], ...] = (
         r"停电|停電|没电|沒電|断电|斷電|黑了|来电|來電|\boutage\b|\bpower cut\b|\bno power\b|\bblackout\b"
         r"|\bpower (?:is )?(?:off|out|back)\b",
     ),
-    (  # where one's own application stands, before the "how do I apply" topics below
-        "application_status",
-        r"(?:申请|申請|报装|報裝|业扩|業擴|增容|减容|減容|充电桩|充電樁|光伏|并网|併網)"
-        r".{0,12}(?:进度|進度|到哪|哪一步|哪个阶段|哪個階段|办好|辦好|批下来|批下來)"
-        r"|\b(?:status|progress|stage)\b.{0,30}\b(?:application|request)\b"
-        r"|\b(?:application|request)\b.{0,30}\b(?:status|progress|stage)\b",
-    ),
+    ("application_status", _OWN_APPLICATION),  # before the "how do I apply" topics below
     ("faq_new_connection", r"新装|新裝|报装|報裝|业扩|業擴|开户|開戶|\bnew connection\b"),
     ("faq_capacity_change", r"增容|减容|減容|\bcapacity\b"),
     ("faq_ev_charger", r"充电桩|充電樁|\bev\b|\bcharger\b|\bcharging (?:point|pile|station)\b"),
@@ -82,6 +84,7 @@ RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (intent, re.compile(pattern, re.IGNORECASE)) for intent, pattern in _RULES
 )
 
+_OWN_APPLICATION_RE = re.compile(_OWN_APPLICATION, re.IGNORECASE)
 _PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
 _CANCEL = re.compile(r"^(?:取消|算了|不用了|不要了|退出|cancel|stop|quit|nevermind|never mind|exit)$", re.IGNORECASE)
 _YES = re.compile(r"^(?:是|是的|有|有的|对|對|嗯|危险|危險|yes|y|yeah|yep|yup|there is)$", re.IGNORECASE)
@@ -112,6 +115,11 @@ _YES_NO_QUESTION = re.compile(
 
 def _compact(text: str) -> str:
     return _PUNCT.sub(" ", text).strip()
+
+
+def asks_own_application(text: str) -> bool:
+    """Where the customer's own application stands, in words no "how do I apply" question uses."""
+    return bool(_OWN_APPLICATION_RE.search(text))
 
 
 def match_intent(text: str) -> str:

@@ -28,8 +28,8 @@ from core.customers.account_binding import AccountBinding
 from core.customers.service import IdentityService
 from core.dialogue.context import AfterCommit, DialogueConfig, DialogueServices, Turn
 from core.dialogue.engine import DialogueEngine
-from core.dialogue.intents import FALLBACK
-from core.dialogue.keywords import match_intent
+from core.dialogue.intents import APPLICATION_STATUS, APPLYING, FALLBACK
+from core.dialogue.keywords import asks_own_application, match_intent
 from core.dialogue.notices import NoticeResponder
 from core.dialogue.state import DialogueState, KeyValueStateStore, StateBackend, StateStore
 from core.errors import DomainError, InvalidInput
@@ -200,6 +200,10 @@ class ConversationService:
             second = match_intent(text)
             if second != FALLBACK:
                 understood = dataclasses.replace(understood, intent=second)
+        elif source == "nlu" and understood.intent in APPLYING and asks_own_application(text):
+            # "how do I apply for more capacity" and "where is my capacity increase application" share their words;
+            # the model sometimes takes the second for the first: asking where one's own stands is the status
+            understood = dataclasses.replace(understood, intent=APPLICATION_STATUS)
         if incoming.attachment is not None:  # the transcript says what came with the message
             text_in = self._attachment_note(identity, incoming.attachment, text_in)
         messages.add(

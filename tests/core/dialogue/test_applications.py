@@ -16,7 +16,7 @@ from core.config import Settings
 from core.customers.service import IdentityService
 from core.db import session_scope
 from core.dialogue import MemoryStateBackend, build_conversations
-from core.models import Application, Identity, UtilityAccount
+from core.models import Application, Identity, Message, UtilityAccount
 from core.models.enums import ApplicationStage
 from tests.fakes.nlu import FakeNlu
 from tests.support.applications import DATA_CENTRE, FACTORY, DemoKeyAccount, demo_key_account
@@ -25,7 +25,13 @@ from tests.support.dialogue import Chat, demo_account, load_demo_data
 Maker = async_sessionmaker[AsyncSession]
 ASK_ZH = "我的增容申请办到哪一步了"
 ASK_EN = "where is my capacity increase application"
-NLU = {ASK_ZH: "application_status", ASK_EN: "application_status", "怎么申请增容": "faq_capacity_change"}
+NLU = {
+    ASK_ZH: "application_status",
+    ASK_EN: "application_status",
+    "怎么申请增容": "faq_capacity_change",
+    "where is our capacity increase request": "faq_capacity_change",  # the model's confusion, at times
+    "how do I apply for a capacity increase": "faq_capacity_change",
+}
 
 
 @pytest.fixture
@@ -163,3 +169,23 @@ async def test_with_the_nlu_down_the_keyword_rules_still_tell_status_from_how_to
     assert "竣工检验" in await chat.text("what is the status of my application")
     how = await chat.text("增容怎么办理")
     assert "竣工检验" not in how and "增容" in how
+
+
+async def test_where_ones_own_application_stands_is_the_status_even_when_the_model_says_how_to_apply(
+    sessionmaker: Maker, clock: FrozenClock, settings: Settings, demo: None
+) -> None:
+    centre = await demo_key_account(sessionmaker, DATA_CENTRE)
+    chat = await web_chat(sessionmaker, clock, settings, "en")
+    await chat.text(payload=f"bind:{centre.number}")
+    assert "Verified" in await chat.text(centre.last4)
+    text = await chat.text("where is our capacity increase request")
+    assert "Stage: design review (step 4 of 7)" in text
+    how = await chat.text("how do I apply for a capacity increase")
+    assert "Stage:" not in how and "capacity" in how.lower()  # how to apply stays the FAQ
+    async with sessionmaker() as session:
+        intents = list(
+            await session.scalars(
+                select(Message.intent).where(Message.direction == "in").order_by(Message.id.desc()).limit(2)
+            )
+        )
+    assert intents == ["faq_capacity_change", "faq_capacity_change"]  # the transcript keeps what the model said

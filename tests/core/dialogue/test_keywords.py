@@ -71,3 +71,23 @@ def test_form_words() -> None:
 )
 def test_asks_progress(text: str, asks: bool) -> None:
     assert keywords.asks_progress(text) is asks
+
+
+@pytest.mark.parametrize(
+    ("text", "own"),
+    [
+        ("where is my capacity increase application", True),
+        ("where's our new connection request at", True),
+        ("what is the status of my solar application", True),
+        ("我的增容申请怎么样了", True),
+        ("光伏并网申请批了吗", True),
+        ("充电桩报装进度", True),
+        ("how do I apply for a capacity increase", False),
+        ("where can I apply for a new connection", False),
+        ("what is the application process for rooftop solar", False),
+        ("怎么申请增容", False),
+        ("申请充电桩要什么材料", False),
+    ],
+)
+def test_asks_own_application(text: str, own: bool) -> None:
+    assert keywords.asks_own_application(text) is own
