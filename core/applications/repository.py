@@ -8,7 +8,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, select
 from sqlalchemy.orm import aliased
 
 from core.db.repository import RepositoryBase
@@ -23,8 +23,8 @@ from core.models import (
     StaffUser,
     UtilityAccount,
 )
-from core.models.enums import ApplicationKind, ApplicationStage, ChatChannel, Language, Segment
-from core.notices.audiences import IdentityRow
+from core.models.enums import ApplicationKind, ApplicationStage, Language, Segment
+from core.notices.audiences import IdentityRow, reachable
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,18 +204,10 @@ class ApplicationRepository(RepositoryBase[Application]):
     async def bound_identities(self, account_id: int, segment: Segment) -> list[IdentityRow]:
         """The customers bound to the account that a message can reach: on Telegram (not blocked), or in the web
         chat with a verified email address."""
-        by_telegram = and_(
-            Identity.channel == ChatChannel.TELEGRAM,
-            Identity.blocked_at.is_(None),
-            Identity.telegram_chat_id.is_not(None),
-        )
-        by_email = and_(
-            Identity.channel == ChatChannel.WEB, Identity.email.is_not(None), Identity.email_verified_at.is_not(None)
-        )
         found = await self.session.execute(
             select(Identity.id, Identity.telegram_chat_id, Identity.language, Identity.email)
             .join(IdentityAccount, IdentityAccount.identity_id == Identity.id)
-            .where(IdentityAccount.account_id == account_id, or_(by_telegram, by_email))
+            .where(IdentityAccount.account_id == account_id, reachable())
             .order_by(Identity.id)
         )
         return [

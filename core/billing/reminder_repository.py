@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, exists, func, select, update
 
 from core.db.repository import RepositoryBase
 from core.models import (
@@ -21,8 +21,8 @@ from core.models import (
     NoticeDelivery,
     UtilityAccount,
 )
-from core.models.enums import BillNotice, ChatChannel, DeliveryStatus, Language, Segment, SubjectKind
-from core.notices.audiences import IdentityRow
+from core.models.enums import BillNotice, DeliveryStatus, Language, Segment, SubjectKind
+from core.notices.audiences import IdentityRow, reachable
 
 REMINDERS = (BillNotice.DUE, BillNotice.ARREARS)
 PAID = "bill paid"
@@ -62,19 +62,6 @@ class ArrearsRow:
     amount: Decimal
     due_date: date
     last_reminder_at: datetime | None
-
-
-def reachable() -> ColumnElement[bool]:
-    """An identity a message can reach: Telegram not blocked, or the web chat with a verified email."""
-    by_telegram = and_(
-        Identity.channel == ChatChannel.TELEGRAM,
-        Identity.blocked_at.is_(None),
-        Identity.telegram_chat_id.is_not(None),
-    )
-    by_email = and_(
-        Identity.channel == ChatChannel.WEB, Identity.email.is_not(None), Identity.email_verified_at.is_not(None)
-    )
-    return or_(by_telegram, by_email)
 
 
 def _is_reminder() -> ColumnElement[bool]:

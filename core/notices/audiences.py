@@ -209,14 +209,6 @@ def _subscribed(scope: Scope, identity_ids: Collection[int], *columns: Any) -> S
     in_scope = accounts_in(scope)
     if identity_ids:
         in_scope = or_(in_scope, Identity.id.in_(list(identity_ids)))
-    by_telegram = and_(
-        Identity.channel == ChatChannel.TELEGRAM,
-        Identity.blocked_at.is_(None),
-        Identity.telegram_chat_id.is_not(None),
-    )
-    by_email = and_(
-        Identity.channel == ChatChannel.WEB, Identity.email.is_not(None), Identity.email_verified_at.is_not(None)
-    )
     return (
         select(*columns)
         .select_from(Identity)
@@ -227,6 +219,19 @@ def _subscribed(scope: Scope, identity_ids: Collection[int], *columns: Any) -> S
             in_scope,
             IdentityAccount.is_current.is_(True),
             Identity.subscribed_notices.is_(True),
-            or_(by_telegram, by_email),
+            reachable(),
         )
     )
+
+
+def reachable() -> ColumnElement[bool]:
+    """An identity a message can reach: Telegram not blocked, or the web chat with a verified email."""
+    by_telegram = and_(
+        Identity.channel == ChatChannel.TELEGRAM,
+        Identity.blocked_at.is_(None),
+        Identity.telegram_chat_id.is_not(None),
+    )
+    by_email = and_(
+        Identity.channel == ChatChannel.WEB, Identity.email.is_not(None), Identity.email_verified_at.is_not(None)
+    )
+    return or_(by_telegram, by_email)

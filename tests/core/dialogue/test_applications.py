@@ -57,6 +57,17 @@ async def telegram_chat(sessionmaker: Maker, clock: FrozenClock, settings: Setti
     return Chat(sessionmaker, service, identity.id, MemoryStateBackend(clock))
 
 
+async def data_centre_in_english(
+    sessionmaker: Maker, clock: FrozenClock, settings: Settings
+) -> tuple[Chat, DemoKeyAccount]:
+    """A web chat in English, bound to the demo's data centre (its application: design review, overdue)."""
+    centre = await demo_key_account(sessionmaker, DATA_CENTRE)
+    chat = await web_chat(sessionmaker, clock, settings, "en")
+    await chat.text(payload=f"bind:{centre.number}")
+    assert "Verified" in await chat.text(centre.last4)
+    return chat, centre
+
+
 async def due_text(sessionmaker: Maker, settings: Settings, key: DemoKeyAccount) -> str:
     async with sessionmaker() as session:
         due = await session.scalar(select(Application.due_at).where(Application.account_id == key.account_id))
@@ -89,10 +100,7 @@ async def test_bind_first_then_the_stage_next_step_deadline_and_the_account_mana
 async def test_an_overdue_one_is_said_so_in_english(
     sessionmaker: Maker, clock: FrozenClock, settings: Settings, demo: None
 ) -> None:
-    centre = await demo_key_account(sessionmaker, DATA_CENTRE)
-    chat = await web_chat(sessionmaker, clock, settings, "en")
-    await chat.text(payload=f"bind:{centre.number}")
-    assert "Verified" in await chat.text(centre.last4)
+    chat, centre = await data_centre_in_english(sessionmaker, clock, settings)
     text = await chat.text(ASK_EN)
     assert "Stage: design review (step 4 of 7)" in text and "Next: the interim inspection" in text
     assert (
@@ -174,10 +182,7 @@ async def test_with_the_nlu_down_the_keyword_rules_still_tell_status_from_how_to
 async def test_where_ones_own_application_stands_is_the_status_even_when_the_model_says_how_to_apply(
     sessionmaker: Maker, clock: FrozenClock, settings: Settings, demo: None
 ) -> None:
-    centre = await demo_key_account(sessionmaker, DATA_CENTRE)
-    chat = await web_chat(sessionmaker, clock, settings, "en")
-    await chat.text(payload=f"bind:{centre.number}")
-    assert "Verified" in await chat.text(centre.last4)
+    chat, _ = await data_centre_in_english(sessionmaker, clock, settings)
     text = await chat.text("where is our capacity increase request")
     assert "Stage: design review (step 4 of 7)" in text
     how = await chat.text("how do I apply for a capacity increase")
