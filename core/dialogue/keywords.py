@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from core.dialogue.intents import FALLBACK
+from core.dialogue.intents import APPLICATION_STATUS, APPLYING, FALLBACK
 from core.faults.hazards import hazards_in
 
 # Where one's own application stands (增容申请到哪一步了, where is my solar application), not how to apply.
@@ -120,6 +120,18 @@ def _compact(text: str) -> str:
 def asks_own_application(text: str) -> bool:
     """Where the customer's own application stands, in words no "how do I apply" question uses."""
     return bool(_OWN_APPLICATION_RE.search(text))
+
+
+def second_opinion(intent: str, text: str) -> str:
+    """The intent the dialogue acts on, given the model's: when the model is unsure (nlu_fallback), the keyword
+    rules' (before the "I did not understand" menu); when it took a question about where one's own application
+    stands for "how do I apply" (the two share their words), the status; else the model's."""
+    if intent == FALLBACK:
+        second = match_intent(text)
+        return second if second != FALLBACK else intent
+    if intent in APPLYING and asks_own_application(text):
+        return APPLICATION_STATUS
+    return intent
 
 
 def match_intent(text: str) -> str:

@@ -28,8 +28,7 @@ from core.customers.account_binding import AccountBinding
 from core.customers.service import IdentityService
 from core.dialogue.context import AfterCommit, DialogueConfig, DialogueServices, Turn
 from core.dialogue.engine import DialogueEngine
-from core.dialogue.intents import APPLICATION_STATUS, APPLYING, FALLBACK
-from core.dialogue.keywords import asks_own_application, match_intent
+from core.dialogue.keywords import match_intent, second_opinion
 from core.dialogue.notices import NoticeResponder
 from core.dialogue.state import DialogueState, KeyValueStateStore, StateBackend, StateStore
 from core.errors import DomainError, InvalidInput
@@ -195,15 +194,8 @@ class ConversationService:
         # the transcript keeps what the NLU understood (or, without it, what the keyword rules found)
         intent = understood.intent or None
         confidence = understood.confidence if source == "nlu" else None
-        if source == "nlu" and understood.intent == FALLBACK:
-            # the model is unsure: the keyword rules are a second opinion before the "I did not understand" menu
-            second = match_intent(text)
-            if second != FALLBACK:
-                understood = dataclasses.replace(understood, intent=second)
-        elif source == "nlu" and understood.intent in APPLYING and asks_own_application(text):
-            # "how do I apply for more capacity" and "where is my capacity increase application" share their words;
-            # the model sometimes takes the second for the first: asking where one's own stands is the status
-            understood = dataclasses.replace(understood, intent=APPLICATION_STATUS)
+        if source == "nlu" and (second := second_opinion(understood.intent, text)) != understood.intent:
+            understood = dataclasses.replace(understood, intent=second)
         if incoming.attachment is not None:  # the transcript says what came with the message
             text_in = self._attachment_note(identity, incoming.attachment, text_in)
         messages.add(

@@ -91,3 +91,13 @@ def test_asks_progress(text: str, asks: bool) -> None:
 )
 def test_asks_own_application(text: str, own: bool) -> None:
     assert keywords.asks_own_application(text) is own
+
+
+def test_second_opinion() -> None:
+    assert keywords.second_opinion("nlu_fallback", "充电桩怎么装") == "faq_ev_charger"
+    assert keywords.second_opinion("nlu_fallback", "明天下雨吗") == "nlu_fallback"
+    assert keywords.second_opinion("faq_capacity_change", "where is my capacity increase application") == (
+        "application_status"
+    )
+    assert keywords.second_opinion("faq_capacity_change", "怎么申请增容") == "faq_capacity_change"
+    assert keywords.second_opinion("bill_amount", "我的增容申请怎么样了") == "bill_amount"  # only the applying topics
